@@ -1,0 +1,197 @@
+"""
+The CMsg, its codes, and its wire encoding (docs/protocol.md is the contract).
+
+The seed's CMsg carried a code, a text and a close flag; ours is a JSON object
+with those keys and a few more, framed by a 4-byte big-endian length
+(Twisted's C{Int32StringReceiver}).  This module is pure: it knows nothing of
+sockets, rooms or users, and its decoder raises nothing but L{ProtocolError}.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+#: Default room for any request that names none: the seed's one chat room.
+DEFAULT_ROOM = "lobby"
+
+#: Largest frame body (after the 4-byte prefix) either side accepts.
+MAX_FRAME = 16 * 1024
+
+
+class Code(IntEnum):
+    """
+    Message codes.  1, 2, 4 and 5 are the seed article's numbers; 3 is the
+    seed client's SENDING_CHATTERS_LIST; the rest are ours.
+    """
+
+    JOINING_CHAT = 1
+    LEAVING_CHAT = 2
+    SENDING_CHATTERS_LIST = 3
+    SENDING_NICKNAME = 4
+    NORMAL_MESSAGE = 5
+    PRIVATE_MESSAGE = 6
+    ROOM_LIST = 7
+    ERROR = 8
+    PING = 9
+    PONG = 10
+
+
+#: Colours a sender may attach to its text; clients map them to the terminal.
+PALETTE: tuple[str, ...] = (
+    "default",
+    "red",
+    "green",
+    "yellow",
+    "blue",
+    "magenta",
+    "cyan",
+    "white",
+    "bright-red",
+    "bright-green",
+    "bright-yellow",
+    "bright-blue",
+    "bright-magenta",
+    "bright-cyan",
+)
+
+
+class ProtocolError(Exception):
+    """
+    A frame that cannot be decoded into a CMsg.  C{slug} is the stable
+    C{error} value sent back to the peer; C{args[0]} is for people.
+    """
+
+    def __init__(self, slug: str, text: str) -> None:
+        super().__init__(text)
+        self.slug = slug
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class CMsg:
+    """
+    One message on the wire.  C{None} means "absent": absent keys are not
+    encoded.  C{room} absent in a request means L{DEFAULT_ROOM}.
+    """
+
+    code: int
+    text: str = ""
+    close: bool = False
+    room: str | None = None
+    nick: str | None = None
+    to: str | None = None
+    color: str | None = None
+    id: int | None = None
+    ts: int | None = None
+    names: tuple[str, ...] | None = None
+    error: str | None = None
+    reply_to: int | None = None
+
+    @property
+    def target_room(self) -> str:
+        """The room a request is about, with the documented default."""
+        return DEFAULT_ROOM if self.room is None else self.room
+
+
+_STR_KEYS = ("text", "room", "nick", "to", "color", "error")
+_INT_KEYS = ("id", "ts", "reply_to")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_header = struct.Struct("!I")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int
+
+
+def _check_str(key: str, value: object) -> str:
+    if type(value) is not str:
+        raise ProtocolError("bad-type", f"'{key}' must be a string")
+    if _LONE_SURROGATE.search(value):
+        raise ProtocolError("bad-utf8", f"'{key}' holds an unpaired surrogate escape")
+    return value
+
+
+def decode(payload: bytes) -> CMsg:
+    """
+    Decode one frame body.  Raises L{ProtocolError} for anything that is not
+    a JSON object in UTF-8 with an integer C{code} and correctly typed known
+    keys; unknown keys are ignored.
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ProtocolError("bad-utf8", f"frame is not valid UTF-8 (byte {e.start})") from None
+    try:
+        obj = _decoder.decode(text)
+    except (ValueError, RecursionError) as e:
+        raise ProtocolError("bad-json", f"frame is not JSON: {str(e)[:80]}") from None
+    if type(obj) is not dict:
+        raise ProtocolError("not-an-object", "frame must be a JSON object")
+    code = obj.get("code")
+    if not _is_int(code):
+        raise ProtocolError("bad-code", "frame needs an integer 'code'")
+    kwargs: dict[str, Any] = {"code": code}
+    for key in _STR_KEYS:
+        if key in obj:
+            kwargs[key] = _check_str(key, obj[key])
+    for key in _INT_KEYS:
+        if key in obj:
+            value = obj[key]
+            if not _is_int(value):
+                raise ProtocolError("bad-type", f"'{key}' must be an integer")
+            kwargs[key] = value
+    if "close" in obj:
+        if type(obj["close"]) is not bool:
+            raise ProtocolError("bad-type", "'close' must be true or false")
+        kwargs["close"] = obj["close"]
+    if "names" in obj:
+        names = obj["names"]
+        if type(names) is not list:
+            raise ProtocolError("bad-type", "'names' must be a list of strings")
+        kwargs["names"] = tuple(_check_str("names", n) for n in names)
+    return CMsg(**kwargs)
+
+
+def to_dict(msg: CMsg) -> dict[str, Any]:
+    """The JSON object for C{msg}: absent keys left out, C{close} only if true."""
+    d: dict[str, Any] = {"code": int(msg.code)}
+    if msg.text:
+        d["text"] = msg.text
+    if msg.close:
+        d["close"] = True
+    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to"):
+        value = getattr(msg, key)
+        if value is not None:
+            d[key] = value
+    if msg.names is not None:
+        d["names"] = list(msg.names)
+    return d
+
+
+def encode(msg: CMsg) -> bytes:
+    """The frame body (JSON in UTF-8) for C{msg}."""
+    return _encoder.encode(to_dict(msg)).encode("utf-8")
+
+
+def frame(msg: CMsg) -> bytes:
+    """
+    The whole frame for C{msg}, length prefix included: what a broadcast
+    encodes once and writes to every recipient.
+    """
+    body = encode(msg)
+    return _header.pack(len(body)) + body

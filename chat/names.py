@@ -1,0 +1,69 @@
+"""
+Rules for nicknames, room names and message text (documented in
+docs/protocol.md).  Pure functions: each returns the canonical form or raises
+L{ChatError} with a stable slug.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_NICK = 24
+MAX_ROOM = 32
+MAX_TEXT = 2000
+
+# Letters, digits and underscore (Unicode-aware \w), then also - and .; the
+# first character is a letter or underscore.  Control and format characters
+# (Cc, Cf: escapes, bidi overrides) can never match.
+_NICK = re.compile(r"[^\W\d][\w.\-]*")
+_ROOM = re.compile(r"#?\w[\w.\-]*")
+
+
+class ChatError(Exception):
+    """A well-formed request the chat refuses; the connection stays."""
+
+    def __init__(self, slug: str, text: str) -> None:
+        super().__init__(text)
+        self.slug = slug
+        self.text = text
+
+
+def fold(name: str) -> str:
+    """The key under which names are unique: case-insensitive, NFKC."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def check_nick(nick: str) -> str:
+    """Return C{nick} in NFC if it is a valid nickname."""
+    nick = unicodedata.normalize("NFC", nick)
+    if not 1 <= len(nick) <= MAX_NICK:
+        raise ChatError("bad-nick", f"a nickname has 1 to {MAX_NICK} characters")
+    if not _NICK.fullmatch(nick):
+        raise ChatError(
+            "bad-nick",
+            "a nickname starts with a letter or _ and holds only letters, digits, _ - and .",
+        )
+    return nick
+
+
+def check_room(room: str) -> str:
+    """Return C{room} in NFC if it is a valid room name."""
+    room = unicodedata.normalize("NFC", room)
+    if not 1 <= len(room) <= MAX_ROOM:
+        raise ChatError("bad-room", f"a room name has 1 to {MAX_ROOM} characters")
+    if not _ROOM.fullmatch(room):
+        raise ChatError(
+            "bad-room",
+            "a room name is an optional # then letters, digits, _ - and ., not starting with - or .",
+        )
+    return room
+
+
+def check_text(text: str) -> str:
+    """Refuse empty and over-long message text."""
+    if not text.strip():
+        raise ChatError("empty-text", "the message text is empty")
+    if len(text) > MAX_TEXT:
+        raise ChatError("text-too-long", f"a message has at most {MAX_TEXT} characters")
+    return text

@@ -1,0 +1,276 @@
+"""
+The listener and the per-client protocol: bytes in, L{ChatState} calls, frames
+out.  One connection misbehaving never reaches anyone else: its bad frames
+are answered on its own connection, and its slowness is bounded by an
+outgoing limit past which it alone is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet import defer, interfaces
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
+from chat.names import ChatError
+from chat.state import ChatState, Delivery, User
+
+#: Bytes a client may leave unread in its outgoing queue, beyond the
+#: transport's own buffer, before it is dropped as a slow consumer.
+MAX_OUTGOING = 1024 * 1024
+
+SHUTDOWN_TEXT = "The server is shutting down."
+
+#: Seconds a closing connection has to take its last frame before it is cut.
+CLOSE_GRACE = 10.0
+
+
+def fan_out(deliveries: list[Delivery]) -> None:
+    """Encode each message once and write the same frame to every recipient."""
+    for recipients, msg in deliveries:
+        data = frame(msg)
+        for user in recipients:
+            user.session.send_frame(data)
+
+
+@implementer(interfaces.IPushProducer)
+class ChatServerProtocol(Int32StringReceiver):
+    """
+    One client.  It is registered as the push producer of its own transport
+    only to learn when the transport's buffer is full (C{pauseProducing}):
+    from then on it counts what it queues, and past C{max_outgoing} it drops
+    the connection instead of buffering without bound.
+    """
+
+    MAX_LENGTH = MAX_FRAME
+    log = Logger()
+
+    factory: ChatServerFactory
+    user: User | None = None
+    closing = False
+    lost = False
+    backlogged = False
+    backlog = 0
+    quit_reason = "has lost the connection"
+
+    # -- connection --------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
+        self.transport.registerProducer(self, True)
+        self.factory.connection_made(self)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.closing = self.lost = True
+        user, self.user = self.user, None
+        if user is not None:
+            self.log.info("{nick} disconnected: {why}", nick=user.nick, why=self.quit_reason)
+            fan_out(self.factory.state.quit(user, self.quit_reason))
+        self.factory.connection_lost(self)
+
+    def send_frame(self, data: bytes) -> None:
+        """Queue one encoded frame; the per-recipient step of every broadcast."""
+        if self.closing:
+            return
+        if self.backlogged:
+            self.backlog += len(data)
+            if self.backlog > self.factory.max_outgoing:
+                self._drop_slow_consumer()
+                return
+        self.transport.write(data)
+
+    def send(self, msg: CMsg) -> None:
+        self.send_frame(frame(msg))
+
+    def _drop_slow_consumer(self) -> None:
+        self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self._peer(), n=self.backlog)
+        self.quit_reason = "was disconnected: not reading its messages"
+        self.closing = True
+        self.transport.abortConnection()
+
+    def close_with(self, msg: CMsg) -> None:
+        """Send a last frame, then close once it has been written."""
+        if self.closing:
+            return
+        self.transport.write(frame(msg))
+        self.closing = True
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open)
+
+    def _abort_if_open(self) -> None:
+        if not self.lost:
+            self.transport.abortConnection()
+
+    def _peer(self) -> str:
+        peer = self.transport.getPeer()
+        return f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+
+    # -- IPushProducer: our transport tells us when its buffer is full ------
+
+    def pauseProducing(self) -> None:
+        self.backlogged = True
+
+    def resumeProducing(self) -> None:
+        self.backlogged = False
+        self.backlog = 0
+
+    def stopProducing(self) -> None:
+        self.closing = True
+
+    # -- requests ----------------------------------------------------------
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self.log.info("{peer} sent an oversized frame ({length} bytes)", peer=self._peer(), length=length)
+        self.quit_reason = "was disconnected: oversized frame"
+        self.close_with(CMsg(
+            Code.ERROR, close=True, error="frame-too-large",
+            text=f"a frame holds at most {self.MAX_LENGTH} bytes; this one announced {length}",
+        ))
+
+    def stringReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            msg = decode(data)
+        except ProtocolError as e:
+            self.log.info("{peer} sent a bad frame: {slug}", peer=self._peer(), slug=e.slug)
+            self.quit_reason = f"was disconnected: {e.text}"
+            self.close_with(CMsg(Code.ERROR, close=True, error=e.slug, text=e.text))
+            return
+        handler = self._handlers.get(msg.code)
+        if handler is None:
+            self._error(msg.code, "unknown-code", f"unknown code {msg.code}")
+            return
+        if self.user is None and msg.code not in self._before_logon:
+            self._error(msg.code, "not-logged-on", "send your nickname (code 4) first")
+            return
+        try:
+            handler(self, msg)
+        except ChatError as e:
+            self._error(msg.code, e.slug, e.text)
+
+    def _error(self, reply_to: int, slug: str, text: str) -> None:
+        self.send(CMsg(Code.ERROR, text=text, error=slug, reply_to=reply_to))
+
+    def do_nickname(self, msg: CMsg) -> None:
+        state = self.factory.state
+        if self.user is None:
+            self.user = state.logon(msg.text, self)
+            self.log.info("{peer} logged on as {nick}", peer=self._peer(), nick=self.user.nick)
+            self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
+            return
+        old = self.user.nick
+        announcements = state.rename(self.user, msg.text)
+        self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
+        self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
+        fan_out(announcements)
+
+    def do_join(self, msg: CMsg) -> None:
+        assert self.user is not None
+        deliveries = self.factory.state.join(self.user, msg.target_room)
+        self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
+        fan_out(deliveries)
+
+    def do_leave(self, msg: CMsg) -> None:
+        if msg.close:
+            self.quit_reason = f"has quit: {msg.text}" if msg.text.strip() else "has quit"
+            self.close_with(CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye."))
+            return
+        if self.user is None:
+            raise ChatError("not-logged-on", "send your nickname (code 4) first")
+        fan_out(self.factory.state.leave(self.user, msg.target_room))
+
+    def do_chatters(self, msg: CMsg) -> None:
+        self.send(self.factory.state.members(msg.target_room))
+
+    def do_message(self, msg: CMsg) -> None:
+        assert self.user is not None
+        recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color)
+        data = frame(out)
+        for user in recipients:
+            user.session.send_frame(data)
+
+    def do_private(self, msg: CMsg) -> None:
+        assert self.user is not None
+        if msg.to is None:
+            raise ChatError("no-target", "a private message needs 'to'")
+        fan_out([self.factory.state.private(self.user, msg.to, msg.text, msg.color)])
+
+    def do_room_list(self, msg: CMsg) -> None:
+        self.send(self.factory.state.room_list())
+
+    def do_ping(self, msg: CMsg) -> None:
+        self.send(CMsg(Code.PONG, text=msg.text))
+
+    def do_nothing(self, msg: CMsg) -> None:
+        """Replies a client may send back (PONG, ERROR) need no answer."""
+
+    _handlers: dict[int, Callable[[ChatServerProtocol, CMsg], None]] = {
+        Code.SENDING_NICKNAME: do_nickname,
+        Code.JOINING_CHAT: do_join,
+        Code.LEAVING_CHAT: do_leave,
+        Code.SENDING_CHATTERS_LIST: do_chatters,
+        Code.NORMAL_MESSAGE: do_message,
+        Code.PRIVATE_MESSAGE: do_private,
+        Code.ROOM_LIST: do_room_list,
+        Code.PING: do_ping,
+        Code.PONG: do_nothing,
+        Code.ERROR: do_nothing,
+    }
+    _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR})
+
+
+class ChatServerFactory(Factory):
+    """Owns the chat state and every live connection (to say goodbye)."""
+
+    protocol = ChatServerProtocol
+    log = Logger()
+
+    def __init__(
+        self, state: ChatState, clock: interfaces.IReactorTime, max_outgoing: int = MAX_OUTGOING
+    ) -> None:
+        self.state = state
+        self.clock = clock
+        self.max_outgoing = max_outgoing
+        self.connections: set[ChatServerProtocol] = set()
+        self._all_gone: defer.Deferred[None] | None = None
+
+    def connection_made(self, proto: ChatServerProtocol) -> None:
+        self.connections.add(proto)
+
+    def connection_lost(self, proto: ChatServerProtocol) -> None:
+        self.connections.discard(proto)
+        if not self.connections and self._all_gone is not None:
+            d, self._all_gone = self._all_gone, None
+            d.callback(None)
+
+    def shutdown(self, grace: float = 5.0) -> defer.Deferred[None]:
+        """
+        Tell every client the server is going (code 5 with close), close each
+        connection once that frame is flushed, and fire when all are closed;
+        connections still open after C{grace} seconds are aborted.
+        """
+        if not self.connections:
+            return defer.succeed(None)
+        self.log.info("shutting down: saying goodbye to {n} clients", n=len(self.connections))
+        self._all_gone = d = defer.Deferred()
+        goodbye = CMsg(Code.NORMAL_MESSAGE, text=SHUTDOWN_TEXT, close=True)
+        for proto in list(self.connections):
+            proto.quit_reason = "left: the server is shutting down"
+            proto.close_with(goodbye)
+        timer = self.clock.callLater(grace, self._abort_stragglers)
+        d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        return d
+
+    def _abort_stragglers(self) -> None:
+        for proto in list(self.connections):
+            self.log.warn("aborting a client that did not take its goodbye")
+            proto.transport.abortConnection()

@@ -1,0 +1,227 @@
+"""
+The chat itself: users, nicknames, rooms and membership, with no I/O.
+
+Every operation either raises L{ChatError} (the request is refused and
+nothing changed) or returns the deliveries it causes: pairs of recipients and
+the one L{CMsg} they all receive.  The server encodes each CMsg once and
+writes the same frame to every recipient, so this module decides *who hears
+what* and nothing about *how*.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Protocol, Sequence
+
+from chat.message import PALETTE, CMsg, Code
+from chat.names import ChatError, check_nick, check_room, check_text, fold
+
+#: Rooms one client may be in at once.
+MAX_ROOMS_PER_USER = 20
+
+
+class Session(Protocol):
+    """What the state needs of a connection: a place to send frames."""
+
+    def send_frame(self, frame: bytes) -> None: ...
+
+
+class User:
+    """A logged-on client."""
+
+    __slots__ = ("nick", "key", "session", "rooms")
+
+    def __init__(self, nick: str, session: Session) -> None:
+        self.nick = nick
+        self.key = fold(nick)
+        self.session = session
+        self.rooms: dict[str, Room] = {}
+
+    def __repr__(self) -> str:
+        return f"<User {self.nick}>"
+
+
+class Room:
+    """A named set of users with its own strictly increasing message ids."""
+
+    __slots__ = ("name", "key", "members", "last_id")
+
+    def __init__(self, name: str, last_id: int = 0) -> None:
+        self.name = name
+        self.key = fold(name)
+        self.members: dict[str, User] = {}
+        self.last_id = last_id
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted((u.nick for u in self.members.values()), key=fold))
+
+
+Delivery = tuple[Iterable[User], CMsg]
+
+
+class ChatState:
+    """
+    All users and rooms of one server.  C{clock} returns seconds since the
+    epoch (the reactor's C{seconds} in production, a fake in tests).
+    """
+
+    def __init__(self, clock: Callable[[], float], max_rooms_per_user: int = MAX_ROOMS_PER_USER) -> None:
+        self.clock = clock
+        self.max_rooms_per_user = max_rooms_per_user
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {}
+        # Ids of rooms that emptied, so that a room's ids keep growing when
+        # it fills again.
+        self._last_ids: dict[str, int] = {}
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    # -- nicknames ---------------------------------------------------------
+
+    def find_user(self, nick: str) -> User | None:
+        return self.users.get(fold(nick))
+
+    def logon(self, nick: str, session: Session) -> User:
+        """Register C{nick} for C{session}; unique case-insensitively."""
+        nick = check_nick(nick)
+        key = fold(nick)
+        if key in self.users:
+            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+        user = User(nick, session)
+        self.users[key] = user
+        return user
+
+    def rename(self, user: User, new: str) -> list[Delivery]:
+        """
+        Change C{user}'s nickname.  The caller answers the user itself; the
+        deliveries are the announcements to each room the user is in.
+        """
+        new = check_nick(new)
+        key = fold(new)
+        holder = self.users.get(key)
+        if holder is not None and holder is not user:
+            raise ChatError("nick-in-use", f"the nickname {new} is in use")
+        old = user.nick
+        del self.users[user.key]
+        for room in user.rooms.values():
+            del room.members[user.key]
+        user.nick, user.key = new, key
+        self.users[key] = user
+        deliveries: list[Delivery] = []
+        for room in user.rooms.values():
+            room.members[key] = user
+            deliveries.append(
+                (tuple(room.members.values()),
+                 CMsg(Code.SENDING_NICKNAME, text=new, nick=old, room=room.name))
+            )
+        return deliveries
+
+    # -- rooms -------------------------------------------------------------
+
+    def find_room(self, name: str) -> Room | None:
+        return self.rooms.get(fold(name))
+
+    def _member_room(self, user: User, name: str) -> Room:
+        room = user.rooms.get(fold(name))
+        if room is None:
+            raise ChatError("not-in-room", f"you are not in {name}")
+        return room
+
+    def join(self, user: User, name: str) -> list[Delivery]:
+        """Join (and create on first join) room C{name}."""
+        name = check_room(name)
+        key = fold(name)
+        if key in user.rooms:
+            raise ChatError("already-in-room", f"you are already in {user.rooms[key].name}")
+        if len(user.rooms) >= self.max_rooms_per_user:
+            raise ChatError("too-many-rooms", f"you may be in at most {self.max_rooms_per_user} rooms")
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
+        room.members[user.key] = user
+        user.rooms[key] = room
+        return [
+            (tuple(room.members.values()),
+             CMsg(Code.JOINING_CHAT, text=f"{user.nick} has joined {room.name}", nick=user.nick, room=room.name)),
+            ((user,), CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=room.names())),
+        ]
+
+    def _remove(self, user: User, room: Room) -> None:
+        del room.members[user.key]
+        del user.rooms[room.key]
+        if not room.members:
+            del self.rooms[room.key]
+            self._last_ids[room.key] = room.last_id
+
+    def leave(self, user: User, name: str) -> list[Delivery]:
+        """Leave one room; the leaver hears its own leave, as it heard its join."""
+        room = self._member_room(user, name)
+        recipients = tuple(room.members.values())
+        self._remove(user, room)
+        return [(recipients, CMsg(Code.LEAVING_CHAT, text=f"{user.nick} has left {room.name}", nick=user.nick, room=room.name))]
+
+    def quit(self, user: User, why: str) -> list[Delivery]:
+        """
+        Remove C{user} from the chat (a clean quit or a lost connection): the
+        members of each of its rooms hear C{why}.  Idempotent.
+        """
+        if self.users.get(user.key) is not user:
+            return []
+        deliveries: list[Delivery] = []
+        for room in list(user.rooms.values()):
+            self._remove(user, room)
+            if room.members:
+                deliveries.append(
+                    (tuple(room.members.values()),
+                     CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {why}", nick=user.nick, room=room.name))
+                )
+        del self.users[user.key]
+        return deliveries
+
+    def members(self, name: str) -> CMsg:
+        """The chatters list of an existing room."""
+        room = self.find_room(check_room(name))
+        if room is None:
+            raise ChatError("no-such-room", f"there is no room {name}")
+        return CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=room.names())
+
+    def room_list(self) -> CMsg:
+        names = sorted((r.name for r in self.rooms.values()), key=fold)
+        return CMsg(Code.ROOM_LIST, names=tuple(names))
+
+    # -- messages ----------------------------------------------------------
+
+    def say(self, user: User, name: str, text: str, color: str | None) -> Delivery:
+        """A chat line to a room the user is in: the hot path."""
+        room = user.rooms.get(fold(name))
+        if room is None:
+            raise ChatError("not-in-room", f"you are not in {name}")
+        check_text(text)
+        color = check_color(color)
+        room.last_id += 1
+        msg = CMsg(
+            Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
+            color=color, id=room.last_id, ts=self._now_ms(),
+        )
+        return room.members.values(), msg
+
+    def private(self, user: User, to: str, text: str, color: str | None) -> Delivery:
+        """A private line, delivered to its target and echoed to its sender."""
+        target = self.find_user(to)
+        if target is None:
+            raise ChatError("no-such-nick", f"nobody is called {to}")
+        check_text(text)
+        msg = CMsg(
+            Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
+            color=check_color(color), ts=self._now_ms(),
+        )
+        recipients: Sequence[User] = (user,) if target is user else (target, user)
+        return recipients, msg
+
+
+def check_color(color: str | None) -> str:
+    if color is None:
+        return "default"
+    if color not in PALETTE:
+        raise ChatError("bad-color", f"colours are: {', '.join(PALETTE)}")
+    return color

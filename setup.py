@@ -1,0 +1,28 @@
+from setuptools import setup
+
+setup(
+    name="chat",
+    version="0.1.0",
+    description="A chat server and terminal client on Twisted (the CMsg protocol of docs/protocol.md)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    # twisted.plugins is a namespace shared with Twisted itself: it must be
+    # named here (find_packages skips it) and must never get an __init__.py.
+    packages=["chat", "chat.client", "twisted.plugins"],
+    package_data={"twisted.plugins": ["chat_plugin.py"]},
+    install_requires=[
+        "twisted[tls]>=26.10",
+        "pyopenssl>=24.0",
+        "service_identity>=24.1",
+        "attrs>=23.1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+            "hypothesis>=6.100",
+            "pyte>=0.8.2",
+        ],
+    },
+)

@@ -1,0 +1,140 @@
+"""The codec: what decodes, what is refused and how, and that nothing else escapes it."""
+
+import json
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.message import CMsg, Code, ProtocolError, decode, encode, frame
+
+
+class DecodeTests(SynchronousTestCase):
+    def test_minimal_message_gets_defaults(self) -> None:
+        msg = decode(b'{"code":5}')
+        self.assertEqual(msg, CMsg(code=5))
+        self.assertEqual(msg.text, "")
+        self.assertFalse(msg.close)
+        self.assertEqual(msg.target_room, "lobby")
+
+    def test_all_known_keys(self) -> None:
+        body = json.dumps({
+            "code": 6, "text": "hé", "close": True, "room": "r", "nick": "n", "to": "t",
+            "color": "red", "id": 3, "ts": 4, "names": ["a", "b"], "error": "e", "reply_to": 1,
+        }).encode()
+        self.assertEqual(
+            decode(body),
+            CMsg(6, "hé", True, "r", "n", "t", "red", 3, 4, ("a", "b"), "e", 1),
+        )
+
+    def test_unknown_keys_are_ignored(self) -> None:
+        self.assertEqual(decode(b'{"code":9,"future":[1,{"x":2}]}'), CMsg(code=9))
+
+    def assertRefused(self, body: bytes, slug: str) -> None:
+        with self.assertRaises(ProtocolError) as cm:
+            decode(body)
+        self.assertEqual(cm.exception.slug, slug)
+        self.assertTrue(cm.exception.text)
+
+    def test_invalid_utf8(self) -> None:
+        self.assertRefused(b'{"code":5,"text":"\xff"}', "bad-utf8")
+
+    def test_lone_surrogate_escape(self) -> None:
+        self.assertRefused(b'{"code":5,"text":"\\ud800"}', "bad-utf8")
+
+    def test_not_json(self) -> None:
+        self.assertRefused(b"hello", "bad-json")
+        self.assertRefused(b"", "bad-json")
+
+    def test_nan_is_not_json(self) -> None:
+        self.assertRefused(b'{"code":5,"x":NaN}', "bad-json")
+
+    def test_deep_nesting_is_refused_not_crashing(self) -> None:
+        self.assertRefused(b"[" * 100000, "bad-json")
+
+    def test_not_an_object(self) -> None:
+        self.assertRefused(b"[1,2]", "not-an-object")
+        self.assertRefused(b'"code"', "not-an-object")
+
+    def test_code_missing_or_not_int(self) -> None:
+        self.assertRefused(b"{}", "bad-code")
+        self.assertRefused(b'{"code":"5"}', "bad-code")
+        self.assertRefused(b'{"code":5.0}', "bad-code")
+        self.assertRefused(b'{"code":true}', "bad-code")
+
+    def test_wrong_types_of_known_keys(self) -> None:
+        for body in (
+            b'{"code":5,"text":1}', b'{"code":5,"room":null}', b'{"code":5,"close":1}',
+            b'{"code":5,"id":"1"}', b'{"code":5,"ts":true}', b'{"code":3,"names":"a"}',
+            b'{"code":3,"names":[1]}',
+        ):
+            self.assertRefused(body, "bad-type")
+
+
+class EncodeTests(SynchronousTestCase):
+    def test_absent_keys_are_left_out(self) -> None:
+        self.assertEqual(json.loads(encode(CMsg(Code.PONG))), {"code": 10})
+
+    def test_close_and_names(self) -> None:
+        self.assertEqual(
+            json.loads(encode(CMsg(Code.SENDING_CHATTERS_LIST, room="x", names=("a",), close=True))),
+            {"code": 3, "room": "x", "names": ["a"], "close": True},
+        )
+
+    def test_frame_is_length_prefixed_utf8(self) -> None:
+        data = frame(CMsg(Code.NORMAL_MESSAGE, text="é"))
+        (length,) = struct.unpack("!I", data[:4])
+        self.assertEqual(length, len(data) - 4)
+        self.assertEqual(json.loads(data[4:].decode("utf-8")), {"code": 5, "text": "é"})
+
+
+text = st.text()
+cmsgs = st.builds(
+    CMsg,
+    code=st.integers(min_value=-(2**40), max_value=2**40),
+    text=text,
+    close=st.booleans(),
+    room=st.none() | text,
+    nick=st.none() | text,
+    to=st.none() | text,
+    color=st.none() | text,
+    id=st.none() | st.integers(),
+    ts=st.none() | st.integers(),
+    names=st.none() | st.lists(text).map(tuple),
+    error=st.none() | text,
+    reply_to=st.none() | st.integers(),
+)
+
+
+def _no_surrogates(msg: CMsg) -> bool:
+    fields = [msg.text, msg.room, msg.nick, msg.to, msg.color, msg.error, *(msg.names or ())]
+    return not any(f is not None and any("\ud800" <= c <= "\udfff" for c in f) for f in fields)
+
+
+class PropertyTests(SynchronousTestCase):
+    @settings(max_examples=400)
+    @given(st.binary(max_size=300))
+    def test_decoder_raises_only_protocol_error_on_any_bytes(self, data: bytes) -> None:
+        try:
+            decode(data)
+        except ProtocolError:
+            pass
+
+    @settings(max_examples=300)
+    @given(st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=20,
+    ))
+    def test_decoder_raises_only_protocol_error_on_any_json(self, value: object) -> None:
+        try:
+            result = decode(json.dumps(value).encode())
+        except ProtocolError:
+            return
+        self.assertIsInstance(result.code, int)
+
+    @settings(max_examples=300)
+    @given(cmsgs.filter(_no_surrogates))
+    def test_round_trip(self, msg: CMsg) -> None:
+        self.assertEqual(decode(encode(msg)), msg)

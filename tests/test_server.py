@@ -1,0 +1,329 @@
+"""The server protocol and factory over StringTransport: bytes in, bytes out."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.internet.error import ConnectionDone
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.message import MAX_FRAME, Code
+from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
+from chat.state import ChatState
+
+
+def pack(obj: Any) -> bytes:
+    body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return struct.pack("!I", len(body)) + body
+
+
+class Client:
+    """One connection to the server under test, seen from the wire."""
+
+    def __init__(self, factory: ChatServerFactory, port: int) -> None:
+        self.proto: ChatServerProtocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))  # type: ignore[assignment]
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.proto.makeConnection(self.transport)
+        self._buffer = b""
+
+    def send(self, **msg: Any) -> None:
+        self.proto.dataReceived(pack(msg))
+
+    def raw(self, data: bytes) -> None:
+        self.proto.dataReceived(data)
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every frame written to this client since the last call."""
+        self._buffer += self.transport.value()
+        self.transport.clear()
+        out = []
+        while len(self._buffer) >= 4:
+            (n,) = struct.unpack("!I", self._buffer[:4])
+            if len(self._buffer) < 4 + n:
+                break
+            out.append(json.loads(self._buffer[4:4 + n]))
+            self._buffer = self._buffer[4 + n:]
+        return out
+
+    def drop(self) -> None:
+        self.proto.connectionLost(Failure(ConnectionDone()))
+
+
+class ServerTestCase(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1_700_000_000)
+        self.state = ChatState(self.clock.seconds)
+        self.factory = ChatServerFactory(self.state, self.clock)
+        self._port = 40000
+
+    def connect(self) -> Client:
+        self._port += 1
+        return Client(self.factory, self._port)
+
+    def logon(self, nick: str, room: str | None = "lobby") -> Client:
+        c = self.connect()
+        c.send(code=4, text=nick)
+        self.assertEqual(c.received(), [{"code": 4, "text": nick, "nick": nick}])
+        if room:
+            c.send(code=1, room=room)
+            c.received()
+        return c
+
+
+class LogonTests(ServerTestCase):
+    def test_nodelay_and_producer_on_connect(self) -> None:
+        c = self.connect()
+        self.assertIs(c.transport.producer, c.proto)
+        self.assertTrue(c.transport.streaming)
+
+    def test_requests_before_logon_are_refused(self) -> None:
+        c = self.connect()
+        c.send(code=5, text="hi")
+        c.send(code=1)
+        self.assertEqual(
+            [(m["code"], m["error"], m["reply_to"]) for m in c.received()],
+            [(8, "not-logged-on", 5), (8, "not-logged-on", 1)],
+        )
+        self.assertFalse(c.transport.disconnecting)
+
+    def test_ping_before_logon(self) -> None:
+        c = self.connect()
+        c.send(code=9, text="t1")
+        self.assertEqual(c.received(), [{"code": 10, "text": "t1"}])
+
+    def test_bad_then_taken_then_good_nickname(self) -> None:
+        self.logon("alice")
+        c = self.connect()
+        c.send(code=4, text="no spaces")
+        c.send(code=4, text="ALICE")
+        c.send(code=4, text="bob")
+        got = c.received()
+        self.assertEqual([m.get("error") for m in got], ["bad-nick", "nick-in-use", None])
+        self.assertEqual(got[2], {"code": 4, "text": "bob", "nick": "bob"})
+
+    def test_leave_with_close_before_logon_disconnects(self) -> None:
+        c = self.connect()
+        c.send(code=2, close=True)
+        self.assertEqual(c.received(), [{"code": 2, "close": True, "text": "Goodbye."}])
+        self.assertTrue(c.transport.disconnecting)
+
+
+class RoomTests(ServerTestCase):
+    def test_join_announces_and_lists(self) -> None:
+        alice = self.logon("alice")
+        bob = self.logon("bob", room=None)
+        bob.send(code=1)
+        joined = {"code": 1, "text": "bob has joined lobby", "nick": "bob", "room": "lobby"}
+        self.assertEqual(alice.received(), [joined])
+        self.assertEqual(bob.received(), [joined, {"code": 3, "room": "lobby", "names": ["alice", "bob"]}])
+
+    def test_message_relayed_to_every_member_with_server_fields(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        carol = self.logon("carol", room="elsewhere")
+        alice.received()
+        alice.send(code=5, text="hello", color="green", nick="mallory", id=99, ts=1)
+        expected = {"code": 5, "text": "hello", "room": "lobby", "nick": "alice", "color": "green",
+                    "id": 1, "ts": 1_700_000_000_000}
+        self.assertEqual(alice.received(), [expected])
+        self.assertEqual(bob.received(), [expected])
+        self.assertEqual(carol.received(), [])
+
+    def test_broadcast_frame_is_encoded_once(self) -> None:
+        import chat.server
+        calls = []
+        original = chat.server.frame
+
+        def counting(msg: Any) -> bytes:
+            calls.append(msg)
+            return original(msg)
+
+        clients = [self.logon(f"u{i}") for i in range(5)]
+        self.patch(chat.server, "frame", counting)
+        clients[0].send(code=5, text="x")
+        self.assertEqual(len(calls), 1)
+        self.assertTrue(all(len(c.received()) >= 1 for c in clients))
+
+    def test_refused_requests_keep_the_connection(self) -> None:
+        alice = self.logon("alice")
+        alice.send(code=5, room="nowhere", text="x")
+        alice.send(code=5, text="")
+        alice.send(code=5, text="x" * 2001)
+        alice.send(code=5, text="x", color="puce")
+        alice.send(code=1, room="bad room")
+        alice.send(code=1)
+        alice.send(code=42)
+        alice.send(code=6, text="x")
+        alice.send(code=6, to="nobody", text="x")
+        alice.send(code=3, room="nowhere")
+        alice.send(code=2, room="nowhere")
+        self.assertEqual(
+            [(m["error"], m["reply_to"]) for m in alice.received()],
+            [("not-in-room", 5), ("empty-text", 5), ("text-too-long", 5), ("bad-color", 5),
+             ("bad-room", 1), ("already-in-room", 1), ("unknown-code", 42), ("no-target", 6),
+             ("no-such-nick", 6), ("no-such-room", 3), ("not-in-room", 2)],
+        )
+        self.assertFalse(alice.transport.disconnecting)
+
+    def test_leave_is_announced_to_the_leaver_too(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        alice.received()
+        bob.send(code=2, room="lobby")
+        left = {"code": 2, "text": "bob has left lobby", "nick": "bob", "room": "lobby"}
+        self.assertEqual(alice.received(), [left])
+        self.assertEqual(bob.received(), [left])
+
+    def test_quit_with_reason(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        alice.received()
+        bob.send(code=2, close=True, text="lunch")
+        self.assertEqual(bob.received(), [{"code": 2, "close": True, "text": "Goodbye."}])
+        self.assertTrue(bob.transport.disconnecting)
+        bob.drop()
+        self.assertEqual(alice.received(), [{"code": 2, "text": "bob has quit: lunch", "nick": "bob", "room": "lobby"}])
+        self.assertIsNone(self.state.find_user("bob"))
+
+    def test_dropped_connection_is_announced_once(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        alice.received()
+        bob.drop()
+        bob.drop()
+        self.assertEqual(alice.received(), [{"code": 2, "text": "bob has lost the connection", "nick": "bob", "room": "lobby"}])
+        self.assertNotIn(bob.proto, self.factory.connections)
+
+    def test_private_message(self) -> None:
+        alice, bob, carol = self.logon("alice"), self.logon("bob"), self.logon("carol")
+        for c in (alice, bob, carol):
+            c.received()
+        alice.send(code=6, to="BOB", text="psst")
+        pm = {"code": 6, "text": "psst", "nick": "alice", "to": "bob", "color": "default", "ts": 1_700_000_000_000}
+        self.assertEqual(bob.received(), [pm])
+        self.assertEqual(alice.received(), [pm])
+        self.assertEqual(carol.received(), [])
+
+    def test_rename(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        alice.received()
+        alice.send(code=4, text="alicia")
+        announce = {"code": 4, "text": "alicia", "nick": "alice", "room": "lobby"}
+        self.assertEqual(alice.received(), [{"code": 4, "text": "alicia", "nick": "alicia"}, announce])
+        self.assertEqual(bob.received(), [announce])
+        bob.send(code=4, text="Alicia")
+        self.assertEqual(bob.received()[0]["error"], "nick-in-use")
+
+    def test_room_list_and_chatters(self) -> None:
+        alice = self.logon("alice")
+        self.logon("bob", room="zoo")
+        alice.send(code=7)
+        alice.send(code=3, room="zoo")
+        self.assertEqual(alice.received(), [{"code": 7, "names": ["lobby", "zoo"]}, {"code": 3, "room": "zoo", "names": ["bob"]}])
+
+
+class BadFrameTests(ServerTestCase):
+    def assertClosedWith(self, c: Client, slug: str) -> None:
+        got = c.received()
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual((got[0]["code"], got[0]["error"], got[0]["close"]), (8, slug, True))
+        self.assertTrue(c.transport.disconnecting)
+
+    def test_bad_frames_close_only_the_sender(self) -> None:
+        cases = [
+            (pack(b"\xff\xfe"), "bad-utf8"),
+            (pack(b"not json"), "bad-json"),
+            (pack(b"[1]"), "not-an-object"),
+            (pack(b'{"text":"x"}'), "bad-code"),
+            (pack(b'{"code":5,"close":"yes"}'), "bad-type"),
+        ]
+        bob = self.logon("bob")
+        for data, slug in cases:
+            mallory = self.logon("mallory")
+            bob.received()
+            mallory.raw(data + pack({"code": 5, "text": "after the bad frame"}))
+            self.assertClosedWith(mallory, slug)
+            mallory.drop()
+            bob.send(code=5, text="still here")
+            texts = [m["text"] for m in bob.received()]
+            self.assertEqual(texts, ["mallory was disconnected: " + texts[0].split(": ", 1)[1], "still here"])
+
+    def test_oversized_length_prefix_is_refused_before_the_body(self) -> None:
+        c = self.connect()
+        c.raw(struct.pack("!I", MAX_FRAME + 1) + b"x" * 10)
+        self.assertClosedWith(c, "frame-too-large")
+
+    def test_frame_of_exactly_the_maximum_is_read(self) -> None:
+        c = self.connect()
+        body = json.dumps({"code": 9, "text": ""}).encode()
+        body = body[:-1] + b" " * (MAX_FRAME - len(body)) + b"}"
+        c.raw(struct.pack("!I", len(body)) + body)
+        self.assertEqual(c.received(), [{"code": 10}])
+
+    def test_frames_split_across_reads(self) -> None:
+        c = self.connect()
+        data = pack({"code": 9, "text": "a"}) + pack({"code": 9, "text": "b"})
+        for i in range(len(data)):
+            c.raw(data[i:i + 1])
+        self.assertEqual(c.received(), [{"code": 10, "text": "a"}, {"code": 10, "text": "b"}])
+
+    def test_closing_connection_is_cut_if_it_never_flushes(self) -> None:
+        c = self.connect()
+        c.raw(pack(b"[]"))
+        self.assertFalse(c.transport.disconnected)
+        self.clock.advance(11)
+        self.assertTrue(c.transport.disconnected)
+
+
+class SlowConsumerTests(ServerTestCase):
+    def test_reader_that_never_reads_is_dropped_alone(self) -> None:
+        self.factory.max_outgoing = 10_000
+        alice, slow = self.logon("alice"), self.logon("slow")
+        slow.proto.pauseProducing()  # the transport says: my buffer is full
+        for i in range(100):
+            alice.send(code=5, text=f"message {i:03} " + "x" * 100)
+        self.assertTrue(slow.transport.disconnected)
+        self.assertEqual(len([m for m in alice.received() if m["code"] == 5]), 100)
+        slow.drop()
+        self.assertEqual(alice.received()[-1]["text"], "slow was disconnected: not reading its messages")
+
+    def test_resumed_reader_is_kept(self) -> None:
+        self.factory.max_outgoing = 10_000
+        alice, reader = self.logon("alice"), self.logon("reader")
+        for _ in range(5):
+            reader.proto.pauseProducing()
+            for i in range(50):
+                alice.send(code=5, text="y" * 100)
+            reader.proto.resumeProducing()
+        self.assertFalse(reader.transport.disconnected)
+        self.assertEqual(len([m for m in reader.received() if m["code"] == 5]), 250)
+
+
+class ShutdownTests(ServerTestCase):
+    def test_every_client_gets_the_notice_then_is_closed(self) -> None:
+        clients = [self.logon("alice"), self.logon("bob", room=None), self.connect()]
+        for c in clients:
+            c.received()
+        d = self.factory.shutdown()
+        for c in clients:
+            self.assertEqual(c.received(), [{"code": 5, "text": SHUTDOWN_TEXT, "close": True}])
+            self.assertTrue(c.transport.disconnecting)
+            self.assertIsNone(c.transport.producer)
+        self.assertNoResult(d)
+        for c in clients:
+            c.drop()
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(clients[0].received(), [])
+
+    def test_stragglers_are_aborted_after_the_grace(self) -> None:
+        c = self.logon("alice")
+        d = self.factory.shutdown(grace=5)
+        self.clock.advance(5)
+        self.assertTrue(c.transport.disconnected)
+        c.drop()
+        self.successResultOf(d)
+
+    def test_no_clients(self) -> None:
+        self.successResultOf(self.factory.shutdown())

@@ -1,0 +1,166 @@
+"""The chat state and name rules, with no I/O at all."""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.message import CMsg, Code
+from chat.names import ChatError, MAX_NICK, MAX_TEXT, check_nick, check_room, fold
+from chat.state import ChatState, User
+
+
+class FakeSession:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send_frame(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+
+def nicks(users: object) -> list[str]:
+    return sorted(u.nick for u in users)  # type: ignore[attr-defined]
+
+
+class NameRuleTests(SynchronousTestCase):
+    def test_good_nicknames(self) -> None:
+        for nick in ("alice", "_x", "Zoë", "a.b-c_9", "名前", "a" * MAX_NICK):
+            self.assertEqual(check_nick(nick), nick)
+
+    def test_bad_nicknames(self) -> None:
+        for nick in ("", "9lives", "-x", "a b", "a\x1b[2J", "a\u202eb", "a" * (MAX_NICK + 1), "a\n", "#x"):
+            with self.assertRaises(ChatError) as cm:
+                check_nick(nick)
+            self.assertEqual(cm.exception.slug, "bad-nick")
+
+    def test_room_names(self) -> None:
+        self.assertEqual(check_room("#general"), "#general")
+        self.assertEqual(check_room("2024"), "2024")
+        for room in ("", "#", "a b", "-x", "x\x07", "a" * 33):
+            with self.assertRaises(ChatError):
+                check_room(room)
+
+    def test_fold_is_case_and_compatibility_insensitive(self) -> None:
+        self.assertEqual(fold("ALICE"), fold("alice"))
+        self.assertEqual(fold("ﬁsh"), fold("FISH"))
+        self.assertEqual(check_nick("e\u0301"), "\u00e9")
+
+
+class StateTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.now = 1000.5
+        self.state = ChatState(lambda: self.now)
+
+    def user(self, nick: str) -> User:
+        return self.state.logon(nick, FakeSession())
+
+    def test_nickname_in_use_is_refused_case_insensitively(self) -> None:
+        self.user("Alice")
+        with self.assertRaises(ChatError) as cm:
+            self.user("aLiCe")
+        self.assertEqual(cm.exception.slug, "nick-in-use")
+
+    def test_join_announces_to_all_then_lists_to_joiner(self) -> None:
+        alice, bob = self.user("alice"), self.user("bob")
+        self.state.join(alice, "lobby")
+        (everyone, joined), (joiner, names) = self.state.join(bob, "Lobby")
+        self.assertEqual(nicks(everyone), ["alice", "bob"])
+        self.assertEqual(joined, CMsg(Code.JOINING_CHAT, text="bob has joined lobby", nick="bob", room="lobby"))
+        self.assertEqual(list(joiner), [bob])
+        self.assertEqual(names.names, ("alice", "bob"))
+
+    def test_join_twice_and_room_limit(self) -> None:
+        state = ChatState(lambda: 0, max_rooms_per_user=2)
+        alice = state.logon("alice", FakeSession())
+        state.join(alice, "a")
+        with self.assertRaises(ChatError) as cm:
+            state.join(alice, "A")
+        self.assertEqual(cm.exception.slug, "already-in-room")
+        state.join(alice, "b")
+        with self.assertRaises(ChatError) as cm:
+            state.join(alice, "c")
+        self.assertEqual(cm.exception.slug, "too-many-rooms")
+
+    def test_message_ids_increase_per_room_and_survive_emptying(self) -> None:
+        alice = self.user("alice")
+        self.state.join(alice, "r")
+        ids = [self.state.say(alice, "r", "x", None)[1].id for _ in range(3)]
+        self.assertEqual(ids, [1, 2, 3])
+        self.state.leave(alice, "r")
+        self.assertIsNone(self.state.find_room("r"))
+        self.state.join(alice, "R")
+        self.assertEqual(self.state.say(alice, "r", "x", None)[1].id, 4)
+
+    def test_message_fields(self) -> None:
+        alice, bob = self.user("alice"), self.user("bob")
+        for u in (alice, bob):
+            self.state.join(u, "lobby")
+        recipients, msg = self.state.say(alice, "LOBBY", "hi", "red")
+        self.assertEqual(nicks(recipients), ["alice", "bob"])
+        self.assertEqual(msg, CMsg(Code.NORMAL_MESSAGE, text="hi", nick="alice", room="lobby",
+                                   color="red", id=1, ts=1000500))
+
+    def test_message_refusals(self) -> None:
+        alice = self.user("alice")
+        self.state.join(alice, "lobby")
+        cases = [
+            (("elsewhere", "x", None), "not-in-room"),
+            (("lobby", "  ", None), "empty-text"),
+            (("lobby", "x" * (MAX_TEXT + 1), None), "text-too-long"),
+            (("lobby", "x", "puce"), "bad-color"),
+        ]
+        for args, slug in cases:
+            with self.assertRaises(ChatError) as cm:
+                self.state.say(alice, *args)
+            self.assertEqual(cm.exception.slug, slug)
+        self.assertEqual(self.state.find_room("lobby").last_id, 0)  # type: ignore[union-attr]
+
+    def test_private_message_to_target_and_sender(self) -> None:
+        alice, bob = self.user("alice"), self.user("Bob")
+        recipients, msg = self.state.private(alice, "bob", "psst", None)
+        self.assertEqual(list(recipients), [bob, alice])
+        self.assertEqual(msg.to, "Bob")
+        self.assertEqual(msg.nick, "alice")
+        self.assertEqual(list(self.state.private(alice, "alice", "me", None)[0]), [alice])
+        with self.assertRaises(ChatError) as cm:
+            self.state.private(alice, "carol", "x", None)
+        self.assertEqual(cm.exception.slug, "no-such-nick")
+
+    def test_rename_announces_to_each_room_and_frees_old_nick(self) -> None:
+        alice, bob = self.user("alice"), self.user("bob")
+        for u in (alice, bob):
+            self.state.join(u, "lobby")
+        self.state.join(alice, "other")
+        deliveries = self.state.rename(alice, "Alicia")
+        self.assertEqual(
+            sorted((m.room, m.nick, m.text) for _, m in deliveries),  # type: ignore[type-var]
+            [("lobby", "alice", "Alicia"), ("other", "alice", "Alicia")],
+        )
+        self.assertIs(self.state.find_user("ALICIA"), alice)
+        self.assertEqual(self.state.find_room("lobby").names(), ("Alicia", "bob"))  # type: ignore[union-attr]
+        self.user("alice")
+        with self.assertRaises(ChatError):
+            self.state.rename(bob, "alicia")
+
+    def test_rename_to_own_nick_in_other_case(self) -> None:
+        alice = self.user("alice")
+        self.state.rename(alice, "ALICE")
+        self.assertEqual(alice.nick, "ALICE")
+
+    def test_quit_announces_once_to_remaining_members(self) -> None:
+        alice, bob = self.user("alice"), self.user("bob")
+        for u in (alice, bob):
+            self.state.join(u, "lobby")
+        self.state.join(alice, "solo")
+        deliveries = self.state.quit(alice, "has quit")
+        self.assertEqual([(nicks(r), m.text) for r, m in deliveries], [(["bob"], "alice has quit")])
+        self.assertEqual(self.state.quit(alice, "has quit"), [])
+        self.assertIsNone(self.state.find_user("alice"))
+        self.assertEqual(self.state.room_list().names, ("lobby",))
+
+    def test_members_and_room_list(self) -> None:
+        alice = self.user("alice")
+        self.state.join(alice, "b")
+        self.state.join(alice, "A")
+        self.assertEqual(self.state.room_list().names, ("A", "b"))
+        self.assertEqual(self.state.members("B").names, ("alice",))
+        with self.assertRaises(ChatError) as cm:
+            self.state.members("nowhere")
+        self.assertEqual(cm.exception.slug, "no-such-room")
