@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     # twisted.plugins is a namespace shared with Twisted itself: it must be
     # named here (find_packages skips it) and must never get an __init__.py.
-    packages=["chat", "chat.client", "twisted.plugins"],
+    packages=["chat", "chat.client", "chat.bench", "twisted.plugins"],
     package_data={"twisted.plugins": ["chat_plugin.py"]},
     install_requires=[
         "twisted[tls]>=26.10",
@@ -23,6 +23,12 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",
             "pyte>=0.8.2",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "chat-client = chat.client.main:main",
+            "chat-bench = chat.bench.__main__:main",
         ],
     },
 )

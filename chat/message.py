@@ -21,6 +21,10 @@ PROTOCOL_VERSION = 1
 #: Default room for any request that names none: the seed's one chat room.
 DEFAULT_ROOM = "lobby"
 
+#: The seed's servers listened on port 1500 + N, N from 0 to 1499.
+BASE_PORT = 1500
+MAX_PORT_NUMBER = 1499
+
 #: Largest frame body (after the 4-byte prefix) either side accepts.
 MAX_FRAME = 16 * 1024
 
@@ -93,6 +97,7 @@ class CMsg:
     names: tuple[str, ...] | None = None
     error: str | None = None
     reply_to: int | None = None
+    action: bool = False
 
     @property
     def target_room(self) -> str:
@@ -155,10 +160,11 @@ def decode(payload: bytes) -> CMsg:
             if not _is_int(value):
                 raise ProtocolError("bad-type", f"'{key}' must be an integer")
             kwargs[key] = value
-    if "close" in obj:
-        if type(obj["close"]) is not bool:
-            raise ProtocolError("bad-type", "'close' must be true or false")
-        kwargs["close"] = obj["close"]
+    for key in ("close", "action"):
+        if key in obj:
+            if type(obj[key]) is not bool:
+                raise ProtocolError("bad-type", f"'{key}' must be true or false")
+            kwargs[key] = obj[key]
     if "names" in obj:
         names = obj["names"]
         if type(names) is not list:
@@ -174,6 +180,8 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
         d["text"] = msg.text
     if msg.close:
         d["close"] = True
+    if msg.action:
+        d["action"] = True
     for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to"):
         value = getattr(msg, key)
         if value is not None:

@@ -193,7 +193,7 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def do_message(self, msg: CMsg) -> None:
         assert self.user is not None
-        recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color)
+        recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
         data = frame(out)
         for user in recipients:
             user.session.send_frame(data)
@@ -202,7 +202,7 @@ class ChatServerProtocol(Int32StringReceiver):
         assert self.user is not None
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
-        fan_out([self.factory.state.private(self.user, msg.to, msg.text, msg.color)])
+        fan_out([self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action)])
 
     def do_room_list(self, msg: CMsg) -> None:
         self.send(self.factory.state.room_list())

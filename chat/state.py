@@ -191,7 +191,7 @@ class ChatState:
 
     # -- messages ----------------------------------------------------------
 
-    def say(self, user: User, name: str, text: str, color: str | None) -> Delivery:
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool = False) -> Delivery:
         """A chat line to a room the user is in: the hot path."""
         room = user.rooms.get(fold(name))
         if room is None:
@@ -201,11 +201,11 @@ class ChatState:
         room.last_id += 1
         msg = CMsg(
             Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
-            color=color, id=room.last_id, ts=self._now_ms(),
+            color=color, id=room.last_id, ts=self._now_ms(), action=action,
         )
         return room.members.values(), msg
 
-    def private(self, user: User, to: str, text: str, color: str | None) -> Delivery:
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool = False) -> Delivery:
         """A private line, delivered to its target and echoed to its sender."""
         target = self.find_user(to)
         if target is None:
@@ -213,7 +213,7 @@ class ChatState:
         check_text(text)
         msg = CMsg(
             Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
-            color=check_color(color), ts=self._now_ms(),
+            color=check_color(color), ts=self._now_ms(), action=action,
         )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, msg

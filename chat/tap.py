@@ -13,12 +13,9 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from chat.server import MAX_OUTGOING, ChatServerFactory
 from chat.state import MAX_ROOMS_PER_USER, ChatState
-
-#: The seed listened on 1500 + x, x from 0 to 1499.
-BASE_PORT = 1500
-MAX_PORT_NUMBER = 1499
 
 
 def endpoint_for(port_number: int, interface: str = "") -> str:

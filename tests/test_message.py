@@ -22,10 +22,11 @@ class DecodeTests(SynchronousTestCase):
         body = json.dumps({
             "code": 6, "text": "hé", "close": True, "room": "r", "nick": "n", "to": "t",
             "color": "red", "id": 3, "ts": 4, "names": ["a", "b"], "error": "e", "reply_to": 1,
+            "action": True,
         }).encode()
         self.assertEqual(
             decode(body),
-            CMsg(6, "hé", True, "r", "n", "t", "red", 3, 4, ("a", "b"), "e", 1),
+            CMsg(6, "hé", True, "r", "n", "t", "red", 3, 4, ("a", "b"), "e", 1, True),
         )
 
     def test_unknown_keys_are_ignored(self) -> None:
@@ -67,7 +68,7 @@ class DecodeTests(SynchronousTestCase):
         for body in (
             b'{"code":5,"text":1}', b'{"code":5,"room":null}', b'{"code":5,"close":1}',
             b'{"code":5,"id":"1"}', b'{"code":5,"ts":true}', b'{"code":3,"names":"a"}',
-            b'{"code":3,"names":[1]}',
+            b'{"code":3,"names":[1]}', b'{"code":5,"action":"yes"}',
         ):
             self.assertRefused(body, "bad-type")
 
@@ -104,6 +105,7 @@ cmsgs = st.builds(
     names=st.none() | st.lists(text).map(tuple),
     error=st.none() | text,
     reply_to=st.none() | st.integers(),
+    action=st.booleans(),
 )
 
 

@@ -1,0 +1,3 @@
+from chat.client.main import main
+
+main()

@@ -1,0 +1,281 @@
+"""
+The client's logic, apart from any terminal: what to send for each command,
+what each received message means for the session (nick, rooms, current
+room), and what to show.  UIs implement L{View}.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from twisted.internet.interfaces import IReactorTime
+
+from chat.client import commands
+from chat.client.protocol import ChatClientProtocol
+from chat.client.render import Event
+from chat.message import DEFAULT_ROOM, PALETTE, CMsg, Code
+from chat.names import fold
+
+#: Seconds to wait for the server's goodbye after /quit before leaving anyway.
+QUIT_GRACE = 3.0
+
+
+class View(Protocol):
+    def show(self, event: Event) -> None: ...
+
+    def status_changed(self) -> None: ...
+
+    def ask_nickname(self) -> None:
+        """The nickname was refused: get another one into C{line_entered}."""
+
+    def finish(self, code: int) -> None:
+        """End the program with exit status C{code}."""
+
+
+class ChatClient:
+    def __init__(self, view: View, reactor: IReactorTime, nick: str, room: str = DEFAULT_ROOM,
+                 color: str = "default", reconnect: bool = False) -> None:
+        self.view = view
+        self.reactor = reactor
+        self.nick = nick
+        self.color = color
+        self.reconnect = reconnect
+        self.connection: ChatClientProtocol | None = None
+        self.logged_on = False
+        self.asking_nick = False
+        self.rooms: list[str] = []
+        self.current: str | None = None
+        self._rejoin: list[str] = [room]
+        self._switch_to: str | None = room
+        self.quitting = False
+        self.server_closing = False
+        self.state = "connecting"
+        self.finished = False
+        # What the person typed before logon and the first join completed:
+        # sent, in order, once they have (None stands for a quit).
+        self._pending: list[str | None] = []
+
+    def status(self) -> str:
+        room = self.current or "no room"
+        others = len(self.rooms) - (1 if self.current else 0)
+        if others > 0:
+            room += f" (+{others})"
+        return f" {self.nick} | {room} | {self.state} "
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.view.status_changed()
+
+    def _send(self, msg: CMsg) -> bool:
+        if self.connection is None:
+            self.view.show(Event("error", "not connected"))
+            return False
+        self.connection.send(msg)
+        return True
+
+    def _finish(self, code: int) -> None:
+        if not self.finished:
+            self.finished = True
+            self.view.finish(code)
+
+    # -- from the connection -----------------------------------------------
+
+    def connected(self, connection: ChatClientProtocol) -> None:
+        self.connection = connection
+        self.server_closing = False
+        self._set_state("connected")
+        connection.send(CMsg(Code.SENDING_NICKNAME, text=self.nick))
+
+    def disconnected(self, connection: ChatClientProtocol, why: str) -> None:
+        if connection is not self.connection:
+            return
+        self.connection = None
+        if self.logged_on:
+            self._rejoin = list(self.rooms)
+            self._switch_to = self.current
+        self.logged_on = False
+        self.rooms = []
+        if self.quitting:
+            self._finish(0)
+            return
+        if not self.server_closing:
+            self.view.show(Event("error", f"connection lost: {why}"))
+        if self.reconnect:
+            self._set_state("reconnecting")
+            return
+        self._set_state("disconnected")
+        self._finish(0 if self.server_closing else 1)
+
+    def protocol_error(self, why: str) -> None:
+        self.view.show(Event("error", why))
+
+    def received(self, msg: CMsg) -> None:
+        handler = getattr(self, f"_on_{msg.code}", None)
+        if handler is not None:
+            handler(msg)
+
+    def _is_me(self, nick: str | None) -> bool:
+        return nick is not None and fold(nick) == fold(self.nick)
+
+    def _on_4(self, msg: CMsg) -> None:  # SENDING_NICKNAME
+        if msg.room is not None:
+            self.view.show(Event("event", f"{msg.nick} is now known as {msg.text}", room=msg.room))
+            return
+        self.nick = msg.text
+        self.asking_nick = False
+        if not self.logged_on:
+            self.logged_on = True
+            self._set_state("logged on")
+            for room in self._rejoin:
+                self.connection.send(CMsg(Code.JOINING_CHAT, room=room))  # type: ignore[union-attr]
+        else:
+            self.view.status_changed()
+
+    def _on_1(self, msg: CMsg) -> None:  # JOINING_CHAT
+        self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick, ts=msg.ts))
+        if self._is_me(msg.nick) and msg.room is not None and msg.room not in self.rooms:
+            self.rooms.append(msg.room)
+            if self.current is None or (self._switch_to and fold(self._switch_to) == fold(msg.room)):
+                self.current = msg.room
+                self._switch_to = None
+            self.view.status_changed()
+            self._flush_pending()
+
+    def _on_2(self, msg: CMsg) -> None:  # LEAVING_CHAT
+        if msg.close:
+            return  # the goodbye to our own /quit
+        self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick))
+        if self._is_me(msg.nick) and msg.room in self.rooms:
+            self.rooms.remove(msg.room)
+            if self.current == msg.room:
+                self.current = self.rooms[-1] if self.rooms else None
+            self.view.status_changed()
+
+    def _on_3(self, msg: CMsg) -> None:  # SENDING_CHATTERS_LIST
+        names = ", ".join(msg.names or ())
+        self.view.show(Event("info", f"in {msg.room}: {names}", room=msg.room))
+
+    def _on_5(self, msg: CMsg) -> None:  # NORMAL_MESSAGE
+        if msg.nick is None:
+            self.view.show(Event("notice", msg.text, room=msg.room, ts=msg.ts))
+            if msg.close:
+                self.server_closing = True
+            return
+        self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color,
+                             ts=msg.ts, action=msg.action))
+
+    def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
+        self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
+                             ts=msg.ts, action=msg.action))
+
+    def _on_7(self, msg: CMsg) -> None:  # ROOM_LIST
+        self.view.show(Event("info", "rooms: " + (", ".join(msg.names or ()) or "none")))
+
+    def _on_8(self, msg: CMsg) -> None:  # ERROR
+        self.view.show(Event("error", msg.text or msg.error or "error"))
+        if msg.reply_to == Code.SENDING_NICKNAME and not self.logged_on:
+            self.asking_nick = True
+            self.view.ask_nickname()
+        elif msg.reply_to == Code.JOINING_CHAT:
+            self._switch_to = None
+            self._flush_pending()
+
+    # -- from the person ---------------------------------------------------
+
+    def _ready(self) -> bool:
+        """Logged on, and the join asked for at logon answered."""
+        return self.connection is not None and self.logged_on and (
+            self.current is not None or self._switch_to is None
+        )
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for line in pending:
+            if line is None:
+                self.quit()
+            else:
+                self.line_entered(line)
+
+    def line_entered(self, line: str) -> None:
+        if not self.asking_nick and (self._pending or not self._ready()):
+            self._pending.append(line)
+            return
+        if self.asking_nick:
+            if line.strip():
+                self.nick = line.strip()
+                self.asking_nick = False
+                self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick))
+            else:
+                self.view.ask_nickname()
+            return
+        command = commands.parse(line)
+        if command is not None:
+            self.do(command)
+
+    def do(self, command: commands.Command) -> None:
+        match command:
+            case commands.Say(text, action):
+                if self.current is None:
+                    self.view.show(Event("error", "you are in no room: /join ROOM"))
+                else:
+                    self._send(CMsg(Code.NORMAL_MESSAGE, room=self.current, text=text,
+                                    color=self.color, action=action))
+            case commands.Join(room):
+                joined = [r for r in self.rooms if fold(r) == fold(room)]
+                if joined:
+                    self.current = joined[0]
+                    self.view.status_changed()
+                elif self._send(CMsg(Code.JOINING_CHAT, room=room)):
+                    self._switch_to = room
+            case commands.Leave(room):
+                target = room or self.current
+                if target is None:
+                    self.view.show(Event("error", "you are in no room"))
+                else:
+                    self._send(CMsg(Code.LEAVING_CHAT, room=target))
+            case commands.Rooms():
+                self._send(CMsg(Code.ROOM_LIST))
+            case commands.Who(room):
+                target = room or self.current
+                if target is None:
+                    self.view.show(Event("error", "usage: /who ROOM"))
+                else:
+                    self._send(CMsg(Code.SENDING_CHATTERS_LIST, room=target))
+            case commands.Msg(nick, text, action):
+                self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
+            case commands.Nick(nick):
+                self._send(CMsg(Code.SENDING_NICKNAME, text=nick))
+            case commands.Color(None):
+                self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
+            case commands.Color(name):
+                if name not in PALETTE:
+                    self.view.show(Event("error", f"no colour {name}; colours: {', '.join(PALETTE)}"))
+                else:
+                    self.color = name
+                    self.view.show(Event("info", f"your text is now {name}", color=name))
+            case commands.Quit(reason):
+                self.quit(reason)
+            case commands.Help():
+                for line in commands.HELP.splitlines():
+                    self.view.show(Event("info", line))
+            case commands.Invalid(why):
+                self.view.show(Event("error", why))
+
+    def quit(self, reason: str = "", now: bool = False) -> None:
+        """
+        Leave cleanly (/quit, Ctrl-D, Ctrl-C, end of input).  Unless C{now},
+        a quit typed before logon completes waits behind the lines before it.
+        """
+        if self.quitting:
+            return
+        waiting = self.connection is not None and not self._ready()
+        connecting = self.connection is None and self.state == "connecting"
+        if not now and (self._pending or waiting or connecting):
+            self._pending.append(None)
+            return
+        self.quitting = True
+        if self.connection is None:
+            self._finish(0)
+            return
+        self.connection.send(CMsg(Code.LEAVING_CHAT, close=True, text=reason))
+        self.reactor.callLater(QUIT_GRACE, self._finish, 0)

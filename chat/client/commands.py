@@ -1,0 +1,131 @@
+"""
+What a person types, parsed into commands: pure, so that every command is
+tested without a terminal or a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+HELP = """\
+/join ROOM        join ROOM and make it the current room
+/leave [ROOM]     leave ROOM (default: the current room)
+/rooms            list the rooms on the server
+/who [ROOM]       list who is in ROOM (default: the current room)
+/msg NICK TEXT    send TEXT to NICK alone
+/nick NEW         change your nickname
+/color [NAME]     colour your text; with no NAME, list the colours
+/me ACTION        say that you do ACTION
+/quit [REASON]    leave the chat
+/help             this list
+//TEXT            send a line that starts with /
+Anything else is sent to the current room."""
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True)
+class Join:
+    room: str
+
+
+@dataclass(frozen=True)
+class Leave:
+    room: str | None
+
+
+@dataclass(frozen=True)
+class Rooms:
+    pass
+
+
+@dataclass(frozen=True)
+class Who:
+    room: str | None
+
+
+@dataclass(frozen=True)
+class Msg:
+    nick: str
+    text: str
+    action: bool = False
+
+
+@dataclass(frozen=True)
+class Nick:
+    nick: str
+
+
+@dataclass(frozen=True)
+class Color:
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Quit:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A line that is a mistake; C{why} is shown locally, nothing is sent."""
+
+    why: str
+
+
+Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Color | Quit | Help | Invalid
+
+
+def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
+    words = rest.split()
+    if len(words) != 1:
+        return Invalid(f"usage: /{name} {usage}")
+    return words[0]
+
+
+def parse(line: str) -> Command | None:
+    """The command for one input line; C{None} for a blank line."""
+    if not line.strip():
+        return None
+    if not line.startswith("/"):
+        return Say(line)
+    if line.startswith("//"):
+        return Say(line[1:])
+    name, _, rest = line[1:].partition(" ")
+    name = name.lower()
+    rest = rest.strip()
+    if name == "join":
+        room = _one_word(name, rest, "ROOM")
+        return room if isinstance(room, Invalid) else Join(room)
+    if name in ("leave", "part"):
+        return Leave(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /leave [ROOM]")
+    if name in ("rooms", "list"):
+        return Rooms()
+    if name in ("who", "names"):
+        return Who(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /who [ROOM]")
+    if name in ("msg", "query"):
+        nick, _, text = rest.partition(" ")
+        if not nick or not text.strip():
+            return Invalid("usage: /msg NICK TEXT")
+        return Msg(nick, text.strip())
+    if name == "nick":
+        nick = _one_word(name, rest, "NEW")
+        return nick if isinstance(nick, Invalid) else Nick(nick)
+    if name in ("color", "colour"):
+        return Color(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /color [NAME]")
+    if name == "me":
+        return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
+    if name in ("quit", "exit"):
+        return Quit(rest)
+    if name in ("help", "?"):
+        return Help()
+    return Invalid(f"unknown command /{name}: /help lists the commands, // sends a line starting with /")

@@ -1,0 +1,157 @@
+"""
+C{chat-client}: the logon form (server, nickname, port number) and then
+chatting, full-screen on a terminal or line by line through a pipe.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import sys
+import termios
+import tty
+from typing import Sequence
+
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet import endpoints, stdio
+from twisted.python import usage
+
+from chat.client.app import ChatClient
+from chat.client.logon import LogonForm, check_port_number, check_server, checked_nick
+from chat.client.protocol import ChatClientFactory
+from chat.client.render import Event
+from chat.message import BASE_PORT, DEFAULT_ROOM, PALETTE
+from chat.names import ChatError, check_room
+
+
+class Options(usage.Options):
+    synopsis = "[options]"
+    longdesc = (
+        "Log on to a chat server and chat.  Questions the options leave open (server, "
+        "nickname, port number) are asked first, as in the original ChatClient's logon form.  "
+        "On a terminal the client is full-screen; with input from a pipe it reads one "
+        "message per line and prints one received line per line."
+    )
+    optParameters = [
+        ["server", "s", None, "server host name or address (asked if absent; default localhost)"],
+        ["nick", "n", None, "nickname (asked if absent)"],
+        ["port", "p", None, "port number N from 0 to 1499: the server's TCP port 1500+N (asked if absent)"],
+        ["endpoint", "e", None, "client endpoint description, e.g. tcp:host=example.org:port=1500 (replaces --server and --port)"],
+        ["room", "r", DEFAULT_ROOM, "room to join after logon"],
+        ["text-color", None, "default", "colour of your text: " + ", ".join(PALETTE)],
+        ["color", None, "auto", "colour codes in pipe mode: auto (none), always, never"],
+    ]
+    optFlags = [["reconnect", None, "keep reconnecting (with backoff) when the connection is lost"]]
+
+    def postOptions(self) -> None:
+        try:
+            if self["server"] is not None:
+                self["server"] = check_server(self["server"])
+            if self["port"] is not None:
+                self["port"] = check_port_number(self["port"])
+            if self["nick"] is not None:
+                self["nick"] = checked_nick(self["nick"])
+        except ValueError as e:
+            raise usage.UsageError(str(e)) from None
+        try:
+            check_room(self["room"])
+        except ChatError as e:
+            raise usage.UsageError(e.text) from None
+        if self["text-color"] not in PALETTE:
+            raise usage.UsageError("--text-color must be one of " + ", ".join(PALETTE))
+        if self["color"] not in ("auto", "always", "never"):
+            raise usage.UsageError("--color must be auto, always or never")
+
+
+def endpoint_description(values: dict[str, object]) -> str:
+    host = str(values["server"]).replace(":", r"\:")
+    return f"tcp:host={host}:port={BASE_PORT + int(values['port'])}"  # type: ignore[call-overload]
+
+
+def terminal_size(fd: int) -> tuple[int, int]:
+    try:
+        rows, cols, _, _ = struct.unpack("hhhh", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        return 80, 24
+    return (cols or 80), (rows or 24)
+
+
+def run(options: Options) -> int:
+    from twisted.internet import reactor
+
+    exit_code = [0]
+
+    def finish(code: int) -> None:
+        exit_code[0] = code
+        if reactor.running:  # type: ignore[attr-defined]
+            reactor.callLater(0, reactor.stop)  # type: ignore[attr-defined]
+
+    def start(view: object, form: LogonForm) -> ChatClient:
+        client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
+                            color=options["text-color"], reconnect=options["reconnect"])
+        description = options["endpoint"] or endpoint_description(form.values)
+        endpoint = endpoints.clientFromString(reactor, description)
+        factory = ChatClientFactory(client)
+        if options["reconnect"]:
+            service = ClientService(endpoint, factory, retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=15.0))
+            service.startService()
+            reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+        else:
+            def failed(reason: object) -> None:
+                view.show(Event("error", f"cannot connect to {description}: {reason.getErrorMessage()}"))  # type: ignore[attr-defined]
+                view.finish(1)  # type: ignore[attr-defined]
+
+            endpoint.connect(factory).addErrback(failed)
+        return client
+
+    given = {"server": options["server"], "nick": options["nick"], "port": options["port"]}
+    if options["endpoint"]:
+        given.update(server="-", port=0)
+    form = LogonForm(**given)
+
+    if os.isatty(sys.stdin.fileno()) and os.isatty(sys.stdout.fileno()):
+        from twisted.conch.insults.insults import ServerProtocol
+
+        from chat.client.terminal import ChatTerminal
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        server_protocol = ServerProtocol(ChatTerminal, form, start, finish, terminal_size(fd))
+
+        def resized(*args: object) -> None:
+            width, height = terminal_size(fd)
+            reactor.callFromThread(server_protocol.terminalProtocol.terminalSize, width, height)  # type: ignore[attr-defined]
+
+        tty.setraw(fd)
+        try:
+            stdio.StandardIO(server_protocol)
+            signal.signal(signal.SIGWINCH, resized)
+            reactor.run()  # type: ignore[attr-defined]
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+            # Undo the scroll region and colours, and leave the cursor below the chat.
+            rows = terminal_size(fd)[1]
+            os.write(sys.stdout.fileno(), b"\x1b[0m\x1b[r\x1b[%d;1H\r\n" % rows)
+    else:
+        from chat.client.pipe import PipeUI
+
+        color = options["color"] == "always"
+        stdio.StandardIO(PipeUI(form, start, finish, color=color))  # type: ignore[arg-type]
+        reactor.run()  # type: ignore[attr-defined]
+    return exit_code[0]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    options = Options()
+    try:
+        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
+    except usage.UsageError as e:
+        sys.stderr.write(f"{options}\nchat-client: {e}\n")
+        raise SystemExit(2)
+    raise SystemExit(run(options))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The client's end of the wire: frames to CMsgs and back, PINGs answered."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.protocol import Factory
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
+
+from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
+
+if TYPE_CHECKING:
+    from chat.client.app import ChatClient
+
+
+class ChatClientProtocol(Int32StringReceiver):
+    MAX_LENGTH = MAX_FRAME
+    client: ChatClient
+
+    def connectionMade(self) -> None:
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
+        self.client.connected(self)
+
+    def send(self, msg: CMsg) -> None:
+        self.transport.write(frame(msg))
+
+    def stringReceived(self, data: bytes) -> None:
+        if self.transport.disconnecting:
+            return
+        try:
+            msg = decode(data)
+        except ProtocolError as e:
+            self.client.protocol_error(f"the server sent a frame this client cannot read ({e.text})")
+            self.transport.loseConnection()
+            return
+        if msg.code == Code.PING:
+            self.send(CMsg(Code.PONG, text=msg.text))
+            return
+        self.client.received(msg)
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self.client.protocol_error(f"the server sent an oversized frame ({length} bytes)")
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        why = reason.getErrorMessage() if reason is not None else "closed"
+        self.client.disconnected(self, why)
+
+
+class ChatClientFactory(Factory):
+    protocol = ChatClientProtocol
+    noisy = False
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+
+    def buildProtocol(self, addr: object) -> ChatClientProtocol:
+        proto = ChatClientProtocol()
+        proto.factory = self
+        proto.client = self.client
+        return proto

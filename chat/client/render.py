@@ -1,0 +1,155 @@
+"""
+How received events look: safe text, colours, and the two renderings (a
+styled one for terminals, a plain one for pipes).  Pure: no terminal I/O.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+import zlib
+from dataclasses import dataclass
+
+from chat.names import fold
+
+#: SGR foreground codes for the palette of docs/protocol.md.
+SGR = {
+    "default": 39, "red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35,
+    "cyan": 36, "white": 37, "bright-red": 91, "bright-green": 92, "bright-yellow": 93,
+    "bright-blue": 94, "bright-magenta": 95, "bright-cyan": 96,
+}
+NICK_COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan",
+               "bright-red", "bright-green", "bright-yellow", "bright-blue", "bright-magenta", "bright-cyan")
+
+
+def sanitize(text: str) -> str:
+    """
+    Make remote text harmless on a terminal: control characters (C0, DEL,
+    C1: the start of every escape sequence), format characters (bidi
+    overrides, zero-width) and line separators become visible placeholders.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+            continue
+        o = ord(ch)
+        if ch == "\t":
+            out.append(" ")
+        elif o < 0x20:
+            out.append(chr(0x2400 + o))  # the Control Pictures block: ␛ ␊ ␇ ...
+        elif o == 0x7F:
+            out.append("\u2421")
+        elif unicodedata.category(ch).startswith("Z"):
+            out.append(" ")  # other spaces (no-break space, ...) are harmless
+        else:
+            out.append(f"<U+{o:04X}>")
+    return "".join(out)
+
+
+def nick_color(nick: str) -> str:
+    """A colour per nickname that is the same in every session."""
+    return NICK_COLORS[zlib.crc32(fold(nick).encode()) % len(NICK_COLORS)]
+
+
+@dataclass(frozen=True)
+class Event:
+    """
+    One thing to show.  C{kind} is C{chat}, C{private}, C{event} (joins,
+    leaves, renames: dimmed), C{notice} (from the server), C{info} (local)
+    or C{error}.
+    """
+
+    kind: str
+    text: str
+    room: str | None = None
+    nick: str | None = None
+    to: str | None = None
+    color: str | None = None
+    ts: int | None = None
+    action: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    color: str | None = None
+    bold: bool = False
+    dim: bool = False
+    reverse: bool = False
+
+
+def _clock(ts: int | None) -> str:
+    return time.strftime("%H:%M", time.localtime(ts / 1000 if ts is not None else time.time()))
+
+
+def styled(event: Event, show_room: bool) -> list[Span]:
+    """The spans of one terminal line (colours as palette names)."""
+    spans = [Span(_clock(event.ts) + " ", dim=True)]
+    if show_room and event.room:
+        spans.append(Span(f"[{sanitize(event.room)}] ", dim=True))
+    text = sanitize(event.text)
+    if event.kind in ("chat", "private"):
+        nick = sanitize(event.nick or "?")
+        if event.kind == "private":
+            spans.append(Span("[private] ", color="bright-magenta", bold=True))
+            if event.to:
+                nick = f"{nick} -> {sanitize(event.to)}"
+        if event.action:
+            spans.append(Span("* ", dim=True))
+            spans.append(Span(nick, color=nick_color(event.nick or ""), bold=True))
+            spans.append(Span(" " + text, color=event.color))
+        else:
+            spans.append(Span("<", dim=True))
+            spans.append(Span(nick, color=nick_color(event.nick or ""), bold=True))
+            spans.append(Span("> ", dim=True))
+            spans.append(Span(text, color=event.color))
+    elif event.kind == "event":
+        spans.append(Span("-- " + text, dim=True))
+    elif event.kind == "error":
+        spans.append(Span("!! " + text, color="red", bold=True))
+    elif event.kind == "notice":
+        spans.append(Span("*** " + text, color="yellow", bold=True))
+    else:
+        spans.append(Span(text))
+    return spans
+
+
+def ansi(spans: list[Span]) -> str:
+    """Spans as text with SGR escapes (ours, after sanitising theirs)."""
+    out = []
+    for span in spans:
+        codes = []
+        if span.bold:
+            codes.append("1")
+        if span.dim:
+            codes.append("2")
+        if span.reverse:
+            codes.append("7")
+        if span.color and span.color != "default":
+            codes.append(str(SGR.get(span.color, 39)))
+        if codes:
+            out.append(f"\x1b[{';'.join(codes)}m{span.text}\x1b[0m")
+        else:
+            out.append(span.text)
+    return "".join(out)
+
+
+def plain(event: Event) -> str:
+    """
+    One line for scripts: C{[room] <nick> text}; private lines as
+    C{[private] <from -> to> text}; others C{[room] -- text} or C{!! text}.
+    """
+    text = sanitize(event.text)
+    nick = sanitize(event.nick or "")
+    if event.kind == "chat":
+        body = f"* {nick} {text}" if event.action else f"<{nick}> {text}"
+        return f"[{sanitize(event.room or '')}] {body}"
+    if event.kind == "private":
+        who = f"{nick} -> {sanitize(event.to or '')}"
+        return f"[private] * {who} {text}" if event.action else f"[private] <{who}> {text}"
+    prefix = {"event": "--", "error": "!!", "notice": "***"}.get(event.kind, "")
+    line = f"{prefix} {text}" if prefix else text
+    return f"[{sanitize(event.room)}] {line}" if event.room else line

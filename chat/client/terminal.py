@@ -1,0 +1,151 @@
+"""
+The full-screen terminal UI on Twisted conch's insults/recvline: a scrolling
+region for chat lines, a status line, and an input line with history that
+incoming messages never break (they are drawn inside the scroll region,
+with the cursor saved and restored around them).
+
+    rows 0 .. h-3   chat lines (a VT100 scroll region)
+    row  h-2        status: nick | room | connection state
+    row  h-1        the input line
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Callable
+
+from twisted.conch.recvline import HistoricRecvLine
+
+from chat.client.app import ChatClient
+from chat.client.logon import LogonForm
+from chat.client.render import Event, Span, ansi, styled
+
+CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
+
+
+class ChatTerminal(HistoricRecvLine):
+    ps = (b"> ", b"> ")
+
+    def __init__(self, form: LogonForm, start: Callable[["ChatTerminal", LogonForm], ChatClient],
+                 finish: Callable[[int], None], size: tuple[int, int]) -> None:
+        self.form = form
+        self.start = start
+        self._finish = finish
+        self.width, self.height = size
+        self.client: ChatClient | None = None
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._prompt = b"> "
+
+    # -- layout --------------------------------------------------------------
+
+    def initializeScreen(self) -> None:
+        self.terminal.reset()
+        self.setInsertMode()
+        self._layout()
+        self._ask_or_start()
+
+    def terminalSize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._layout()
+
+    def _layout(self) -> None:
+        t = self.terminal
+        t.eraseDisplay()
+        t.setScrollRegion(1, max(1, self.height - 2))
+        self.status_changed()
+        self.drawInputLine()
+
+    def drawInputLine(self) -> None:
+        t = self.terminal
+        t.cursorPosition(0, self.height - 1)
+        t.eraseLine()
+        t.write(self._prompt + b"".join(self.lineBuffer))
+        t.cursorPosition(len(self._prompt.decode("utf-8", "replace")) + self.lineBufferIndex, self.height - 1)
+
+    def _set_prompt(self, prompt: str) -> None:
+        self._prompt = prompt.encode("utf-8")
+        self.drawInputLine()
+
+    # -- output: above the input line, never through it ----------------------
+
+    def _print(self, spans: list[Span]) -> None:
+        t = self.terminal
+        t.saveCursor()
+        t.cursorPosition(0, self.height - 3)
+        t.write(b"\n\r" + ansi(spans).encode("utf-8"))
+        t.restoreCursor()
+
+    def show(self, event: Event) -> None:
+        show_room = self.client is not None and len(self.client.rooms) > 1
+        self._print(styled(event, show_room))
+
+    def status_changed(self) -> None:
+        text = self.client.status() if self.client else " logon "
+        t = self.terminal
+        t.saveCursor()
+        t.cursorPosition(0, self.height - 2)
+        t.eraseLine()
+        t.write(ansi([Span(text.ljust(self.width)[: self.width], reverse=True)]).encode("utf-8"))
+        t.restoreCursor()
+
+    def ask_nickname(self) -> None:
+        self._set_prompt("Nickname: ")
+
+    def finish(self, code: int) -> None:
+        self._finish(code)
+
+    # -- logon form ----------------------------------------------------------
+
+    def _ask_or_start(self) -> None:
+        prompt = self.form.prompt()
+        if prompt is not None:
+            self._set_prompt(prompt)
+            return
+        self._set_prompt("> ")
+        self.client = self.start(self, self.form)
+        self.status_changed()
+
+    # -- input ---------------------------------------------------------------
+
+    def keystrokeReceived(self, keyID: bytes, modifier: object) -> None:
+        if keyID in (CTRL_C, CTRL_D) and not (keyID == CTRL_D and self.lineBuffer):
+            if self.client is not None:
+                self.client.quit("", now=True)
+            else:
+                self.finish(0)
+            return
+        if keyID == CTRL_L:
+            self._layout()
+            return
+        if isinstance(keyID, bytes) and len(keyID) == 1 and keyID[0] >= 0x80:
+            ch = self._utf8.decode(keyID)
+            if ch:
+                self.characterReceived(ch.encode("utf-8"), False)
+            return
+        super().keystrokeReceived(keyID, modifier)
+
+    def _deliverBuffer(self, buf: bytes) -> None:
+        # One buffer element per character (not per byte), so that the
+        # cursor keys move over whole characters of recalled history.
+        for ch in buf.decode("utf-8", "replace"):
+            self.characterReceived(ch.encode("utf-8"), False)
+
+    def handle_RETURN(self) -> None:
+        line = b"".join(self.lineBuffer)
+        if line:
+            self.historyLines.append(line)
+        self.historyPosition = len(self.historyLines)
+        self.lineBuffer = []
+        self.lineBufferIndex = 0
+        text = line.decode("utf-8", "replace")
+        if self.client is None:
+            why = self.form.answer(text)
+            if why:
+                self._print([Span("!! " + why, color="red", bold=True)])
+            self._ask_or_start()
+            return
+        if self.client.asking_nick:
+            self._set_prompt("> ")
+        else:
+            self.drawInputLine()
+        self.client.line_entered(text)
