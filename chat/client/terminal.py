@@ -2,7 +2,7 @@
 The full-screen terminal UI on Twisted conch's insults/recvline: a scrolling
 region for chat lines, a status line, and an input line with history that
 incoming messages never break (they are drawn inside the scroll region,
-with the cursor saved and restored around them).
+with the cursor put back on the input line after each).
 
     rows 0 .. h-3   chat lines (a VT100 scroll region)
     row  h-2        status: nick | room | connection state
@@ -60,7 +60,16 @@ class ChatTerminal(HistoricRecvLine):
         t.cursorPosition(0, self.height - 1)
         t.eraseLine()
         t.write(self._prompt + b"".join(self.lineBuffer))
-        t.cursorPosition(len(self._prompt.decode("utf-8", "replace")) + self.lineBufferIndex, self.height - 1)
+        self._place_cursor()
+
+    def _place_cursor(self) -> None:
+        """
+        Put the cursor back where the person is typing.  (Explicitly, rather
+        than with save/restore cursor, which some emulators clamp into the
+        scroll region.)
+        """
+        column = len(self._prompt.decode("utf-8", "replace")) + self.lineBufferIndex
+        self.terminal.cursorPosition(column, self.height - 1)
 
     def _set_prompt(self, prompt: str) -> None:
         self._prompt = prompt.encode("utf-8")
@@ -70,10 +79,9 @@ class ChatTerminal(HistoricRecvLine):
 
     def _print(self, spans: list[Span]) -> None:
         t = self.terminal
-        t.saveCursor()
         t.cursorPosition(0, self.height - 3)
         t.write(b"\n\r" + ansi(spans).encode("utf-8"))
-        t.restoreCursor()
+        self._place_cursor()
 
     def show(self, event: Event) -> None:
         show_room = self.client is not None and len(self.client.rooms) > 1
@@ -82,11 +90,10 @@ class ChatTerminal(HistoricRecvLine):
     def status_changed(self) -> None:
         text = self.client.status() if self.client else " logon "
         t = self.terminal
-        t.saveCursor()
         t.cursorPosition(0, self.height - 2)
         t.eraseLine()
         t.write(ansi([Span(text.ljust(self.width)[: self.width], reverse=True)]).encode("utf-8"))
-        t.restoreCursor()
+        self._place_cursor()
 
     def ask_nickname(self) -> None:
         self._set_prompt("Nickname: ")

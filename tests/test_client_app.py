@@ -1,0 +1,214 @@
+"""The client logic and protocol over StringTransport, against scripted server frames."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.client.app import QUIT_GRACE, ChatClient
+from chat.client.protocol import ChatClientFactory
+from chat.client.render import Event
+
+
+class RecordingView:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.asked = 0
+        self.exit: int | None = None
+        self.statuses = 0
+
+    def show(self, event: Event) -> None:
+        self.events.append(event)
+
+    def status_changed(self) -> None:
+        self.statuses += 1
+
+    def ask_nickname(self) -> None:
+        self.asked += 1
+
+    def finish(self, code: int) -> None:
+        self.exit = code
+
+    def kinds(self) -> list[tuple[str, str]]:
+        out = [(e.kind, e.text) for e in self.events]
+        self.events.clear()
+        return out
+
+
+def pack(obj: dict[str, Any]) -> bytes:
+    body = json.dumps(obj).encode()
+    return struct.pack("!I", len(body)) + body
+
+
+class ClientTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.view = RecordingView()
+        self.client = ChatClient(self.view, self.reactor, "alice", room="lobby")
+        self.connect()
+
+    def connect(self) -> None:
+        self.proto = ChatClientFactory(self.client).buildProtocol(None)
+        self.transport = StringTransport()
+        self.proto.makeConnection(self.transport)
+
+    def sent(self) -> list[dict[str, Any]]:
+        data, out = self.transport.value(), []
+        self.transport.clear()
+        while data:
+            (n,) = struct.unpack("!I", data[:4])
+            out.append(json.loads(data[4:4 + n]))
+            data = data[4 + n:]
+        return out
+
+    def server(self, **msg: Any) -> None:
+        self.proto.dataReceived(pack(msg))
+
+    def log_on(self) -> None:
+        self.assertEqual(self.sent(), [{"code": 4, "text": "alice"}])
+        self.server(code=4, text="alice", nick="alice")
+        self.assertEqual(self.sent(), [{"code": 1, "room": "lobby"}])
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.server(code=3, room="lobby", names=["alice"])
+        self.view.kinds()
+
+    def test_logon_then_join(self) -> None:
+        self.log_on()
+        self.assertEqual((self.client.current, self.client.rooms), ("lobby", ["lobby"]))
+        self.assertIn("alice | lobby | logged on", self.client.status())
+
+    def test_lines_typed_before_logon_are_sent_after_the_join(self) -> None:
+        self.client.line_entered("early bird")
+        self.client.quit()
+        self.assertEqual(self.sent(), [{"code": 4, "text": "alice"}])
+        self.server(code=4, text="alice", nick="alice")
+        self.sent()
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.assertEqual(self.sent(), [
+            {"code": 5, "room": "lobby", "text": "early bird", "color": "default"},
+            {"code": 2, "close": True},
+        ])
+
+    def test_refused_nickname_asks_again(self) -> None:
+        self.sent()
+        self.server(code=8, error="nick-in-use", text="the nickname alice is in use", reply_to=4)
+        self.assertEqual(self.view.asked, 1)
+        self.assertEqual(self.view.kinds(), [("error", "the nickname alice is in use")])
+        self.client.line_entered("alice2")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "alice2"}])
+        self.server(code=4, text="alice2", nick="alice2")
+        self.assertEqual(self.sent(), [{"code": 1, "room": "lobby"}])
+        self.assertEqual(self.client.nick, "alice2")
+
+    def test_commands_send_the_documented_frames(self) -> None:
+        self.log_on()
+        for line in ("hi", "/me waves", "//slash", "/msg bob psst", "/rooms", "/who", "/nick al",
+                     "/join dev", "/leave", "/color blue", "blue text"):
+            self.client.line_entered(line)
+        self.assertEqual(self.sent(), [
+            {"code": 5, "room": "lobby", "text": "hi", "color": "default"},
+            {"code": 5, "room": "lobby", "text": "waves", "color": "default", "action": True},
+            {"code": 5, "room": "lobby", "text": "/slash", "color": "default"},
+            {"code": 6, "to": "bob", "text": "psst", "color": "default"},
+            {"code": 7},
+            {"code": 3, "room": "lobby"},
+            {"code": 4, "text": "al"},
+            {"code": 1, "room": "dev"},
+            {"code": 2, "room": "lobby"},
+            {"code": 5, "room": "lobby", "text": "blue text", "color": "blue"},
+        ])
+
+    def test_join_switches_current_room_and_leave_switches_back(self) -> None:
+        self.log_on()
+        self.client.line_entered("/join dev")
+        self.server(code=1, nick="alice", room="dev", text="alice has joined dev")
+        self.assertEqual(self.client.current, "dev")
+        self.server(code=2, nick="alice", room="dev", text="alice has left dev")
+        self.assertEqual((self.client.current, self.client.rooms), ("lobby", ["lobby"]))
+
+    def test_received_messages_become_events(self) -> None:
+        self.log_on()
+        self.server(code=5, room="lobby", nick="bob", text="hello", color="red", id=1, ts=5)
+        self.server(code=6, nick="bob", to="alice", text="psst", ts=6)
+        self.server(code=4, room="lobby", nick="bob", text="robert")
+        self.server(code=7, names=["a", "b"])
+        self.server(code=8, error="not-in-room", text="you are not in x", reply_to=5)
+        self.assertEqual(self.view.events[0], Event("chat", "hello", room="lobby", nick="bob", color="red", ts=5))
+        self.assertEqual(self.view.kinds(), [
+            ("chat", "hello"), ("private", "psst"), ("event", "bob is now known as robert"),
+            ("info", "rooms: a, b"), ("error", "you are not in x"),
+        ])
+
+    def test_ping_is_answered(self) -> None:
+        self.log_on()
+        self.sent()
+        self.server(code=9, text="t")
+        self.assertEqual(self.sent(), [{"code": 10, "text": "t"}])
+
+    def test_unknown_command_is_local(self) -> None:
+        self.log_on()
+        self.sent()
+        self.client.line_entered("/nonsense")
+        self.assertEqual(self.sent(), [])
+        self.assertEqual(self.view.kinds()[0][0], "error")
+
+    def test_quit_waits_for_goodbye_then_exits_zero(self) -> None:
+        self.log_on()
+        self.sent()
+        self.client.line_entered("/quit bye now")
+        self.assertEqual(self.sent(), [{"code": 2, "close": True, "text": "bye now"}])
+        self.server(code=2, close=True, text="Goodbye.")
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.view.exit, 0)
+
+    def test_quit_without_an_answer_still_exits(self) -> None:
+        self.log_on()
+        self.client.quit()
+        self.reactor.advance(QUIT_GRACE)
+        self.assertEqual(self.view.exit, 0)
+
+    def test_server_shutdown_notice_then_clean_exit(self) -> None:
+        self.log_on()
+        self.server(code=5, text="The server is shutting down.", close=True)
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.view.kinds(), [("notice", "The server is shutting down.")])
+        self.assertEqual(self.view.exit, 0)
+
+    def test_lost_connection_is_shown_and_exits_nonzero(self) -> None:
+        self.log_on()
+        self.proto.connectionLost(Failure(ConnectionLost("reset by peer")))
+        kinds = self.view.kinds()
+        self.assertEqual(kinds[0][0], "error")
+        self.assertIn("connection lost", kinds[0][1])
+        self.assertEqual(self.view.exit, 1)
+
+    def test_reconnect_rejoins_every_room(self) -> None:
+        self.client.reconnect = True
+        self.log_on()
+        self.client.line_entered("/join dev")
+        self.server(code=1, nick="alice", room="dev", text="alice has joined dev")
+        self.client.line_entered("/join lobby")  # back to lobby, still in dev
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.assertIsNone(self.view.exit)
+        self.assertEqual(self.client.state, "reconnecting")
+        self.client.line_entered("typed while away")
+        self.connect()
+        self.sent()
+        self.server(code=4, text="alice", nick="alice")
+        self.assertEqual(self.sent(), [{"code": 1, "room": "lobby"}, {"code": 1, "room": "dev"}])
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.assertEqual(self.sent(), [{"code": 5, "room": "lobby", "text": "typed while away", "color": "default"}])
+        self.server(code=1, nick="alice", room="dev", text="alice has joined dev")
+        self.assertEqual(self.client.current, "lobby")
+
+    def test_bad_frame_from_server_is_shown_not_raised(self) -> None:
+        self.log_on()
+        self.proto.dataReceived(struct.pack("!I", 3) + b"\xff\xff\xff")
+        self.assertEqual(self.view.kinds()[0][0], "error")
+        self.assertTrue(self.transport.disconnecting)

@@ -1,0 +1,94 @@
+"""The input parser, the logon form and the rendering: pure functions of the client."""
+
+import time
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.client import commands as c
+from chat.client.logon import LogonForm
+from chat.client.render import Event, ansi, nick_color, plain, sanitize, styled
+
+
+class ParseTests(SynchronousTestCase):
+    def test_lines_and_commands(self) -> None:
+        cases = {
+            "hello": c.Say("hello"),
+            "   ": None,
+            "//etc/passwd is a path": c.Say("/etc/passwd is a path"),
+            "/join #dev": c.Join("#dev"),
+            "/JOIN dev": c.Join("dev"),
+            "/leave": c.Leave(None),
+            "/leave dev": c.Leave("dev"),
+            "/rooms": c.Rooms(),
+            "/who": c.Who(None),
+            "/who dev": c.Who("dev"),
+            "/msg bob hi there": c.Msg("bob", "hi there"),
+            "/nick alicia": c.Nick("alicia"),
+            "/color": c.Color(None),
+            "/color red": c.Color("red"),
+            "/me waves": c.Say("waves", action=True),
+            "/quit": c.Quit(""),
+            "/quit off to lunch": c.Quit("off to lunch"),
+            "/help": c.Help(),
+        }
+        for line, expected in cases.items():
+            self.assertEqual(c.parse(line), expected, line)
+
+    def test_mistakes_are_local_errors(self) -> None:
+        for line in ("/join", "/join a b", "/msg bob", "/msg", "/nick", "/me", "/frobnicate", "/who a b"):
+            result = c.parse(line)
+            self.assertIsInstance(result, c.Invalid, line)
+            self.assertTrue(result.why)  # type: ignore[union-attr]
+        self.assertIn("/frobnicate", c.parse("/frobnicate x").why)  # type: ignore[union-attr]
+
+
+class LogonFormTests(SynchronousTestCase):
+    def test_asks_in_the_seed_order_with_defaults_and_validation(self) -> None:
+        form = LogonForm()
+        self.assertEqual(form.prompt(), "Server [localhost]: ")
+        self.assertIsNone(form.answer(""))
+        self.assertEqual(form.prompt(), "Nickname: ")
+        self.assertIn("nickname", form.answer("bad nick") or "")
+        self.assertEqual(form.prompt(), "Nickname: ")
+        self.assertIsNone(form.answer("alice"))
+        self.assertEqual(form.prompt(), "Port number [0]: ")
+        self.assertIn("0 to 1499", form.answer("1500") or "")
+        self.assertIn("whole number", form.answer("x") or "")
+        self.assertIsNone(form.answer("7"))
+        self.assertIsNone(form.prompt())
+        self.assertEqual(form.values, {"server": "localhost", "nick": "alice", "port": 7})
+
+    def test_given_values_skip_questions(self) -> None:
+        form = LogonForm(server="h", nick=None, port=3)
+        self.assertEqual(form.prompt(), "Nickname: ")
+
+
+class RenderTests(SynchronousTestCase):
+    def test_sanitize_neutralises_escapes_and_controls(self) -> None:
+        hostile = "\x1b[2J\x1b]0;pwned\x07\r\x08\x9b31m\u202eevil\u200b\n"
+        safe = sanitize(hostile)
+        self.assertTrue(all(ch.isprintable() for ch in safe), safe)
+        self.assertNotIn("\x1b", safe)
+        self.assertIn("\u241b[2J", safe)  # ESC shown as the ␛ picture
+        self.assertIn("<U+202E>", safe)
+        self.assertEqual(sanitize("plain text, é, 名前"), "plain text, é, 名前")
+
+    def test_plain_lines(self) -> None:
+        self.assertEqual(plain(Event("chat", "hi", room="lobby", nick="bob")), "[lobby] <bob> hi")
+        self.assertEqual(plain(Event("chat", "waves", room="lobby", nick="bob", action=True)), "[lobby] * bob waves")
+        self.assertEqual(plain(Event("private", "psst", nick="a", to="b")), "[private] <a -> b> psst")
+        self.assertEqual(plain(Event("event", "bob has joined lobby", room="lobby")), "[lobby] -- bob has joined lobby")
+        self.assertEqual(plain(Event("error", "no")), "!! no")
+        self.assertEqual(plain(Event("chat", "\x1b[31mx", room="r", nick="n")), "[r] <n> \u241b[31mx")
+
+    def test_styled_line_has_colours_and_time(self) -> None:
+        ts = int(time.mktime((2026, 1, 2, 13, 45, 0, 0, 0, -1)) * 1000)
+        line = ansi(styled(Event("chat", "hello", room="lobby", nick="bob", color="green", ts=ts), show_room=False))
+        self.assertTrue(line.startswith("\x1b[2m13:45 \x1b[0m"), line)
+        self.assertIn("\x1b[32mhello\x1b[0m", line)
+        self.assertIn("bob", line)
+        self.assertEqual(nick_color("Bob"), nick_color("bob"))
+
+    def test_events_dimmed_errors_red(self) -> None:
+        self.assertIn("\x1b[2m-- x", ansi(styled(Event("event", "x"), False)))
+        self.assertIn("\x1b[1;31m!! x", ansi(styled(Event("error", "x"), False)))

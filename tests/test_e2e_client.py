@@ -1,0 +1,215 @@
+"""
+The terminal client driven as a person would (keys into a pseudo-terminal,
+the screen read back through a VT100 emulator), and the pipe mode driven by
+a script, both against a real `twistd chat`.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
+from tests.terminal import PtyProgram
+
+CLIENT = [sys.executable, "-m", "chat.client"]
+
+
+def free_port_number() -> int:
+    """An N whose port 1500+N is free on loopback, as the seed's logon form wants."""
+    for n in range(900, 1499):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 1500 + n))
+            except OSError:
+                continue
+            return n
+    raise RuntimeError("no free port from 2400 to 2998")
+
+
+@pytest.fixture
+def seed_server(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
+    """A server on 127.0.0.1 port 1500+N, reachable through the logon form."""
+    n = free_port_number()
+    server = ServerProcess(tmp_path, ["--port", str(n), "--interface", "127.0.0.1"])
+    yield server, n
+    server.kill()
+
+
+@pytest.fixture
+def terminal() -> Iterator[list[PtyProgram]]:
+    programs: list[PtyProgram] = []
+    yield programs
+    for p in programs:
+        p.close()
+
+
+def start(terminal: list[PtyProgram], args: list[str]) -> PtyProgram:
+    program = PtyProgram(CLIENT + args)
+    terminal.append(program)
+    return program
+
+
+def test_logon_form_as_in_the_seed(seed_server: tuple[ServerProcess, int], terminal: list[PtyProgram]) -> None:
+    server, n = seed_server
+    holder = WireClient(server.host, server.port).logon("alice")
+    me = start(terminal, [])
+    me.wait_for("Server [localhost]:")
+    me.type("127.0.0.1\r")
+    me.wait_for("Nickname:")
+    me.type("not valid\r")
+    me.wait_for("!! a nickname starts with a letter")
+    me.type("alice\r")  # valid, but taken on the server: asked again after connecting
+    me.wait_for("Port number [0]:")
+    me.type("1500\r")
+    me.wait_for("from 0 to 1499")
+    me.type(f"{n}\r")
+    me.wait_for("the nickname alice is in use")
+    me.wait_for("Nickname:")
+    me.type("bob\r")
+    me.wait_for("bob has joined lobby")
+    me.wait_for(" bob | lobby | logged on ")
+    holder.recv_until(lambda m: m["code"] == 1 and m["nick"] == "bob")
+    me.type("/quit\r")
+    assert me.wait_exit() == 0
+    assert me.modes_restored()
+
+
+def test_typed_line_survives_incoming_messages(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    me.wait_for("alice has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    me.wait_for("bob has joined lobby")
+    me.type("half of my li")
+    me.wait_for("> half of my li")
+    for i in range(40):
+        bob.send(code=5, text=f"interruption {i}", color="green")
+    me.wait_for("interruption 39")
+    input_row = me.lines()[-1]
+    assert input_row.rstrip() == "> half of my li", input_row
+    assert me.cursor() == (len("> half of my li"), len(me.lines()) - 1)
+    # The status line sits between the chat and the input line.
+    assert "alice | lobby | logged on" in me.lines()[-2]
+    # The sender's colour is on the text; the nickname has its own colour.
+    row = me.row_of("interruption 39")
+    x = me.lines()[row].index("interruption 39")
+    assert me.char_at(x, row).fg == "green"
+    nick_x = me.lines()[row].index("bob")
+    assert me.char_at(nick_x, row).bold
+    me.type("ne\r")
+    assert bob.recv_until(lambda m: m["code"] == 5 and m["nick"] == "alice")[-1]["text"] == "half of my line"
+    # History: the arrow up brings the line back.
+    me.type("\x1b[A")
+    me.wait_for("> half of my line")
+    me.type("\x04")  # Ctrl-D on a non-empty line does not quit; clear it first
+    me.type("\x7f" * len("half of my line"))
+    me.type("\x04")
+    assert me.wait_exit() == 0
+    assert me.modes_restored()
+
+
+def test_hostile_text_is_shown_harmlessly(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    me.wait_for("alice has joined lobby")
+    mallory = WireClient(server.host, server.port).logon("mallory")
+    me.wait_for("mallory has joined lobby")
+    mallory.send(code=5, text="\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b[31mRED\x9b2Jend\u202eevil")
+    me.wait_for("evil")
+    screen = me.text()
+    assert "alice has joined lobby" in screen, "the screen was cleared"
+    assert "\u241b[2J\u241b[H\u241b]0;pwned\u2407\u241b[31mRED<U+009B>2Jend<U+202E>evil" in screen
+    assert me.screen.title == ""
+    assert me.lines()[-1].startswith("> ")
+    me.type("\x03")  # Ctrl-C leaves cleanly too
+    assert me.wait_exit() == 0
+    assert me.modes_restored()
+
+
+def test_server_shutdown_is_shown_and_the_client_exits_cleanly(
+        server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    me.wait_for("alice has joined lobby")
+    server.stop(signal.SIGTERM)
+    me.wait_for("The server is shutting down.")
+    assert me.wait_exit() == 0
+    assert me.modes_restored()
+    assert b"Traceback" not in me.raw
+
+
+def test_reconnect_rejoins_after_the_server_returns(tmp_path: Path, terminal: list[PtyProgram]) -> None:
+    n = free_port_number()
+    args = ["--port", str(n), "--interface", "127.0.0.1"]
+    server = ServerProcess(tmp_path, args)
+    try:
+        me = start(terminal, ["--server", "127.0.0.1", "--port", str(n), "--nick", "alice", "--room", "dev",
+                              "--reconnect"])
+        me.wait_for("alice has joined dev")
+        server.stop(signal.SIGTERM)
+        me.wait_for("reconnecting")
+        server = ServerProcess(tmp_path, args)
+        deadline = time.monotonic() + TIMEOUT
+        while me.text().count("alice has joined dev") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert me.text().count("alice has joined dev") == 2, me.text()
+        me.wait_for("alice | dev | logged on")
+        me.type("/quit\r")
+        assert me.wait_exit() == 0
+    finally:
+        server.kill()
+
+
+def test_pipe_mode_for_scripts(server: ServerProcess) -> None:
+    bob = WireClient(server.host, server.port).logon("bob")
+    script = "hello from a script\n/me hums\n\x1b[2J escaped\n"
+    result = subprocess.run(
+        CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "bot"],
+        input=script.encode(), capture_output=True, timeout=TIMEOUT, env=source_env(),
+    )
+    assert result.returncode == 0, result
+    out = result.stdout.decode()
+    assert "[lobby] -- bot has joined lobby" in out
+    assert "[lobby] <bot> hello from a script" in out
+    assert "[lobby] * bot hums" in out
+    assert "[lobby] <bot> \u241b[2J escaped" in out
+    assert "\x1b" not in out, "no colour codes unless --color=always"
+    got = bob.recv_until(lambda m: m["code"] == 2)
+    assert [m["text"] for m in got if m["code"] == 5] == ["hello from a script", "hums", "\x1b[2J escaped"]
+    assert got[-1]["text"] == "bot has quit"
+
+
+def test_pipe_mode_colour_on_request_and_taken_nick(server: ServerProcess) -> None:
+    holder = WireClient(server.host, server.port).logon("bob")
+    taken = subprocess.run(
+        CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "BOB"],
+        input=b"hi\n", capture_output=True, timeout=TIMEOUT, env=source_env(),
+    )
+    assert taken.returncode == 2
+    assert b"in use" in taken.stdout
+    holder.close()
+    coloured = subprocess.run(
+        CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "carol",
+                  "--color=always", "--text-color", "red"],
+        input=b"in red\n", capture_output=True, timeout=TIMEOUT, env=source_env(),
+    )
+    assert coloured.returncode == 0
+    assert b"\x1b[31min red\x1b[0m" in coloured.stdout
+
+
+def test_cannot_connect_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = subprocess.run(
+        CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={port}", "--nick", "x"],
+        input=b"", capture_output=True, timeout=TIMEOUT, env=source_env(),
+    )
+    assert result.returncode == 1
+    assert b"cannot connect" in result.stdout
+    assert b"Traceback" not in result.stdout + result.stderr
