@@ -1,4 +1,4 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="chat",
@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11",
     # twisted.plugins is a namespace shared with Twisted itself: it must be
     # named here (find_packages skips it) and must never get an __init__.py.
-    packages=["chat", "chat.client", "chat.bench", "twisted.plugins"],
+    packages=find_packages(include=["chat", "chat.*"]) + ["twisted.plugins"],
     package_data={"twisted.plugins": ["chat_plugin.py"]},
     install_requires=[
         "twisted[tls]>=26.10",
@@ -28,7 +28,6 @@ setup(
     entry_points={
         "console_scripts": [
             "chat-client = chat.client.main:main",
-            "chat-bench = chat.bench.__main__:main",
         ],
     },
 )

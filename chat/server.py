@@ -16,6 +16,7 @@ from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat.limits import TokenBucket
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
 from chat.names import ChatError
 from chat.state import ChatState, Delivery, User
@@ -28,6 +29,30 @@ SHUTDOWN_TEXT = "The server is shutting down."
 
 #: Seconds a closing connection has to take its last frame before it is cut.
 CLOSE_GRACE = 10.0
+
+
+class Limits:
+    """
+    Every per-client limit of the server, with its documented default
+    (docs/operations.md).  Zero turns a limit off.
+    """
+
+    __slots__ = ("max_outgoing", "max_clients", "max_per_address", "logon_timeout",
+                 "idle_timeout", "ping_timeout", "flood_rate", "flood_burst", "flood_kick")
+
+    def __init__(self, max_outgoing: int = MAX_OUTGOING, max_clients: int = 10000,
+                 max_per_address: int = 100, logon_timeout: float = 30.0,
+                 idle_timeout: float = 60.0, ping_timeout: float = 30.0,
+                 flood_rate: float = 10.0, flood_burst: int = 20, flood_kick: int = 10) -> None:
+        self.max_outgoing = max_outgoing
+        self.max_clients = max_clients
+        self.max_per_address = max_per_address
+        self.logon_timeout = logon_timeout
+        self.idle_timeout = idle_timeout
+        self.ping_timeout = ping_timeout
+        self.flood_rate = flood_rate
+        self.flood_burst = flood_burst
+        self.flood_kick = flood_kick
 
 
 def fan_out(deliveries: list[Delivery]) -> None:
@@ -57,6 +82,9 @@ class ChatServerProtocol(Int32StringReceiver):
     backlogged = False
     backlog = 0
     quit_reason = "has lost the connection"
+    bucket: TokenBucket | None = None
+    ping_sent: float | None = None
+    host = ""
 
     # -- connection --------------------------------------------------------
 
@@ -65,7 +93,14 @@ class ChatServerProtocol(Int32StringReceiver):
         if set_nodelay is not None:
             set_nodelay(True)
         self.transport.registerProducer(self, True)
-        self.factory.connection_made(self)
+        factory, limits = self.factory, self.factory.limits
+        self.connected_at = self.last_heard = factory.clock.seconds()
+        if limits.flood_rate > 0:
+            self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
+        self.host = str(getattr(self.transport.getPeer(), "host", ""))
+        refusal = factory.connection_made(self)
+        if refusal is not None:
+            self.close_with(CMsg(Code.ERROR, close=True, error=refusal[0], text=refusal[1]))
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.closing = self.lost = True
@@ -81,7 +116,7 @@ class ChatServerProtocol(Int32StringReceiver):
             return
         if self.backlogged:
             self.backlog += len(data)
-            if self.backlog > self.factory.max_outgoing:
+            if self.backlog > self.factory.limits.max_outgoing:
                 self._drop_slow_consumer()
                 return
         self.transport.write(data)
@@ -138,6 +173,18 @@ class ChatServerProtocol(Int32StringReceiver):
     def stringReceived(self, data: bytes) -> None:
         if self.closing:
             return
+        self.last_heard = now = self.factory.clock.seconds()
+        self.ping_sent = None
+        if self.bucket is not None:
+            delay = self.bucket.take(now)
+            if delay:
+                if self.bucket.flooding:
+                    self.log.info("dropping {peer}: flooding", peer=self._peer())
+                    self.quit_reason = "was disconnected: flooding"
+                    self.close_with(CMsg(Code.ERROR, close=True, error="flood",
+                                         text="too many messages for too long: disconnected"))
+                    return
+                self._throttle(delay)
         try:
             msg = decode(data)
         except ProtocolError as e:
@@ -156,6 +203,40 @@ class ChatServerProtocol(Int32StringReceiver):
             handler(self, msg)
         except ChatError as e:
             self._error(msg.code, e.slug, e.text)
+
+    def _throttle(self, delay: float) -> None:
+        """Stop reading this client for C{delay} seconds: TCP pushes back on it."""
+        if self.paused:
+            return
+        self.paused = True  # IntNStringReceiver stops handing us frames
+        self.transport.pauseProducing()
+        self.factory.clock.callLater(delay, self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        if self.closing:
+            return
+        self.paused = False
+        self.transport.resumeProducing()
+        self.dataReceived(b"")  # the frames that waited in the buffer
+
+    def keepalive(self, now: float) -> None:
+        """Called now and then by the factory: logon timeout and idle PINGs."""
+        limits = self.factory.limits
+        if self.closing:
+            return
+        if self.user is None and limits.logon_timeout and now - self.connected_at > limits.logon_timeout:
+            self.quit_reason = ""
+            self.close_with(CMsg(Code.ERROR, close=True, error="logon-timeout",
+                                 text=f"no nickname within {limits.logon_timeout:g} seconds"))
+        elif limits.idle_timeout and now - self.last_heard > limits.idle_timeout:
+            if self.ping_sent is None:
+                self.ping_sent = now
+                self.send(CMsg(Code.PING, text="keepalive"))
+            elif now - self.ping_sent > limits.ping_timeout:
+                self.log.info("dropping {peer}: no answer to PING", peer=self._peer())
+                self.quit_reason = "was disconnected: no answer to PING"
+                self.closing = True
+                self.transport.abortConnection()
 
     def _error(self, reply_to: int, slug: str, text: str) -> None:
         self.send(CMsg(Code.ERROR, text=text, error=slug, reply_to=reply_to))
@@ -234,20 +315,35 @@ class ChatServerFactory(Factory):
     protocol = ChatServerProtocol
     log = Logger()
 
-    def __init__(
-        self, state: ChatState, clock: interfaces.IReactorTime, max_outgoing: int = MAX_OUTGOING
-    ) -> None:
+    noisy = False
+
+    def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None) -> None:
         self.state = state
         self.clock = clock
-        self.max_outgoing = max_outgoing
+        self.limits = limits or Limits()
         self.connections: set[ChatServerProtocol] = set()
+        self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None
 
-    def connection_made(self, proto: ChatServerProtocol) -> None:
+    def connection_made(self, proto: ChatServerProtocol) -> tuple[str, str] | None:
+        """Count the connection; return (slug, text) if it is over a limit."""
         self.connections.add(proto)
+        count = self.per_address[proto.host] = self.per_address.get(proto.host, 0) + 1
+        limits = self.limits
+        if limits.max_clients and len(self.connections) > limits.max_clients:
+            return "server-full", f"the server has its maximum of {limits.max_clients} clients"
+        if limits.max_per_address and count > limits.max_per_address:
+            return "too-many-connections", f"at most {limits.max_per_address} connections per address"
+        return None
 
     def connection_lost(self, proto: ChatServerProtocol) -> None:
-        self.connections.discard(proto)
+        if proto in self.connections:
+            self.connections.discard(proto)
+            left = self.per_address[proto.host] - 1
+            if left:
+                self.per_address[proto.host] = left
+            else:
+                del self.per_address[proto.host]
         if not self.connections and self._all_gone is not None:
             d, self._all_gone = self._all_gone, None
             d.callback(None)
@@ -269,6 +365,12 @@ class ChatServerFactory(Factory):
         timer = self.clock.callLater(grace, self._abort_stragglers)
         d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
         return d
+
+    def sweep(self) -> None:
+        """Logon timeouts and keepalive for every connection: one timer for all."""
+        now = self.clock.seconds()
+        for proto in list(self.connections):
+            proto.keepalive(now)
 
     def _abort_stragglers(self) -> None:
         for proto in list(self.connections):

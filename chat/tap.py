@@ -14,7 +14,9 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
-from chat.server import MAX_OUTGOING, ChatServerFactory
+from twisted.internet.task import LoopingCall
+
+from chat.server import ChatServerFactory, Limits
 from chat.state import MAX_ROOMS_PER_USER, ChatState
 
 
@@ -33,12 +35,23 @@ class Options(usage.Options):
         "ChatServer did; --endpoint takes any Twisted server endpoint description "
         "(tcp:0 for a port the system picks, ssl:... for TLS) and may be repeated."
     )
+    _limits = Limits()
     optParameters = [
         ["port", "p", 0, f"port number N from 0 to {MAX_PORT_NUMBER}: listen on TCP {BASE_PORT}+N", int],
         ["interface", "i", "", "address to listen on (default: every interface)"],
         ["max-rooms", None, MAX_ROOMS_PER_USER, "rooms one client may be in at once", int],
-        ["max-outgoing", None, MAX_OUTGOING, "bytes a client may leave unread before it is dropped", int],
+        ["max-outgoing", None, _limits.max_outgoing, "bytes a client may leave unread before it is dropped", int],
+        ["max-clients", None, _limits.max_clients, "clients connected at once (0: no limit)", int],
+        ["max-per-address", None, _limits.max_per_address, "connections from one IP address (0: no limit)", int],
+        ["logon-timeout", None, _limits.logon_timeout, "seconds to send a nickname before being closed (0: none)", float],
+        ["idle-timeout", None, _limits.idle_timeout, "seconds of silence before the server PINGs a client (0: never)", float],
+        ["ping-timeout", None, _limits.ping_timeout, "seconds to answer a PING before being dropped", float],
+        ["flood-rate", None, _limits.flood_rate, "frames per second a client may send on average (0: no flood control)", float],
+        ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
+        ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
     ]
+    _non_negative = ("max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
+    _positive = ("max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,11 +67,18 @@ class Options(usage.Options):
                 f"--port must be from 0 to {MAX_PORT_NUMBER} (the server listens on {BASE_PORT}+N); "
                 f"got {self['port']}.  Use --endpoint tcp:PORT for any other port."
             )
-        for name in ("max-rooms", "max-outgoing"):
-            if self[name] < 1:
-                raise usage.UsageError(f"--{name} must be at least 1")
+        for name in self._positive:
+            if self[name] <= 0:
+                raise usage.UsageError(f"--{name} must be more than 0")
+        for name in self._non_negative:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 (off) or more")
         if not self["endpoint"]:
             self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
+
+
+#: Seconds between checks of logon timeouts and idle connections.
+SWEEP_INTERVAL = 1.0
 
 
 class ChatService(service.Service):
@@ -74,6 +94,12 @@ class ChatService(service.Service):
         self.descriptions = list(descriptions)
         self.factory = factory
         self.ports: list[IListeningPort] = []
+        self._sweeper = LoopingCall(factory.sweep)
+        self._sweeper.clock = reactor  # type: ignore[assignment]
+
+    def startService(self) -> None:
+        super().startService()
+        self._sweeper.start(SWEEP_INTERVAL, now=False)
 
     def privilegedStartService(self) -> None:
         # Listen here, synchronously, so that a port in use makes twistd fail
@@ -97,6 +123,8 @@ class ChatService(service.Service):
         )
 
     async def _stop(self) -> None:
+        if self._sweeper.running:
+            self._sweeper.stop()
         await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
         await self.factory.shutdown()
@@ -112,5 +140,11 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
 
         reactor = default_reactor  # type: ignore[assignment]
     state = ChatState(reactor.seconds, max_rooms_per_user=options["max-rooms"])  # type: ignore[attr-defined]
-    factory = ChatServerFactory(state, reactor, max_outgoing=options["max-outgoing"])  # type: ignore[arg-type]
+    limits = Limits(
+        max_outgoing=options["max-outgoing"], max_clients=options["max-clients"],
+        max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
+        idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
+        flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
+    )
+    factory = ChatServerFactory(state, reactor, limits)  # type: ignore[arg-type]
     return ChatService(reactor, options["endpoint"], factory)

@@ -13,7 +13,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.message import MAX_FRAME, Code
-from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
+from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol, Limits
 from chat.state import ChatState
 
 
@@ -25,9 +25,9 @@ def pack(obj: Any) -> bytes:
 class Client:
     """One connection to the server under test, seen from the wire."""
 
-    def __init__(self, factory: ChatServerFactory, port: int) -> None:
-        self.proto: ChatServerProtocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))  # type: ignore[assignment]
-        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+    def __init__(self, factory: ChatServerFactory, port: int, host: str = "127.0.0.1") -> None:
+        self.proto: ChatServerProtocol = factory.buildProtocol(IPv4Address("TCP", host, port))  # type: ignore[assignment]
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", host, port))
         self.proto.makeConnection(self.transport)
         self._buffer = b""
 
@@ -59,12 +59,13 @@ class ServerTestCase(SynchronousTestCase):
         self.clock = MemoryReactorClock()
         self.clock.advance(1_700_000_000)
         self.state = ChatState(self.clock.seconds)
-        self.factory = ChatServerFactory(self.state, self.clock)
+        # Flood control is off except where a test turns it on.
+        self.factory = ChatServerFactory(self.state, self.clock, Limits(flood_rate=0))
         self._port = 40000
 
-    def connect(self) -> Client:
+    def connect(self, host: str = "127.0.0.1") -> Client:
         self._port += 1
-        return Client(self.factory, self._port)
+        return Client(self.factory, self._port, host)
 
     def logon(self, nick: str, room: str | None = "lobby") -> Client:
         c = self.connect()
@@ -279,7 +280,7 @@ class BadFrameTests(ServerTestCase):
 
 class SlowConsumerTests(ServerTestCase):
     def test_reader_that_never_reads_is_dropped_alone(self) -> None:
-        self.factory.max_outgoing = 10_000
+        self.factory.limits.max_outgoing = 10_000
         alice, slow = self.logon("alice"), self.logon("slow")
         slow.proto.pauseProducing()  # the transport says: my buffer is full
         for i in range(100):
@@ -290,7 +291,7 @@ class SlowConsumerTests(ServerTestCase):
         self.assertEqual(alice.received()[-1]["text"], "slow was disconnected: not reading its messages")
 
     def test_resumed_reader_is_kept(self) -> None:
-        self.factory.max_outgoing = 10_000
+        self.factory.limits.max_outgoing = 10_000
         alice, reader = self.logon("alice"), self.logon("reader")
         for _ in range(5):
             reader.proto.pauseProducing()
@@ -327,3 +328,88 @@ class ShutdownTests(ServerTestCase):
 
     def test_no_clients(self) -> None:
         self.successResultOf(self.factory.shutdown())
+
+
+class LimitTests(ServerTestCase):
+    def test_logon_timeout(self) -> None:
+        self.factory.limits.logon_timeout = 30
+        idle, logged = self.connect(), self.logon("alice")
+        self.clock.advance(29)
+        self.factory.sweep()
+        self.assertFalse(idle.transport.disconnecting)
+        self.clock.advance(2)
+        self.factory.sweep()
+        got = idle.received()
+        self.assertEqual((got[0]["error"], got[0]["close"]), ("logon-timeout", True))
+        self.assertTrue(idle.transport.disconnecting)
+        self.assertFalse(logged.transport.disconnecting)
+
+    def test_idle_client_is_pinged_and_kept_if_it_answers(self) -> None:
+        limits = self.factory.limits
+        limits.idle_timeout, limits.ping_timeout = 60, 30
+        alice = self.logon("alice")
+        self.clock.advance(61)
+        self.factory.sweep()
+        self.assertEqual(alice.received(), [{"code": 9, "text": "keepalive"}])
+        alice.send(code=10, text="keepalive")
+        self.clock.advance(31)
+        self.factory.sweep()
+        self.assertFalse(alice.transport.disconnected)
+        self.assertEqual(alice.received(), [])
+
+    def test_half_open_client_is_dropped_and_announced_once(self) -> None:
+        limits = self.factory.limits
+        limits.idle_timeout, limits.ping_timeout = 60, 30
+        alice, ghost = self.logon("alice"), self.logon("ghost")
+        for t in range(0, 100, 5):
+            self.clock.advance(5)
+            alice.send(code=10)  # alice is alive; ghost never answers
+            self.factory.sweep()
+        self.assertTrue(ghost.transport.disconnected)
+        self.assertFalse(alice.transport.disconnected)
+        ghost.drop()
+        leaves = [m for m in alice.received() if m["code"] == 2]
+        self.assertEqual([m["text"] for m in leaves], ["ghost was disconnected: no answer to PING"])
+
+    def test_connections_per_address_and_in_total(self) -> None:
+        limits = self.factory.limits
+        limits.max_per_address, limits.max_clients = 2, 3
+        a1, a2, a3 = self.connect("10.0.0.1"), self.connect("10.0.0.1"), self.connect("10.0.0.1")
+        self.assertEqual(a3.received()[0]["error"], "too-many-connections")
+        self.assertFalse(a2.transport.disconnecting)
+        a3.drop()
+        b1 = self.connect("10.0.0.2")
+        c1 = self.connect("10.0.0.3")
+        self.assertEqual(c1.received()[0]["error"], "server-full")
+        self.assertEqual(b1.received(), [])
+        c1.drop()
+        a1.drop()
+        self.assertEqual(self.factory.per_address, {"10.0.0.1": 1, "10.0.0.2": 1})
+
+    def test_flood_is_slowed_then_dropped_without_losing_accepted_messages(self) -> None:
+        self.factory.limits.flood_rate = 10
+        self.factory.limits.flood_burst = 20
+        self.factory.limits.flood_kick = 10
+        alice, flooder = self.logon("alice"), self.logon("flooder")
+        alice.received()
+        flooder.raw(b"".join(pack({"code": 5, "text": f"f{i}"}) for i in range(30)))
+        # The burst passes, then reading stops: the rest waits in the buffer.
+        first = [m["text"] for m in alice.received() if m["code"] == 5]
+        self.assertEqual(first, [f"f{i}" for i in range(len(first))])
+        self.assertLess(len(first), 30)
+        self.assertEqual(flooder.transport.producerState, "paused")
+        for _ in range(50):
+            self.clock.advance(0.1)
+        texts = first + [m["text"] for m in alice.received() if m["code"] == 5]
+        self.assertEqual(texts, [f"f{i}" for i in range(30)])
+        self.assertFalse(flooder.transport.disconnecting)
+        # Flooding on and on: disconnected, and alice hears why.
+        for _ in range(400):
+            flooder.raw(pack({"code": 5, "text": "spam"}) * 3)  # 30 a second against a rate of 10
+            self.clock.advance(0.1)
+            if flooder.transport.disconnecting:
+                break
+        self.assertTrue(flooder.transport.disconnecting)
+        self.assertEqual(flooder.received()[-1]["error"], "flood")
+        flooder.drop()
+        self.assertEqual(alice.received()[-1]["text"], "flooder was disconnected: flooding")

@@ -1,0 +1,37 @@
+"""The flood control token bucket, on times given by hand."""
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.limits import TokenBucket
+
+
+class TokenBucketTests(SynchronousTestCase):
+    def test_burst_passes_then_frames_are_spaced_at_the_rate(self) -> None:
+        bucket = TokenBucket(0.0, rate=10, burst=5, kick=3)
+        self.assertEqual([bucket.take(0.0) for _ in range(5)], [0.0] * 5)
+        self.assertAlmostEqual(bucket.take(0.0), 0.1)
+        self.assertAlmostEqual(bucket.take(0.1), 0.1)
+        self.assertFalse(bucket.flooding)
+
+    def test_tokens_refill_up_to_the_burst(self) -> None:
+        bucket = TokenBucket(0.0, rate=10, burst=5)
+        for _ in range(5):
+            bucket.take(0.0)
+        self.assertEqual([bucket.take(100.0) for _ in range(5)], [0.0] * 5)
+
+    def test_slowed_in_consecutive_seconds_is_flooding(self) -> None:
+        bucket = TokenBucket(0.0, rate=10, burst=5, kick=3)
+        t = 0.0
+        seconds_flooded = 0
+        while not bucket.flooding:
+            t += bucket.take(t) or 0.01
+            seconds_flooded = int(t)
+        self.assertEqual(seconds_flooded, 3)
+
+    def test_a_pause_resets_the_streak(self) -> None:
+        bucket = TokenBucket(0.0, rate=10, burst=2, kick=3)
+        for second in (0.0, 1.0, 2.0, 5.0, 6.0):  # slowed in 0, 1, 2; quiet in 3, 4
+            for _ in range(14):
+                bucket.take(second)
+        self.assertEqual(bucket.streak, 2)
+        self.assertFalse(bucket.flooding)
