@@ -20,11 +20,24 @@ from chat.server import ChatServerFactory, Limits
 from chat.state import MAX_ROOMS_PER_USER, ChatState
 
 
+def _quote(value: str) -> str:
+    """Escape a value for a strports description."""
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+
 def endpoint_for(port_number: int, interface: str = "") -> str:
     """The strports description of the seed's "port number" N: TCP 1500+N."""
     description = f"tcp:{BASE_PORT + port_number}"
     if interface:
-        description += ":interface=" + interface.replace(":", r"\:")
+        description += ":interface=" + _quote(interface)
+    return description
+
+
+def tls_endpoint_for(port: int, cert: str, key: str, interface: str = "") -> str:
+    """The strports description of a TLS listener (pyOpenSSL under Twisted's ssl: endpoint)."""
+    description = f"ssl:{port}:privateKey={_quote(key)}:certKey={_quote(cert)}"
+    if interface:
+        description += ":interface=" + _quote(interface)
     return description
 
 
@@ -39,6 +52,9 @@ class Options(usage.Options):
     optParameters = [
         ["port", "p", 0, f"port number N from 0 to {MAX_PORT_NUMBER}: listen on TCP {BASE_PORT}+N", int],
         ["interface", "i", "", "address to listen on (default: every interface)"],
+        ["tls-port", None, None, "also listen for TLS on this TCP port (needs --tls-cert and --tls-key)", int],
+        ["tls-cert", None, None, "PEM certificate (chain) for TLS; python -m chat.certs HOST makes a test one"],
+        ["tls-key", None, None, "PEM private key for TLS"],
         ["max-rooms", None, MAX_ROOMS_PER_USER, "rooms one client may be in at once", int],
         ["max-outgoing", None, _limits.max_outgoing, "bytes a client may leave unread before it is dropped", int],
         ["max-clients", None, _limits.max_clients, "clients connected at once (0: no limit)", int],
@@ -73,8 +89,13 @@ class Options(usage.Options):
         for name in self._non_negative:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 (off) or more")
+        tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
+        if any(v is not None for v in tls) and not all(v is not None for v in tls):
+            raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
         if not self["endpoint"]:
             self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
+        if self["tls-port"] is not None:
+            self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
 
 
 #: Seconds between checks of logon timeouts and idle connections.

@@ -15,7 +15,10 @@ import tty
 from typing import Sequence
 
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import endpoints, stdio
+from pathlib import Path
+
+from twisted.internet import endpoints, ssl, stdio
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python import usage
 
 from chat.client.app import ChatClient
@@ -42,8 +45,12 @@ class Options(usage.Options):
         ["room", "r", DEFAULT_ROOM, "room to join after logon"],
         ["text-color", None, "default", "colour of your text: " + ", ".join(PALETTE)],
         ["color", None, "auto", "colour codes in pipe mode: auto (none), always, never"],
+        ["ca", None, None, "with --tls: trust this PEM certificate (e.g. a self-signed one) instead of the system's CAs"],
     ]
-    optFlags = [["reconnect", None, "keep reconnecting (with backoff) when the connection is lost"]]
+    optFlags = [
+        ["reconnect", None, "keep reconnecting (with backoff) when the connection is lost"],
+        ["tls", None, "connect with TLS, verifying the server's certificate and host name"],
+    ]
 
     def postOptions(self) -> None:
         try:
@@ -63,11 +70,31 @@ class Options(usage.Options):
             raise usage.UsageError("--text-color must be one of " + ", ".join(PALETTE))
         if self["color"] not in ("auto", "always", "never"):
             raise usage.UsageError("--color must be auto, always or never")
+        if self["ca"] is not None and not self["tls"]:
+            raise usage.UsageError("--ca goes with --tls")
+        if self["tls"] and self["endpoint"]:
+            raise usage.UsageError("--tls goes with --server/--port; for --endpoint use a tls: description")
 
 
 def endpoint_description(values: dict[str, object]) -> str:
     host = str(values["server"]).replace(":", r"\:")
     return f"tcp:host={host}:port={BASE_PORT + int(values['port'])}"  # type: ignore[call-overload]
+
+
+def make_endpoint(reactor: object, options: Options, values: dict[str, object]) -> IStreamClientEndpoint:
+    """
+    The endpoint to the server: a strports description, or TCP to
+    --server at 1500+N, wrapped in TLS that verifies the certificate and
+    host name when --tls is given (never a fallback to plain text).
+    """
+    if options["endpoint"]:
+        return endpoints.clientFromString(reactor, options["endpoint"])
+    if not options["tls"]:
+        return endpoints.clientFromString(reactor, endpoint_description(values))
+    host, port = str(values["server"]), BASE_PORT + int(values["port"])  # type: ignore[call-overload]
+    trust = ssl.Certificate.loadPEM(Path(options["ca"]).read_bytes()) if options["ca"] else ssl.platformTrust()
+    tls_options = ssl.optionsForClientTLS(host, trustRoot=trust)
+    return endpoints.wrapClientTLS(tls_options, endpoints.HostnameEndpoint(reactor, host, port))
 
 
 def terminal_size(fd: int) -> tuple[int, int]:
@@ -92,7 +119,7 @@ def run(options: Options) -> int:
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
                             color=options["text-color"], reconnect=options["reconnect"])
         description = options["endpoint"] or endpoint_description(form.values)
-        endpoint = endpoints.clientFromString(reactor, description)
+        endpoint = make_endpoint(reactor, options, form.values)
         factory = ChatClientFactory(client)
         if options["reconnect"]:
             service = ClientService(endpoint, factory, retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=15.0))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
@@ -47,6 +49,8 @@ class ChatClientProtocol(Int32StringReceiver):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         why = reason.getErrorMessage() if reason is not None else "closed"
+        if reason is not None and reason.check(SSL.Error, VerificationError):
+            why = f"TLS failed, the server was not verified and nothing was sent: {why}"
         self.client.disconnected(self, why)
 
 
