@@ -125,7 +125,10 @@ class WireClient:
             if remaining <= 0:
                 raise TimeoutError("no frame from the server")
             self.sock.settimeout(remaining)
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                return None
             if not chunk:
                 return None
             self._buffer += chunk
