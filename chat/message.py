@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -98,6 +98,7 @@ class CMsg:
     error: str | None = None
     reply_to: int | None = None
     action: bool = False
+    password: str | None = field(default=None, repr=False)  # never in logs
 
     @property
     def target_room(self) -> str:
@@ -105,7 +106,7 @@ class CMsg:
         return DEFAULT_ROOM if self.room is None else self.room
 
 
-_STR_KEYS = ("text", "room", "nick", "to", "color", "error")
+_STR_KEYS = ("text", "room", "nick", "to", "color", "error", "password")
 _INT_KEYS = ("id", "ts", "reply_to")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _header = struct.Struct("!I")
@@ -182,7 +183,7 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
         d["close"] = True
     if msg.action:
         d["action"] = True
-    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to"):
+    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to", "password"):
         value = getattr(msg, key)
         if value is not None:
             d[key] = value

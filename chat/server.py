@@ -16,6 +16,7 @@ from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from chat.accounts import Accounts
 from chat.limits import TokenBucket
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
 from chat.names import ChatError
@@ -83,6 +84,8 @@ class ChatServerProtocol(Int32StringReceiver):
     backlog = 0
     quit_reason = "has lost the connection"
     bucket: TokenBucket | None = None
+    holds = 0
+    throttled = False
     ping_sent: float | None = None
     host = ""
 
@@ -204,20 +207,32 @@ class ChatServerProtocol(Int32StringReceiver):
         except ChatError as e:
             self._error(msg.code, e.slug, e.text)
 
-    def _throttle(self, delay: float) -> None:
-        """Stop reading this client for C{delay} seconds: TCP pushes back on it."""
-        if self.paused:
-            return
-        self.paused = True  # IntNStringReceiver stops handing us frames
-        self.transport.pauseProducing()
-        self.factory.clock.callLater(delay, self._unthrottle)
+    def _hold(self) -> None:
+        """Read nothing more from this client until L{_release}: TCP pushes back on it."""
+        self.holds += 1
+        if self.holds == 1:
+            self.paused = True  # IntNStringReceiver stops handing us frames
+            self.transport.pauseProducing()
 
-    def _unthrottle(self) -> None:
-        if self.closing:
+    def _release(self) -> None:
+        """Read on; never called from inside L{stringReceived} (it re-enters the parser)."""
+        self.holds -= 1
+        if self.holds or self.closing:
             return
         self.paused = False
         self.transport.resumeProducing()
         self.dataReceived(b"")  # the frames that waited in the buffer
+
+    def _throttle(self, delay: float) -> None:
+        """Stop reading this client for C{delay} seconds."""
+        if not self.throttled:
+            self.throttled = True
+            self._hold()
+            self.factory.clock.callLater(delay, self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self.throttled = False
+        self._release()
 
     def keepalive(self, now: float) -> None:
         """Called now and then by the factory: logon timeout and idle PINGs."""
@@ -242,14 +257,37 @@ class ChatServerProtocol(Int32StringReceiver):
         self.send(CMsg(Code.ERROR, text=text, error=slug, reply_to=reply_to))
 
     def do_nickname(self, msg: CMsg) -> None:
+        accounts = self.factory.accounts
+        if accounts is None or not accounts.active:
+            self._take_nickname(msg.text)
+            return
+        # Checking a password may take a while (and a wrong one takes long on
+        # purpose): read nothing more from this client until it is answered.
+        d = defer.Deferred.fromCoroutine(self._checked_nickname(msg))
+        d.addErrback(lambda f: self.log.failure("checking a nickname", f))
+        if not d.called:
+            self._hold()
+            d.addBoth(lambda _: self._release())
+
+    async def _checked_nickname(self, msg: CMsg) -> None:
+        assert self.factory.accounts is not None
+        try:
+            await self.factory.accounts.check(msg.text, msg.password)
+            self._take_nickname(msg.text)
+        except ChatError as e:
+            self._error(msg.code, e.slug, e.text)
+
+    def _take_nickname(self, nick: str) -> None:
+        if self.closing:
+            return
         state = self.factory.state
         if self.user is None:
-            self.user = state.logon(msg.text, self)
+            self.user = state.logon(nick, self)
             self.log.info("{peer} logged on as {nick}", peer=self._peer(), nick=self.user.nick)
             self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
             return
         old = self.user.nick
-        announcements = state.rename(self.user, msg.text)
+        announcements = state.rename(self.user, nick)
         self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
         self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
         fan_out(announcements)
@@ -317,10 +355,12 @@ class ChatServerFactory(Factory):
 
     noisy = False
 
-    def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None) -> None:
+    def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None,
+                 accounts: Accounts | None = None) -> None:
         self.state = state
         self.clock = clock
         self.limits = limits or Limits()
+        self.accounts = accounts
         self.connections: set[ChatServerProtocol] = set()
         self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None

@@ -10,9 +10,11 @@ from twisted.application import service
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.logger import Logger
+from twisted.cred import credentials, strcred
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from chat.accounts import Accounts
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from twisted.internet.task import LoopingCall
 
@@ -41,7 +43,7 @@ def tls_endpoint_for(port: int, cert: str, key: str, interface: str = "") -> str
     return description
 
 
-class Options(usage.Options):
+class Options(usage.Options, strcred.AuthOptionMixin):
     synopsis = "[options]"
     longdesc = (
         "Run the chat server.  --port N listens on TCP port 1500+N as the original "
@@ -66,6 +68,8 @@ class Options(usage.Options):
         ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
         ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
     ]
+    optFlags = [["require-accounts", None, "accept only nicknames registered with --auth"]]
+    supportedInterfaces = [credentials.IUsernamePassword]
     _non_negative = ("max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
     _positive = ("max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
@@ -89,6 +93,8 @@ class Options(usage.Options):
         for name in self._non_negative:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 (off) or more")
+        if self["require-accounts"] and not self.get("credCheckers"):
+            raise usage.UsageError("--require-accounts needs --auth (e.g. --auth file:passwords.txt)")
         tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
         if any(v is not None for v in tls) and not all(v is not None for v in tls):
             raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
@@ -167,5 +173,6 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
         flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
     )
-    factory = ChatServerFactory(state, reactor, limits)  # type: ignore[arg-type]
+    accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
+    factory = ChatServerFactory(state, reactor, limits, accounts)  # type: ignore[arg-type]
     return ChatService(reactor, options["endpoint"], factory)

@@ -106,12 +106,20 @@ cmsgs = st.builds(
     error=st.none() | text,
     reply_to=st.none() | st.integers(),
     action=st.booleans(),
+    password=st.none() | text,
 )
 
 
 def _no_surrogates(msg: CMsg) -> bool:
-    fields = [msg.text, msg.room, msg.nick, msg.to, msg.color, msg.error, *(msg.names or ())]
+    fields = [msg.text, msg.room, msg.nick, msg.to, msg.color, msg.error, msg.password, *(msg.names or ())]
     return not any(f is not None and any("\ud800" <= c <= "\udfff" for c in f) for f in fields)
+
+
+class PasswordTests(SynchronousTestCase):
+    def test_password_is_decoded_but_never_in_repr(self) -> None:
+        msg = decode(b'{"code":4,"text":"alice","password":"hunter2"}')
+        self.assertEqual(msg.password, "hunter2")
+        self.assertNotIn("hunter2", repr(msg))
 
 
 class PropertyTests(SynchronousTestCase):

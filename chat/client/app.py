@@ -28,14 +28,19 @@ class View(Protocol):
     def ask_nickname(self) -> None:
         """The nickname was refused: get another one into C{line_entered}."""
 
+    def ask_password(self) -> None:
+        """The nickname is registered: get its password (not echoed) into C{line_entered}."""
+
     def finish(self, code: int) -> None:
         """End the program with exit status C{code}."""
 
 
 class ChatClient:
     def __init__(self, view: View, reactor: IReactorTime, nick: str, room: str = DEFAULT_ROOM,
-                 color: str = "default", reconnect: bool = False) -> None:
+                 color: str = "default", reconnect: bool = False, password: str | None = None) -> None:
         self.view = view
+        self.password = password
+        self.asking_password = False
         self.reactor = reactor
         self.nick = nick
         self.color = color
@@ -84,7 +89,10 @@ class ChatClient:
         self.connection = connection
         self.server_closing = False
         self._set_state("connected")
-        connection.send(CMsg(Code.SENDING_NICKNAME, text=self.nick))
+        self._send_nick()
+
+    def _send_nick(self) -> None:
+        self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick, password=self.password))
 
     def disconnected(self, connection: ChatClientProtocol, why: str) -> None:
         if connection is not self.connection:
@@ -174,8 +182,12 @@ class ChatClient:
     def _on_8(self, msg: CMsg) -> None:  # ERROR
         self.view.show(Event("error", msg.text or msg.error or "error"))
         if msg.reply_to == Code.SENDING_NICKNAME and not self.logged_on:
-            self.asking_nick = True
-            self.view.ask_nickname()
+            if msg.error in ("password-required", "bad-password"):
+                self.asking_password = True
+                self.view.ask_password()
+            else:
+                self.asking_nick = True
+                self.view.ask_nickname()
         elif msg.reply_to == Code.JOINING_CHAT:
             self._switch_to = None
             self._flush_pending()
@@ -197,6 +209,11 @@ class ChatClient:
                 self.line_entered(line)
 
     def line_entered(self, line: str) -> None:
+        if self.asking_password:
+            self.asking_password = False
+            self.password = line
+            self._send_nick()
+            return
         if not self.asking_nick and (self._pending or not self._ready()):
             self._pending.append(line)
             return
@@ -204,7 +221,7 @@ class ChatClient:
             if line.strip():
                 self.nick = line.strip()
                 self.asking_nick = False
-                self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick))
+                self._send_nick()
             else:
                 self.view.ask_nickname()
             return
@@ -244,7 +261,7 @@ class ChatClient:
             case commands.Msg(nick, text, action):
                 self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
             case commands.Nick(nick):
-                self._send(CMsg(Code.SENDING_NICKNAME, text=nick))
+                self._send(CMsg(Code.SENDING_NICKNAME, text=nick, password=self.password))
             case commands.Color(None):
                 self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
             case commands.Color(name):

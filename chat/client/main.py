@@ -45,6 +45,7 @@ class Options(usage.Options):
         ["room", "r", DEFAULT_ROOM, "room to join after logon"],
         ["text-color", None, "default", "colour of your text: " + ", ".join(PALETTE)],
         ["color", None, "auto", "colour codes in pipe mode: auto (none), always, never"],
+        ["password-file", None, None, "file holding the password of a registered nickname (or set CHAT_PASSWORD)"],
         ["ca", None, None, "with --tls: trust this PEM certificate (e.g. a self-signed one) instead of the system's CAs"],
     ]
     optFlags = [
@@ -79,6 +80,13 @@ class Options(usage.Options):
 def endpoint_description(values: dict[str, object]) -> str:
     host = str(values["server"]).replace(":", r"\:")
     return f"tcp:host={host}:port={BASE_PORT + int(values['port'])}"  # type: ignore[call-overload]
+
+
+def read_password(options: Options) -> str | None:
+    """From --password-file or CHAT_PASSWORD: never from the command line, where ps shows it."""
+    if options["password-file"]:
+        return Path(options["password-file"]).read_text(encoding="utf-8").strip()
+    return os.environ.get("CHAT_PASSWORD") or None
 
 
 def make_endpoint(reactor: object, options: Options, values: dict[str, object]) -> IStreamClientEndpoint:
@@ -117,7 +125,8 @@ def run(options: Options) -> int:
 
     def start(view: object, form: LogonForm) -> ChatClient:
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
-                            color=options["text-color"], reconnect=options["reconnect"])
+                            color=options["text-color"], reconnect=options["reconnect"],
+                            password=read_password(options))
         description = options["endpoint"] or endpoint_description(form.values)
         endpoint = make_endpoint(reactor, options, form.values)
         factory = ChatClientFactory(client)

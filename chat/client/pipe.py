@@ -87,6 +87,10 @@ class PipeUI(LineReceiver):
         self.show(Event("error", "nickname refused; start again with another --nick"))
         self.finish(2)
 
+    def ask_password(self) -> None:
+        self.show(Event("error", "password refused or missing; set CHAT_PASSWORD or --password-file"))
+        self.finish(2)
+
     def finish(self, code: int) -> None:
         """Flush what is left to print, then end with C{code}."""
         if self.exit_code is None:

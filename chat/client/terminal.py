@@ -35,6 +35,7 @@ class ChatTerminal(HistoricRecvLine):
         self.client: ChatClient | None = None
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._prompt = b"> "
+        self.masked = False
 
     # -- layout --------------------------------------------------------------
 
@@ -59,7 +60,8 @@ class ChatTerminal(HistoricRecvLine):
         t = self.terminal
         t.cursorPosition(0, self.height - 1)
         t.eraseLine()
-        t.write(self._prompt + b"".join(self.lineBuffer))
+        typed = b"*" * len(self.lineBuffer) if self.masked else b"".join(self.lineBuffer)
+        t.write(self._prompt + typed)
         self._place_cursor()
 
     def _place_cursor(self) -> None:
@@ -97,6 +99,18 @@ class ChatTerminal(HistoricRecvLine):
 
     def ask_nickname(self) -> None:
         self._set_prompt("Nickname: ")
+
+    def ask_password(self) -> None:
+        self.masked = True
+        self._set_prompt("Password: ")
+
+    def characterReceived(self, ch: bytes, moreCharactersComing: bool) -> None:
+        if not self.masked:
+            super().characterReceived(ch, moreCharactersComing)
+            return
+        self.lineBuffer.insert(self.lineBufferIndex, ch)
+        self.lineBufferIndex += 1
+        self.terminal.write(b"*")
 
     def finish(self, code: int) -> None:
         self._finish(code)
@@ -139,6 +153,13 @@ class ChatTerminal(HistoricRecvLine):
 
     def handle_RETURN(self) -> None:
         line = b"".join(self.lineBuffer)
+        if self.masked:  # a password: kept out of the history
+            self.masked = False
+            self.lineBuffer, self.lineBufferIndex = [], 0
+            self._set_prompt("> ")
+            assert self.client is not None
+            self.client.line_entered(line.decode("utf-8", "replace"))
+            return
         if line:
             self.historyLines.append(line)
         self.historyPosition = len(self.historyLines)

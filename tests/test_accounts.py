@@ -1,0 +1,119 @@
+"""Registered nicknames through twisted.cred, in the server protocol and end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from twisted.cred.checkers import FilePasswordDB, InMemoryUsernamePasswordDatabaseDontUse
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
+from chat.server import ChatServerFactory, Limits
+from chat.state import ChatState
+from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
+from tests.test_e2e_client import CLIENT
+from tests.test_server import Client, pack
+
+
+class AccountsInServerTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        checker = InMemoryUsernamePasswordDatabaseDontUse(Alice=b"wonderland")
+        self.accounts = Accounts([checker], self.clock)
+        self.factory = ChatServerFactory(ChatState(self.clock.seconds), self.clock, Limits(flood_rate=0),
+                                         self.accounts)
+        self.port = 1
+
+    def connect(self) -> Client:
+        self.port += 1
+        return Client(self.factory, self.port)
+
+    def test_registered_nick_needs_its_password_case_insensitively(self) -> None:
+        c = self.connect()
+        c.send(code=4, text="alice")
+        self.assertEqual(c.received()[0]["error"], "password-required")
+        c.send(code=4, text="ALICE", password="wonderland")
+        self.assertEqual(c.received(), [{"code": 4, "text": "ALICE", "nick": "ALICE"}])
+
+    def test_wrong_password_is_answered_slowly_and_holds_later_frames(self) -> None:
+        c = self.connect()
+        c.raw(pack({"code": 4, "text": "alice", "password": "guess"}) + pack({"code": 9, "text": "after"}))
+        self.assertEqual(c.received(), [])
+        self.clock.advance(WRONG_PASSWORD_DELAY - 0.1)
+        self.assertEqual(c.received(), [])
+        self.clock.advance(0.1)
+        got = c.received()
+        self.assertEqual([(m["code"], m.get("error")) for m in got], [(8, "bad-password"), (10, None)])
+
+    def test_unregistered_nicks_stay_free_unless_required(self) -> None:
+        c = self.connect()
+        c.send(code=4, text="bob")
+        self.assertEqual(c.received()[0]["code"], 4)
+        self.accounts.required = True
+        d = self.connect()
+        d.send(code=4, text="carol")
+        self.assertEqual(d.received()[0]["error"], "account-required")
+
+    def test_rename_to_a_registered_nick_needs_the_password(self) -> None:
+        c = self.connect()
+        c.send(code=4, text="bob")
+        c.received()
+        c.send(code=4, text="Alice")
+        self.assertEqual(c.received()[0]["error"], "password-required")
+
+
+class FileAccountsTests(SynchronousTestCase):
+    def test_file_checker_names_are_listed(self) -> None:
+        path = Path(self.mktemp())
+        path.write_text("Alice:secret\nbob:pw\n")
+        accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
+        self.assertEqual(accounts.registered_name("alice"), b"Alice")
+        self.assertIsNone(accounts.registered_name("carol"))
+
+
+def test_auth_file_end_to_end_and_no_password_in_the_log(tmp_path: Path) -> None:
+    (tmp_path / "passwords.txt").write_text("alice:s3cret-pass\n")
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1",
+                                      "--auth", f"file:{tmp_path / 'passwords.txt'}"])
+    try:
+        endpoint = f"tcp:host=127.0.0.1:port={server.port}"
+        wrong = subprocess.run(CLIENT + ["--endpoint", endpoint, "--nick", "alice"], input=b"hi\n",
+                               capture_output=True, timeout=TIMEOUT, env=source_env(CHAT_PASSWORD="nope"))
+        assert wrong.returncode == 2
+        assert b"wrong password" in wrong.stdout
+        good = subprocess.run(CLIENT + ["--endpoint", endpoint, "--nick", "alice"], input=b"hi\n",
+                              capture_output=True, timeout=TIMEOUT, env=source_env(CHAT_PASSWORD="s3cret-pass"))
+        assert good.returncode == 0, good
+        assert b"[lobby] <alice> hi" in good.stdout
+        WireClient(server.host, server.port).logon("bob")  # unregistered: free
+        server.stop()
+        assert b"s3cret-pass" not in server.output and b"nope" not in server.output
+    finally:
+        server.kill()
+
+
+def test_terminal_asks_for_the_password_without_echoing_it(tmp_path: Path) -> None:
+    from tests.terminal import PtyProgram
+
+    (tmp_path / "passwords.txt").write_text("alice:s3cret-pass\n")
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1",
+                                      "--auth", f"file:{tmp_path / 'passwords.txt'}"])
+    me = PtyProgram(CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    try:
+        me.wait_for("Password:")
+        me.type("s3cret-pass")
+        me.wait_for("Password: ***********")
+        assert "s3cret" not in me.text()
+        me.type("\r")
+        me.wait_for("alice has joined lobby")
+        me.type("\x1b[A")  # the password is not in the input history
+        time.sleep(0.3)
+        assert "s3cret" not in me.text()
+        me.type("\x03")
+        assert me.wait_exit() == 0
+    finally:
+        me.close()
+        server.kill()
