@@ -45,6 +45,7 @@ class Code(IntEnum):
     ERROR = 8
     PING = 9
     PONG = 10
+    HISTORY = 11
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.
@@ -99,6 +100,11 @@ class CMsg:
     reply_to: int | None = None
     action: bool = False
     password: str | None = field(default=None, repr=False)  # never in logs
+    history: bool = False
+    more: bool = False
+    before: int | None = None
+    after: int | None = None
+    limit: int | None = None
 
     @property
     def target_room(self) -> str:
@@ -107,7 +113,7 @@ class CMsg:
 
 
 _STR_KEYS = ("text", "room", "nick", "to", "color", "error", "password")
-_INT_KEYS = ("id", "ts", "reply_to")
+_INT_KEYS = ("id", "ts", "reply_to", "before", "after", "limit")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _header = struct.Struct("!I")
 
@@ -161,7 +167,7 @@ def decode(payload: bytes) -> CMsg:
             if not _is_int(value):
                 raise ProtocolError("bad-type", f"'{key}' must be an integer")
             kwargs[key] = value
-    for key in ("close", "action"):
+    for key in ("close", "action", "history", "more"):
         if key in obj:
             if type(obj[key]) is not bool:
                 raise ProtocolError("bad-type", f"'{key}' must be true or false")
@@ -183,7 +189,12 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
         d["close"] = True
     if msg.action:
         d["action"] = True
-    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to", "password"):
+    if msg.history:
+        d["history"] = True
+    if msg.more:
+        d["more"] = True
+    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to", "password",
+                "before", "after", "limit"):
         value = getattr(msg, key)
         if value is not None:
             d[key] = value

@@ -7,7 +7,7 @@ outgoing limit past which it alone is dropped.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from twisted.internet import defer, interfaces
 from twisted.internet.protocol import Factory
@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.accounts import Accounts
+from chat.history import MAX_PAGE, GroupCommit, History
 from chat.limits import TokenBucket
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
 from chat.names import ChatError
@@ -59,9 +60,13 @@ class Limits:
 def fan_out(deliveries: list[Delivery]) -> None:
     """Encode each message once and write the same frame to every recipient."""
     for recipients, msg in deliveries:
-        data = frame(msg)
-        for user in recipients:
-            user.session.send_frame(data)
+        deliver(recipients, frame(msg))
+
+
+def deliver(recipients: Iterable[User], data: bytes) -> None:
+    """The per-recipient loop of every broadcast: one buffer append each."""
+    for user in recipients:
+        user.session.send_frame(data)
 
 
 @implementer(interfaces.IPushProducer)
@@ -297,11 +302,44 @@ class ChatServerProtocol(Int32StringReceiver):
         deliveries = self.factory.state.join(self.user, msg.target_room)
         self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
         fan_out(deliveries)
+        if self.factory.store is not None and self.factory.replay:
+            room = deliveries[0][1].room
+            assert room is not None
+            self._send_history(room, None, None, self.factory.replay)
+
+    def do_history(self, msg: CMsg) -> None:
+        assert self.user is not None
+        room = self.factory.state.member_room(self.user, msg.target_room)
+        if self.factory.store is None:
+            raise ChatError("no-history", "this server keeps no history")
+        if msg.before is not None and msg.after is not None:
+            raise ChatError("bad-request", "give 'before' or 'after', not both")
+        self._send_history(room.name, msg.before, msg.after, msg.limit or 50)
+
+    def _send_history(self, room: str, before: int | None, after: int | None, limit: int) -> None:
+        """Messages from the store, oldest first, then the end marker (code 11)."""
+        assert self.factory.store is not None
+        d = self.factory.store.page(room, before=before, after=after, limit=min(limit, MAX_PAGE))
+
+        def send(page: tuple[list[CMsg], bool]) -> None:
+            msgs, more = page
+            for m in msgs:
+                self.send(m)
+            self.send(CMsg(Code.HISTORY, room=room, more=more, before=before, after=after))
+
+        d.addCallback(send)
+        d.addErrback(lambda f: self.log.failure("reading history of {room}", f, room=room))
 
     def do_leave(self, msg: CMsg) -> None:
         if msg.close:
             self.quit_reason = f"has quit: {msg.text}" if msg.text.strip() else "has quit"
-            self.close_with(CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye."))
+            goodbye = CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye.")
+            if self.factory.commit is None:
+                self.close_with(goodbye)
+            else:
+                # Let the quitter see its last lines relayed before the goodbye.
+                self._hold()
+                self.factory.commit.flushed().addCallback(lambda _: self.close_with(goodbye))
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")
@@ -313,15 +351,26 @@ class ChatServerProtocol(Int32StringReceiver):
     def do_message(self, msg: CMsg) -> None:
         assert self.user is not None
         recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
-        data = frame(out)
-        for user in recipients:
-            user.session.send_frame(data)
+        self._accepted(recipients, out)
 
     def do_private(self, msg: CMsg) -> None:
         assert self.user is not None
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
-        fan_out([self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action)])
+        self._accepted(*self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action))
+
+    def _accepted(self, recipients: Iterable[User], out: CMsg) -> None:
+        """
+        Relay an accepted message: at once, or, with history on, once it is
+        stored, to the members it had when it was accepted.
+        """
+        data = frame(out)
+        commit = self.factory.commit
+        if commit is None:
+            deliver(recipients, data)
+        else:
+            members = tuple(recipients)
+            commit.accept(out, lambda: deliver(members, data))
 
     def do_room_list(self, msg: CMsg) -> None:
         self.send(self.factory.state.room_list())
@@ -342,6 +391,7 @@ class ChatServerProtocol(Int32StringReceiver):
         Code.ROOM_LIST: do_room_list,
         Code.PING: do_ping,
         Code.PONG: do_nothing,
+        Code.HISTORY: do_history,
         Code.ERROR: do_nothing,
     }
     _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR})
@@ -356,7 +406,10 @@ class ChatServerFactory(Factory):
     noisy = False
 
     def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None,
-                 accounts: Accounts | None = None) -> None:
+                 accounts: Accounts | None = None, store: History | None = None, replay: int = 50) -> None:
+        self.store = store
+        self.commit = GroupCommit(store) if store is not None else None
+        self.replay = replay
         self.state = state
         self.clock = clock
         self.limits = limits or Limits()
@@ -394,6 +447,14 @@ class ChatServerFactory(Factory):
         connection once that frame is flushed, and fire when all are closed;
         connections still open after C{grace} seconds are aborted.
         """
+        if self.commit is not None:
+            # Relay what was accepted before saying goodbye.
+            d = self.commit.flushed()
+            d.addCallback(lambda _: self._goodbye(grace))
+            return d
+        return self._goodbye(grace)
+
+    def _goodbye(self, grace: float) -> defer.Deferred[None]:
         if not self.connections:
             return defer.succeed(None)
         self.log.info("shutting down: saying goodbye to {n} clients", n=len(self.connections))

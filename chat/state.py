@@ -64,14 +64,15 @@ class ChatState:
     epoch (the reactor's C{seconds} in production, a fake in tests).
     """
 
-    def __init__(self, clock: Callable[[], float], max_rooms_per_user: int = MAX_ROOMS_PER_USER) -> None:
+    def __init__(self, clock: Callable[[], float], max_rooms_per_user: int = MAX_ROOMS_PER_USER,
+                 last_ids: dict[str, int] | None = None) -> None:
         self.clock = clock
         self.max_rooms_per_user = max_rooms_per_user
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}
-        # Ids of rooms that emptied, so that a room's ids keep growing when
-        # it fills again.
-        self._last_ids: dict[str, int] = {}
+        # Ids of rooms that emptied (or that the history remembers), so that a
+        # room's ids keep growing when it fills again.
+        self._last_ids: dict[str, int] = dict(last_ids or {})
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -121,7 +122,8 @@ class ChatState:
     def find_room(self, name: str) -> Room | None:
         return self.rooms.get(fold(name))
 
-    def _member_room(self, user: User, name: str) -> Room:
+    def member_room(self, user: User, name: str) -> Room:
+        """The room C{name} if C{user} is in it."""
         room = user.rooms.get(fold(name))
         if room is None:
             raise ChatError("not-in-room", f"you are not in {name}")
@@ -155,7 +157,7 @@ class ChatState:
 
     def leave(self, user: User, name: str) -> list[Delivery]:
         """Leave one room; the leaver hears its own leave, as it heard its join."""
-        room = self._member_room(user, name)
+        room = self.member_room(user, name)
         recipients = tuple(room.members.values())
         self._remove(user, room)
         return [(recipients, CMsg(Code.LEAVING_CHAT, text=f"{user.nick} has left {room.name}", nick=user.nick, room=room.name))]

@@ -4,6 +4,7 @@ The twistd plugin's options and service: C{twistd -n chat --port 0}.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 from twisted.application import service
@@ -15,6 +16,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
+from chat.history import History
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from twisted.internet.task import LoopingCall
 
@@ -54,6 +56,10 @@ class Options(usage.Options, strcred.AuthOptionMixin):
     optParameters = [
         ["port", "p", 0, f"port number N from 0 to {MAX_PORT_NUMBER}: listen on TCP {BASE_PORT}+N", int],
         ["interface", "i", "", "address to listen on (default: every interface)"],
+        ["data-dir", "d", "chat-data", "directory for the message history (SQLite)"],
+        ["history-replay", None, 50, "messages of history sent to whoever joins a room (0: none)", int],
+        ["history-keep", None, 10000, "messages each room keeps (0: all)", int],
+        ["history-days", None, 0, "days a message is kept (0: for ever)", float],
         ["tls-port", None, None, "also listen for TLS on this TCP port (needs --tls-cert and --tls-key)", int],
         ["tls-cert", None, None, "PEM certificate (chain) for TLS; python -m chat.certs HOST makes a test one"],
         ["tls-key", None, None, "PEM private key for TLS"],
@@ -68,9 +74,12 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
         ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
     ]
-    optFlags = [["require-accounts", None, "accept only nicknames registered with --auth"]]
+    optFlags = [
+        ["require-accounts", None, "accept only nicknames registered with --auth"],
+        ["no-history", None, "keep no history: nothing is written to disk"],
+    ]
     supportedInterfaces = [credentials.IUsernamePassword]
-    _non_negative = ("max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
+    _non_negative = ("history-replay", "history-keep", "history-days", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
     _positive = ("max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
@@ -106,6 +115,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
 
 #: Seconds between checks of logon timeouts and idle connections.
 SWEEP_INTERVAL = 1.0
+#: Seconds between prunings of the history.
+PRUNE_INTERVAL = 600.0
 
 
 class ChatService(service.Service):
@@ -116,8 +127,12 @@ class ChatService(service.Service):
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: ChatServerFactory) -> None:
+    def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: ChatServerFactory,
+                 keep: int = 0, days: float = 0) -> None:
         self.reactor = reactor
+        self.keep, self.days = keep, days
+        self._pruner = LoopingCall(self.prune)
+        self._pruner.clock = reactor  # type: ignore[assignment]
         self.descriptions = list(descriptions)
         self.factory = factory
         self.ports: list[IListeningPort] = []
@@ -127,6 +142,17 @@ class ChatService(service.Service):
     def startService(self) -> None:
         super().startService()
         self._sweeper.start(SWEEP_INTERVAL, now=False)
+        if self.factory.store is not None and (self.keep or self.days):
+            self._pruner.start(PRUNE_INTERVAL, now=True)
+
+    def prune(self) -> defer.Deferred[None]:
+        """Retention, in the database thread: the reactor never waits for it."""
+        assert self.factory.store is not None
+        cutoff = int((self.reactor.seconds() - self.days * 86400) * 1000) if self.days else None  # type: ignore[attr-defined]
+        d = self.factory.store.prune(self.keep, cutoff)
+        d.addCallback(lambda n: n and self.log.info("pruned {n} old messages", n=n))
+        d.addErrback(lambda f: self.log.failure("pruning the history", f))
+        return d  # type: ignore[return-value]
 
     def privilegedStartService(self) -> None:
         # Listen here, synchronously, so that a port in use makes twistd fail
@@ -150,11 +176,14 @@ class ChatService(service.Service):
         )
 
     async def _stop(self) -> None:
-        if self._sweeper.running:
-            self._sweeper.stop()
+        for loop in (self._sweeper, self._pruner):
+            if loop.running:
+                loop.stop()
         await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
         await self.factory.shutdown()
+        if self.factory.store is not None:
+            self.factory.store.close()
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
@@ -166,7 +195,9 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor  # type: ignore[assignment]
-    state = ChatState(reactor.seconds, max_rooms_per_user=options["max-rooms"])  # type: ignore[attr-defined]
+    store = None if options["no-history"] else History(Path(options["data-dir"]))
+    state = ChatState(reactor.seconds, max_rooms_per_user=options["max-rooms"],  # type: ignore[attr-defined]
+                      last_ids=store.last_ids if store else None)
     limits = Limits(
         max_outgoing=options["max-outgoing"], max_clients=options["max-clients"],
         max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
@@ -174,5 +205,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
     )
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
-    factory = ChatServerFactory(state, reactor, limits, accounts)  # type: ignore[arg-type]
-    return ChatService(reactor, options["endpoint"], factory)
+    factory = ChatServerFactory(state, reactor, limits, accounts, store,  # type: ignore[arg-type]
+                                replay=options["history-replay"])
+    return ChatService(reactor, options["endpoint"], factory, keep=options["history-keep"],
+                       days=options["history-days"])

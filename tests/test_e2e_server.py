@@ -30,7 +30,7 @@ def test_two_clients_chat_through_rooms(server: ServerProcess) -> None:
     assert alice.recv()["to"] == "bob"  # type: ignore[index]
 
     bob.send(code=1, room="#side")
-    bob.recv_until(lambda m: m["code"] == 3)
+    bob.recv_until(lambda m: m["code"] == 11)
     bob.send(code=7)
     assert bob.recv() == {"code": 7, "names": ["#side", "lobby"]}
 

@@ -107,6 +107,11 @@ cmsgs = st.builds(
     reply_to=st.none() | st.integers(),
     action=st.booleans(),
     password=st.none() | text,
+    history=st.booleans(),
+    more=st.booleans(),
+    before=st.none() | st.integers(),
+    after=st.none() | st.integers(),
+    limit=st.none() | st.integers(),
 )
 
 

@@ -56,6 +56,10 @@ class ChatClient:
         self.server_closing = False
         self.state = "connecting"
         self.finished = False
+        # Per room (folded name): the newest and oldest message ids shown, so
+        # that history is fetched after a reconnect and never shown twice.
+        self.newest: dict[str, int] = {}
+        self.oldest: dict[str, int] = {}
         # What the person typed before logon and the first join completed:
         # sent, in order, once they have (None stands for a quit).
         self._pending: list[str | None] = []
@@ -143,6 +147,10 @@ class ChatClient:
         self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick, ts=msg.ts))
         if self._is_me(msg.nick) and msg.room is not None and msg.room not in self.rooms:
             self.rooms.append(msg.room)
+            seen = self.newest.get(fold(msg.room))
+            if seen is not None:
+                # Back after a reconnect: everything said since the last line we saw.
+                self._send(CMsg(Code.HISTORY, room=msg.room, after=seen, limit=200))
             if self.current is None or (self._switch_to and fold(self._switch_to) == fold(msg.room)):
                 self.current = msg.room
                 self._switch_to = None
@@ -169,8 +177,30 @@ class ChatClient:
             if msg.close:
                 self.server_closing = True
             return
+        if msg.id is not None and msg.room is not None and not self._first_sight(fold(msg.room), msg.id):
+            return
         self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color,
-                             ts=msg.ts, action=msg.action))
+                             ts=msg.ts, action=msg.action, history=msg.history))
+
+    def _first_sight(self, key: str, id: int) -> bool:
+        newest, oldest = self.newest.get(key), self.oldest.get(key)
+        if newest is None or oldest is None:
+            self.newest[key] = self.oldest[key] = id
+            return True
+        if id > newest:
+            self.newest[key] = id
+            return True
+        if id < oldest:
+            self.oldest[key] = id
+            return True
+        return False
+
+    def _on_11(self, msg: CMsg) -> None:  # HISTORY: the end of a page
+        if msg.after is not None and msg.more and msg.room is not None:
+            # Still catching up after a reconnect: the next page.
+            self._send(CMsg(Code.HISTORY, room=msg.room, after=self.newest.get(fold(msg.room), 0), limit=200))
+        elif msg.before is not None and not msg.more:
+            self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room))
 
     def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
         self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
@@ -272,6 +302,13 @@ class ChatClient:
                     self.view.show(Event("info", f"your text is now {name}", color=name))
             case commands.Quit(reason):
                 self.quit(reason)
+            case commands.History(count):
+                if self.current is None:
+                    self.view.show(Event("error", "you are in no room"))
+                else:
+                    oldest = self.oldest.get(fold(self.current))
+                    self._send(CMsg(Code.HISTORY, room=self.current, limit=count,
+                                    before=oldest if oldest is not None else None))
             case commands.Help():
                 for line in commands.HELP.splitlines():
                     self.view.show(Event("info", line))

@@ -16,6 +16,7 @@ HELP = """\
 /nick NEW         change your nickname
 /color [NAME]     colour your text; with no NAME, list the colours
 /me ACTION        say that you do ACTION
+/history [N]      show N earlier lines of the current room (default 20)
 /quit [REASON]    leave the chat
 /help             this list
 //TEXT            send a line that starts with /
@@ -71,6 +72,11 @@ class Quit:
 
 
 @dataclass(frozen=True)
+class History:
+    count: int
+
+
+@dataclass(frozen=True)
 class Help:
     pass
 
@@ -82,7 +88,7 @@ class Invalid:
     why: str
 
 
-Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Color | Quit | Help | Invalid
+Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Color | History | Quit | Help | Invalid
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -126,6 +132,12 @@ def parse(line: str) -> Command | None:
         return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
     if name in ("quit", "exit"):
         return Quit(rest)
+    if name == "history":
+        if not rest:
+            return History(20)
+        if not rest.isdigit() or not 1 <= int(rest) <= 200:
+            return Invalid("usage: /history [N], N from 1 to 200")
+        return History(int(rest))
     if name in ("help", "?"):
         return Help()
     return Invalid(f"unknown command /{name}: /help lists the commands, // sends a line starting with /")

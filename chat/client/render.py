@@ -70,6 +70,7 @@ class Event:
     color: str | None = None
     ts: int | None = None
     action: bool = False
+    history: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ def _clock(ts: int | None) -> str:
 
 def styled(event: Event, show_room: bool) -> list[Span]:
     """The spans of one terminal line (colours as palette names)."""
+    if event.history and event.kind == "chat":
+        # Said before we were here: all of it dimmed, marked with a bar.
+        return [Span(f"{_clock(event.ts)} | {plain(event)}", dim=True)]
     spans = [Span(_clock(event.ts) + " ", dim=True)]
     if show_room and event.room:
         spans.append(Span(f"[{sanitize(event.room)}] ", dim=True))
@@ -146,7 +150,8 @@ def plain(event: Event) -> str:
     nick = sanitize(event.nick or "")
     if event.kind == "chat":
         body = f"* {nick} {text}" if event.action else f"<{nick}> {text}"
-        return f"[{sanitize(event.room or '')}] {body}"
+        mark = "(history) " if event.history else ""
+        return f"[{sanitize(event.room or '')}] {mark}{body}"
     if event.kind == "private":
         who = f"{nick} -> {sanitize(event.to or '')}"
         return f"[private] * {who} {text}" if event.action else f"[private] <{who}> {text}"

@@ -1,0 +1,183 @@
+"""
+Message history that survives restarts: SQLite in a data directory, run off
+the reactor thread by C{twisted.enterprise.adbapi} (one connection, one
+thread, so that order is the order of submission).
+
+Writes are group-committed: whatever is accepted while one transaction is in
+flight goes into the next, so a busy room costs one transaction per batch,
+not per message, and an idle server adds no waiting.  A message is relayed
+only after the transaction holding it has committed (write before relay).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from twisted.enterprise import adbapi
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from chat.message import CMsg, Code
+from chat.names import fold
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    room_key TEXT NOT NULL,      -- folded room name; '' for private messages
+    id INTEGER NOT NULL,         -- per room, as on the wire; 0 for private messages
+    ts INTEGER NOT NULL,         -- ms since the epoch
+    body TEXT NOT NULL           -- the CMsg as JSON, as relayed
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_room_id ON messages (room_key, id) WHERE room_key != '';
+CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+"""
+
+#: Most messages one HISTORY request may return.
+MAX_PAGE = 200
+
+_FIELDS = ("code", "text", "room", "nick", "to", "color", "id", "ts", "action")
+
+
+def to_row(msg: CMsg) -> tuple[str, int, int, str]:
+    body = {k: getattr(msg, k) for k in _FIELDS if getattr(msg, k) not in (None, "", False)}
+    room_key = fold(msg.room) if msg.room is not None and msg.code == Code.NORMAL_MESSAGE else ""
+    return room_key, msg.id or 0, msg.ts or 0, json.dumps(body, ensure_ascii=False)
+
+
+def from_body(body: str) -> CMsg:
+    d = json.loads(body)
+    return CMsg(**d, history=True)
+
+
+def _connect_options(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+
+class History:
+    """The store: append batches, read pages, prune, and the ids to start from."""
+
+    log = Logger()
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "history.sqlite3"
+        # Schema and the ids to continue from, once and synchronously at start.
+        with sqlite3.connect(self.path) as connection:
+            _connect_options(connection)
+            connection.executescript(SCHEMA)
+            self.last_ids: dict[str, int] = dict(connection.execute(
+                "SELECT room_key, MAX(id) FROM messages WHERE room_key != '' GROUP BY room_key"
+            ).fetchall())
+        connection.close()
+        self.pool = adbapi.ConnectionPool(
+            "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
+            cp_openfun=_connect_options, cp_noisy=False,
+        )
+
+    def append(self, msgs: list[CMsg]) -> defer.Deferred[None]:
+        rows = [to_row(m) for m in msgs]
+        return self.pool.runInteraction(
+            lambda cursor: cursor.executemany("INSERT INTO messages VALUES (?, ?, ?, ?)", rows)
+        )
+
+    def page(self, room: str, before: int | None = None, after: int | None = None,
+             limit: int = 50) -> defer.Deferred[tuple[list[CMsg], bool]]:
+        """
+        Up to C{limit} messages of C{room}, oldest first: the newest ones
+        (before C{before} if given), or the oldest ones after C{after}.
+        Fires with the messages and whether there are more beyond them.
+        """
+        limit = max(1, min(limit, MAX_PAGE))
+        key = fold(room)
+        if after is not None:
+            sql = "SELECT body FROM messages WHERE room_key = ? AND id > ? ORDER BY id ASC LIMIT ?"
+            args: tuple[Any, ...] = (key, after, limit + 1)
+        else:
+            sql = "SELECT body FROM messages WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            args = (key, before if before is not None else 2**62, limit + 1)
+
+        def read(cursor: Any) -> tuple[list[CMsg], bool]:
+            bodies = [row[0] for row in cursor.execute(sql, args).fetchall()]
+            more = len(bodies) > limit
+            bodies = bodies[:limit]
+            if after is None:
+                bodies.reverse()
+            return [from_body(b) for b in bodies], more
+
+        return self.pool.runInteraction(read)
+
+    def prune(self, keep: int, older_than_ms: int | None) -> defer.Deferred[int]:
+        """Keep the newest C{keep} messages per room (0: all), drop those older than a time."""
+
+        def prune(cursor: Any) -> int:
+            removed = 0
+            if keep:
+                removed += cursor.execute(
+                    "DELETE FROM messages WHERE room_key != '' AND id <= "
+                    "(SELECT MAX(m.id) FROM messages m WHERE m.room_key = messages.room_key) - ?",
+                    (keep,),
+                ).rowcount
+            if older_than_ms is not None:
+                removed += cursor.execute("DELETE FROM messages WHERE ts < ?", (older_than_ms,)).rowcount
+            return removed
+
+        return self.pool.runInteraction(prune)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class GroupCommit:
+    """
+    Accepts messages with the action that relays each, stores them in
+    batches, and runs the actions in order once their batch has committed.
+    """
+
+    log = Logger()
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.pending: list[tuple[CMsg, Callable[[], None]]] = []
+        self.in_flight: defer.Deferred[None] | None = None
+        self._idle: list[defer.Deferred[None]] = []
+
+    def accept(self, msg: CMsg, relay: Callable[[], None]) -> None:
+        self.pending.append((msg, relay))
+        if self.in_flight is None:
+            self._write()
+
+    def _write(self) -> None:
+        batch, self.pending = self.pending, []
+        d = self.in_flight = self.history.append([m for m, _ in batch])
+        d.addCallback(lambda _: self._committed(batch))
+        d.addErrback(lambda f: self._failed(f, batch))
+
+    def _committed(self, batch: Iterable[tuple[CMsg, Callable[[], None]]]) -> None:
+        for _, relay in batch:
+            relay()
+        self._next()
+
+    def _failed(self, failure: object, batch: list[tuple[CMsg, Callable[[], None]]]) -> None:
+        # Not stored means not accepted: nothing is relayed that is not in the history.
+        self.log.failure("could not store {n} messages; they were not relayed", failure, n=len(batch))
+        self._next()
+
+    def _next(self) -> None:
+        self.in_flight = None
+        if self.pending:
+            self._write()
+        else:
+            idle, self._idle = self._idle, []
+            for d in idle:
+                d.callback(None)
+
+    def flushed(self) -> defer.Deferred[None]:
+        """Fires when everything accepted so far is stored and relayed."""
+        if self.in_flight is None and not self.pending:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._idle.append(d)
+        return d

@@ -1,0 +1,155 @@
+"""History end to end with the real twistd: restarts, kill -9, paging, catching up."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from tests.processes import ServerProcess, WireClient
+
+ARGS = ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"]
+
+
+def history(client: WireClient, **request: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    client.send(code=11, room="lobby", **request)
+    got = client.recv_until(lambda m: m["code"] == 11)
+    return [m for m in got if m["code"] == 5], got[-1]
+
+
+def join_replay(client: WireClient, nick: str) -> list[dict[str, Any]]:
+    client.send(code=4, text=nick)
+    client.recv()
+    client.send(code=1, room="lobby")
+    got = client.recv_until(lambda m: m["code"] == 11)
+    return [m for m in got if m["code"] == 5]
+
+
+def test_history_survives_a_restart_and_ids_keep_growing(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, ARGS)
+    alice = WireClient(server.host, server.port).logon("alice")
+    for i in range(60):
+        alice.send(code=5, text=f"line {i}")
+    said = [m for m in alice.recv_until(lambda m: m.get("text") == "line 59") if m["code"] == 5]
+    server.stop(signal.SIGTERM)
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        bob = WireClient(server.host, server.port)
+        replay = join_replay(bob, "bob")
+        assert [m["id"] for m in replay] == [m["id"] for m in said][-50:]
+        assert all(m["history"] for m in replay)
+        assert replay == [dict(m, history=True) for m in said][-50:]
+        bob.send(code=5, text="after the restart")
+        fresh = bob.recv_until(lambda m: m["code"] == 5)[-1]
+        assert fresh["id"] == said[-1]["id"] + 1
+        # Paging back over more than one page reaches the first message.
+        pages, before = [], replay[0]["id"]
+        while True:
+            msgs, end = history(bob, before=before, limit=4)
+            pages.append(msgs)
+            if not end.get("more", False):
+                break
+            before = msgs[0]["id"]
+        older = [m for page in reversed(pages) for m in page]
+        assert [m["text"] for m in older] == [f"line {i}" for i in range(10)]
+        assert len(pages) == 3
+    finally:
+        server.kill()
+
+
+def test_kill_9_loses_nothing_that_anyone_received(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, ARGS)
+    senders = [WireClient(server.host, server.port).logon(f"s{i}") for i in range(3)]
+    watcher = WireClient(server.host, server.port).logon("watcher")
+    received: list[dict[str, Any]] = []
+
+    def watch() -> None:
+        while True:
+            try:
+                msg = watcher.recv(timeout=10)
+            except (TimeoutError, OSError):
+                return
+            if msg is None:
+                return
+            if msg["code"] == 5:
+                received.append(msg)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    stop = threading.Event()
+
+    def burst(client: WireClient, name: str) -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                client.send(code=5, text=f"{name} {i}")
+                i += 1
+        except OSError:
+            pass
+
+    threads = [threading.Thread(target=burst, args=(c, f"s{i}"), daemon=True) for i, c in enumerate(senders)]
+    for t in threads:
+        t.start()
+    while len(received) < 500:
+        thread.join(0.01)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    stop.set()
+    thread.join(15)
+    assert len(received) >= 500
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        reader = WireClient(server.host, server.port).logon("reader")
+        stored: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            msgs, end = history(reader, after=after, limit=200)
+            stored += msgs
+            if not end.get("more", False):
+                break
+            after = msgs[-1]["id"]
+        by_id = {m["id"]: m["text"] for m in stored}
+        missing = [m for m in received if by_id.get(m["id"]) != m["text"]]
+        assert missing == [], f"{len(missing)} relayed messages are not in the history"
+        ids = [m["id"] for m in stored]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids)
+        reader.send(code=5, text="after the crash")
+        assert reader.recv_until(lambda m: m["code"] == 5)[-1]["id"] == ids[-1] + 1
+    finally:
+        server.kill()
+
+
+def test_reconnecting_client_fetches_what_it_missed(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        alice = WireClient(server.host, server.port).logon("alice")
+        alice.send(code=5, text="before")
+        last_seen = alice.recv_until(lambda m: m["code"] == 5)[-1]["id"]
+        alice.close()
+        bob = WireClient(server.host, server.port).logon("bob")
+        for i in range(120):
+            bob.send(code=5, text=f"missed {i}")
+        bob.recv_until(lambda m: m.get("text") == "missed 119")
+        again = WireClient(server.host, server.port).logon("alice")
+        caught_up, after = [], last_seen
+        while True:
+            msgs, end = history(again, after=after, limit=50)
+            caught_up += msgs
+            if not end.get("more", False):
+                break
+            after = msgs[-1]["id"]
+        assert [m["text"] for m in caught_up] == [f"missed {i}" for i in range(120)]
+    finally:
+        server.kill()
+
+
+def test_no_history_option_writes_nothing(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, ARGS + ["--no-history"])
+    try:
+        alice = WireClient(server.host, server.port).logon("alice", history=False)
+        alice.send(code=11, room="lobby")
+        assert alice.recv()["error"] == "no-history"  # type: ignore[index]
+        assert not (tmp_path / "chat-data").exists()
+    finally:
+        server.kill()
