@@ -46,7 +46,7 @@ def pack(obj: dict[str, Any]) -> bytes:
     return struct.pack("!I", len(body)) + body
 
 
-class ClientTests(SynchronousTestCase):
+class ClientCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
         self.view = RecordingView()
@@ -78,6 +78,8 @@ class ClientTests(SynchronousTestCase):
         self.server(code=3, room="lobby", names=["alice"])
         self.view.kinds()
 
+
+class ClientTests(ClientCase):
     def test_logon_then_join(self) -> None:
         self.log_on()
         self.assertEqual((self.client.current, self.client.rooms), ("lobby", ["lobby"]))
@@ -212,3 +214,39 @@ class ClientTests(SynchronousTestCase):
         self.proto.dataReceived(struct.pack("!I", 3) + b"\xff\xff\xff")
         self.assertEqual(self.view.kinds()[0][0], "error")
         self.assertTrue(self.transport.disconnecting)
+
+
+class ClientHistoryTests(ClientCase):
+    def test_history_is_shown_once_and_marked(self) -> None:
+        self.log_on()
+        for i in (1, 2, 3):
+            self.server(code=5, room="lobby", nick="bob", text=f"old {i}", id=i, ts=1, history=True)
+        self.server(code=11, room="lobby")
+        self.server(code=5, room="lobby", nick="bob", text="old 2", id=2, ts=1, history=True)
+        shown = [e for e in self.view.events if e.kind == "chat"]
+        self.assertEqual([e.text for e in shown], ["old 1", "old 2", "old 3"])
+        self.assertTrue(all(e.history for e in shown))
+
+    def test_history_command_pages_back_from_the_oldest_seen(self) -> None:
+        self.log_on()
+        self.server(code=5, room="lobby", nick="bob", text="x", id=40, ts=1)
+        self.sent()
+        self.client.line_entered("/history 10")
+        self.assertEqual(self.sent(), [{"code": 11, "room": "lobby", "before": 40, "limit": 10}])
+        self.server(code=11, room="lobby", before=40)
+        self.assertEqual(self.view.kinds()[-1], ("info", "that is the first message of lobby"))
+
+    def test_reconnect_fetches_everything_after_the_last_seen(self) -> None:
+        self.client.reconnect = True
+        self.log_on()
+        self.server(code=5, room="lobby", nick="bob", text="seen", id=7, ts=1)
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.connect()
+        self.sent()
+        self.server(code=4, text="alice", nick="alice")
+        self.sent()
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.assertEqual(self.sent(), [{"code": 11, "room": "lobby", "after": 7, "limit": 200}])
+        self.server(code=5, room="lobby", nick="bob", text="missed", id=8, ts=1, history=True)
+        self.server(code=11, room="lobby", after=7, more=True)
+        self.assertEqual(self.sent(), [{"code": 11, "room": "lobby", "after": 8, "limit": 200}])

@@ -30,12 +30,14 @@ class ParseTests(SynchronousTestCase):
             "/quit": c.Quit(""),
             "/quit off to lunch": c.Quit("off to lunch"),
             "/help": c.Help(),
+            "/history": c.History(20),
+            "/history 5": c.History(5),
         }
         for line, expected in cases.items():
             self.assertEqual(c.parse(line), expected, line)
 
     def test_mistakes_are_local_errors(self) -> None:
-        for line in ("/join", "/join a b", "/msg bob", "/msg", "/nick", "/me", "/frobnicate", "/who a b"):
+        for line in ("/join", "/join a b", "/msg bob", "/msg", "/nick", "/me", "/frobnicate", "/who a b", "/history x", "/history 0"):
             result = c.parse(line)
             self.assertIsInstance(result, c.Invalid, line)
             self.assertTrue(result.why)  # type: ignore[union-attr]
