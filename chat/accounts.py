@@ -7,7 +7,7 @@ e.g. C{--auth file:passwords.txt} with lines C{nick:password}.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import UsernamePassword

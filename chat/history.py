@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer

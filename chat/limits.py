@@ -21,7 +21,7 @@ class TokenBucket:
     slowed for a second or two; a bot that never stops, for ever).
     """
 
-    __slots__ = ("rate", "burst", "kick", "tokens", "stamp", "streak", "last_second")
+    __slots__ = ("burst", "kick", "last_second", "rate", "stamp", "streak", "tokens")
 
     def __init__(self, now: float, rate: float = FLOOD_RATE, burst: int = FLOOD_BURST,
                  kick: int = FLOOD_KICK) -> None:

@@ -7,7 +7,7 @@ outgoing limit past which it alone is dropped.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.internet import defer, interfaces
 from twisted.internet.protocol import Factory
@@ -39,8 +39,17 @@ class Limits:
     (docs/operations.md).  Zero turns a limit off.
     """
 
-    __slots__ = ("max_outgoing", "max_clients", "max_per_address", "logon_timeout",
-                 "idle_timeout", "ping_timeout", "flood_rate", "flood_burst", "flood_kick")
+    __slots__ = (
+        "flood_burst",
+        "flood_kick",
+        "flood_rate",
+        "idle_timeout",
+        "logon_timeout",
+        "max_clients",
+        "max_outgoing",
+        "max_per_address",
+        "ping_timeout",
+    )
 
     def __init__(self, max_outgoing: int = MAX_OUTGOING, max_clients: int = 10000,
                  max_per_address: int = 100, logon_timeout: float = 30.0,

@@ -10,7 +10,8 @@ what* and nothing about *how*.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Protocol, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 from chat.message import PALETTE, CMsg, Code
 from chat.names import ChatError, check_nick, check_room, check_text, fold
@@ -28,7 +29,7 @@ class Session(Protocol):
 class User:
     """A logged-on client."""
 
-    __slots__ = ("nick", "key", "session", "rooms")
+    __slots__ = ("key", "nick", "rooms", "session")
 
     def __init__(self, nick: str, session: Session) -> None:
         self.nick = nick
@@ -43,7 +44,7 @@ class User:
 class Room:
     """A named set of users with its own strictly increasing message ids."""
 
-    __slots__ = ("name", "key", "members", "last_id")
+    __slots__ = ("key", "last_id", "members", "name")
 
     def __init__(self, name: str, last_id: int = 0) -> None:
         self.name = name

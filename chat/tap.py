@@ -4,22 +4,21 @@ The twistd plugin's options and service: C{twistd -n chat --port 0}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from twisted.application import service
+from twisted.cred import credentials, strcred
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from twisted.cred import credentials, strcred
 from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
 from chat.history import History
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
-from twisted.internet.task import LoopingCall
-
 from chat.server import ChatServerFactory, Limits
 from chat.state import MAX_ROOMS_PER_USER, ChatState
 

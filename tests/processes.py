@@ -16,8 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 15.0
@@ -144,7 +145,7 @@ class WireClient:
             if predicate(msg):
                 return seen
 
-    def logon(self, nick: str, room: str | None = "lobby", history: bool = True) -> "WireClient":
+    def logon(self, nick: str, room: str | None = "lobby", history: bool = True) -> WireClient:
         """Log on and join C{room}, reading up to the end of the history replay."""
         self.send(code=4, text=nick)
         reply = self.recv()

@@ -6,7 +6,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from twisted.cred.checkers import FilePasswordDB, InMemoryUsernamePasswordDatabaseDontUse
+from twisted.cred.checkers import (
+    FilePasswordDB,
+    InMemoryUsernamePasswordDatabaseDontUse,
+)
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 

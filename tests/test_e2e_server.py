@@ -10,7 +10,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.processes import ROOT, TIMEOUT, TWISTD, ServerProcess, WireClient, pack, source_env
+from tests.processes import (
+    ROOT,
+    TIMEOUT,
+    TWISTD,
+    ServerProcess,
+    WireClient,
+    pack,
+    source_env,
+)
 
 
 def test_two_clients_chat_through_rooms(server: ServerProcess) -> None:

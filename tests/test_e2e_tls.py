@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from chat.certs import self_signed
 from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
 from tests.test_e2e_client import CLIENT, free_port_number
-
-from chat.certs import self_signed
 
 
 def write_cert(directory: Path, host: str) -> tuple[Path, Path]:

@@ -7,12 +7,12 @@ import struct
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
-from twisted.internet.error import ConnectionDone
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.message import MAX_FRAME, Code
+from chat.message import MAX_FRAME
 from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol, Limits
 from chat.state import ChatState
 

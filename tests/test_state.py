@@ -3,7 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.message import CMsg, Code
-from chat.names import ChatError, MAX_NICK, MAX_TEXT, check_nick, check_room, fold
+from chat.names import MAX_NICK, MAX_TEXT, ChatError, check_nick, check_room, fold
 from chat.state import ChatState, User
 
 

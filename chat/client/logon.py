@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from chat.names import ChatError, check_nick
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
+from chat.names import ChatError, check_nick
 
 _HOST = re.compile(r"[A-Za-z0-9._:\-\[\]]+")
 

@@ -12,11 +12,10 @@ import struct
 import sys
 import termios
 import tty
-from typing import Sequence
-
-from twisted.application.internet import ClientService, backoffPolicy
+from collections.abc import Sequence
 from pathlib import Path
 
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import endpoints, ssl, stdio
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python import usage

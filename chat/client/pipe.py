@@ -6,7 +6,7 @@ sent to the current room, each received line printed as C{[room] <nick> text}.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.basic import LineReceiver
@@ -29,7 +29,7 @@ class PipeUI(LineReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 1024 * 1024
 
-    def __init__(self, form: LogonForm, start: Callable[["PipeUI", LogonForm], ChatClient],
+    def __init__(self, form: LogonForm, start: Callable[[PipeUI, LogonForm], ChatClient],
                  finish: Callable[[int], None], color: bool = False) -> None:
         self.form = form
         self.start = start

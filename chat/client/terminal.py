@@ -12,7 +12,7 @@ with the cursor put back on the input line after each).
 from __future__ import annotations
 
 import codecs
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.conch.recvline import HistoricRecvLine
 
@@ -26,7 +26,7 @@ CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 class ChatTerminal(HistoricRecvLine):
     ps = (b"> ", b"> ")
 
-    def __init__(self, form: LogonForm, start: Callable[["ChatTerminal", LogonForm], ChatClient],
+    def __init__(self, form: LogonForm, start: Callable[[ChatTerminal, LogonForm], ChatClient],
                  finish: Callable[[int], None], size: tuple[int, int]) -> None:
         self.form = form
         self.start = start
