@@ -250,3 +250,25 @@ class ClientHistoryTests(ClientCase):
         self.server(code=5, room="lobby", nick="bob", text="missed", id=8, ts=1, history=True)
         self.server(code=11, room="lobby", after=7, more=True)
         self.assertEqual(self.sent(), [{"code": 11, "room": "lobby", "after": 8, "limit": 200}])
+
+
+class ClientKeepaliveTests(ClientCase):
+    def test_silent_server_is_pinged_then_given_up(self) -> None:
+        from chat.client.protocol import IDLE_TIMEOUT, PING_TIMEOUT
+
+        self.log_on()
+        self.sent()
+        self.reactor.advance(IDLE_TIMEOUT - 1)
+        self.server(code=5, room="lobby", nick="bob", text="still here", id=1, ts=1)
+        self.reactor.advance(IDLE_TIMEOUT - 1)
+        self.assertEqual(self.sent(), [])
+        self.reactor.advance(1)
+        self.assertEqual(self.sent(), [{"code": 9, "text": "keepalive"}])
+        self.server(code=10, text="keepalive")
+        self.reactor.advance(PING_TIMEOUT + 1)
+        self.assertFalse(self.transport.disconnected)
+        self.reactor.advance(IDLE_TIMEOUT)
+        self.assertEqual(self.sent(), [{"code": 9, "text": "keepalive"}])
+        self.reactor.advance(PING_TIMEOUT)
+        self.assertTrue(self.transport.disconnected)
+        self.assertIn("has not answered", self.view.kinds()[-1][1])

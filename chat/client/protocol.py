@@ -1,4 +1,8 @@
-"""The client's end of the wire: frames to CMsgs and back, PINGs answered."""
+"""
+The client's end of the wire: frames to CMsgs and back, PINGs answered, and
+a keepalive of its own so that a server that vanished (no FIN, no RST) is
+noticed instead of waited for.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from OpenSSL import SSL
 from service_identity import VerificationError
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import Int32StringReceiver
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
@@ -16,15 +21,32 @@ if TYPE_CHECKING:
     from chat.client.app import ChatClient
 
 
-class ChatClientProtocol(Int32StringReceiver):
+#: Seconds of silence from the server before the client PINGs it, and
+#: seconds it then waits for any frame before giving the connection up.
+IDLE_TIMEOUT = 60.0
+PING_TIMEOUT = 30.0
+
+
+class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     MAX_LENGTH = MAX_FRAME
     client: ChatClient
+    pinged = False
 
     def connectionMade(self) -> None:
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
         if set_nodelay is not None:
             set_nodelay(True)
+        self.setTimeout(IDLE_TIMEOUT)
         self.client.connected(self)
+
+    def timeoutConnection(self) -> None:
+        if not self.pinged:
+            self.pinged = True
+            self.send(CMsg(Code.PING, text="keepalive"))
+            self.setTimeout(PING_TIMEOUT)
+            return
+        self.client.protocol_error(f"the server has not answered for {IDLE_TIMEOUT + PING_TIMEOUT:g} seconds")
+        self.transport.abortConnection()
 
     def send(self, msg: CMsg) -> None:
         self.transport.write(frame(msg))
@@ -32,6 +54,11 @@ class ChatClientProtocol(Int32StringReceiver):
     def stringReceived(self, data: bytes) -> None:
         if self.transport.disconnecting:
             return
+        if self.pinged:
+            self.pinged = False
+            self.setTimeout(IDLE_TIMEOUT)
+        else:
+            self.resetTimeout()
         try:
             msg = decode(data)
         except ProtocolError as e:
@@ -48,6 +75,7 @@ class ChatClientProtocol(Int32StringReceiver):
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self.setTimeout(None)
         why = reason.getErrorMessage() if reason is not None else "closed"
         if reason is not None and reason.check(SSL.Error, VerificationError):
             why = f"TLS failed, the server was not verified and nothing was sent: {why}"
@@ -65,4 +93,5 @@ class ChatClientFactory(Factory):
         proto = ChatClientProtocol()
         proto.factory = self
         proto.client = self.client
+        proto.callLater = self.client.reactor.callLater  # type: ignore[method-assign]
         return proto
