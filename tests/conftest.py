@@ -12,3 +12,10 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     process = ServerProcess(tmp_path)
     yield process
     process.kill()
+
+
+@pytest.fixture(autouse=True)
+def no_server_outlives_its_test() -> Iterator[None]:
+    yield
+    while ServerProcess.started:
+        ServerProcess.started.pop().kill()

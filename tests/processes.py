@@ -40,6 +40,9 @@ class ServerProcess:
     process; its output is collected by a thread so it can never block.
     """
 
+    #: Every server started, so that a failed test leaves none running (conftest).
+    started: list["ServerProcess"] = []
+
     def __init__(self, cwd: Path, args: list[str] | None = None, twistd_args: list[str] | None = None,
                  env: dict[str, str] | None = None) -> None:
         if args is None:
@@ -53,9 +56,14 @@ class ServerProcess:
             command, cwd=cwd, env=env or source_env(), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
+        ServerProcess.started.append(self)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.host, self.port = self.wait_for_listening()
+        try:
+            self.host, self.port = self.wait_for_listening()
+        except BaseException:
+            self.kill()
+            raise
 
     def _read(self) -> None:
         assert self.process.stdout is not None

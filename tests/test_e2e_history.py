@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from tests.processes import ServerProcess, WireClient
+from tests.processes import TIMEOUT, ServerProcess, WireClient
 
 ARGS = ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"]
 
@@ -91,7 +92,8 @@ def test_kill_9_loses_nothing_that_anyone_received(tmp_path: Path) -> None:
     threads = [threading.Thread(target=burst, args=(c, f"s{i}"), daemon=True) for i, c in enumerate(senders)]
     for t in threads:
         t.start()
-    while len(received) < 500:
+    deadline = time.monotonic() + TIMEOUT
+    while len(received) < 500 and time.monotonic() < deadline:
         thread.join(0.01)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(10)

@@ -28,7 +28,11 @@ def tls_server(tmp_path: Path, host: str) -> tuple[ServerProcess, int, Path]:
         "--endpoint", "tcp:0:interface=127.0.0.1",
         "--tls-port", str(1500 + n), "--tls-cert", str(cert), "--tls-key", str(key), "--interface", "127.0.0.1",
     ])
-    server.wait_for_output(re.compile(rb"listening on 127.0.0.1:%d \(ssl:" % (1500 + n)))
+    try:
+        server.wait_for_output(re.compile(rb"listening on 127.0.0.1:%d \(ssl:" % (1500 + n)))
+    except BaseException:
+        server.kill()
+        raise
     return server, n, cert
 
 
