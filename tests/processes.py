@@ -41,7 +41,7 @@ class ServerProcess:
     """
 
     #: Every server started, so that a failed test leaves none running (conftest).
-    started: list["ServerProcess"] = []
+    started: list[ServerProcess] = []
 
     def __init__(self, cwd: Path, args: list[str] | None = None, twistd_args: list[str] | None = None,
                  env: dict[str, str] | None = None) -> None:
@@ -100,6 +100,18 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(TIMEOUT)
+
+
+def free_port_number() -> int:
+    """An N whose port 1500+N is free on loopback, as the seed's logon form wants."""
+    for n in range(900, 1499):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 1500 + n))
+            except OSError:
+                continue
+            return n
+    raise RuntimeError("no free port from 2400 to 2998")
 
 
 def pack(obj: Any) -> bytes:

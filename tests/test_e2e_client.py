@@ -16,22 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
+from tests.processes import (
+    TIMEOUT,
+    ServerProcess,
+    WireClient,
+    free_port_number,
+    source_env,
+)
 from tests.terminal import PtyProgram
 
 CLIENT = [sys.executable, "-m", "chat.client"]
-
-
-def free_port_number() -> int:
-    """An N whose port 1500+N is free on loopback, as the seed's logon form wants."""
-    for n in range(900, 1499):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 1500 + n))
-            except OSError:
-                continue
-            return n
-    raise RuntimeError("no free port from 2400 to 2998")
 
 
 @pytest.fixture

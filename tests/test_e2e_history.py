@@ -19,6 +19,17 @@ def history(client: WireClient, **request: Any) -> tuple[list[dict[str, Any]], d
     return [m for m in got if m["code"] == 5], got[-1]
 
 
+def everything_after(client: WireClient, after: int, limit: int) -> list[dict[str, Any]]:
+    """Page forward with HISTORY until the end marker says there is no more."""
+    collected: list[dict[str, Any]] = []
+    while True:
+        msgs, end = history(client, after=after, limit=limit)
+        collected += msgs
+        if not end.get("more", False):
+            return collected
+        after = msgs[-1]["id"]
+
+
 def join_replay(client: WireClient, nick: str) -> list[dict[str, Any]]:
     client.send(code=4, text=nick)
     client.recv()
@@ -103,14 +114,7 @@ def test_kill_9_loses_nothing_that_anyone_received(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, ARGS)
     try:
         reader = WireClient(server.host, server.port).logon("reader")
-        stored: list[dict[str, Any]] = []
-        after = 0
-        while True:
-            msgs, end = history(reader, after=after, limit=200)
-            stored += msgs
-            if not end.get("more", False):
-                break
-            after = msgs[-1]["id"]
+        stored = everything_after(reader, 0, 200)
         by_id = {m["id"]: m["text"] for m in stored}
         missing = [m for m in received if by_id.get(m["id"]) != m["text"]]
         assert missing == [], f"{len(missing)} relayed messages are not in the history"
@@ -134,13 +138,7 @@ def test_reconnecting_client_fetches_what_it_missed(tmp_path: Path) -> None:
             bob.send(code=5, text=f"missed {i}")
         bob.recv_until(lambda m: m.get("text") == "missed 119")
         again = WireClient(server.host, server.port).logon("alice")
-        caught_up, after = [], last_seen
-        while True:
-            msgs, end = history(again, after=after, limit=50)
-            caught_up += msgs
-            if not end.get("more", False):
-                break
-            after = msgs[-1]["id"]
+        caught_up = everything_after(again, last_seen, 50)
         assert [m["text"] for m in caught_up] == [f"missed {i}" for i in range(120)]
     finally:
         server.kill()

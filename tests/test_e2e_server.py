@@ -16,6 +16,7 @@ from tests.processes import (
     TWISTD,
     ServerProcess,
     WireClient,
+    free_port_number,
     pack,
     source_env,
 )
@@ -107,15 +108,7 @@ def test_port_number_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_port_number_means_1500_plus_n(tmp_path: Path) -> None:
-    # Find an N whose port 1500+N is free, as an operator would.
-    import socket
-    for n in range(700, 1499):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 1500 + n))
-            except OSError:
-                continue
-        break
+    n = free_port_number()
     server = ServerProcess(tmp_path, ["--port", str(n), "--interface", "127.0.0.1"])
     try:
         assert server.port == 1500 + n

@@ -10,8 +10,14 @@ import sys
 from pathlib import Path
 
 from chat.certs import self_signed
-from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
-from tests.test_e2e_client import CLIENT, free_port_number
+from tests.processes import (
+    TIMEOUT,
+    ServerProcess,
+    WireClient,
+    free_port_number,
+    source_env,
+)
+from tests.test_e2e_client import CLIENT
 
 
 def write_cert(directory: Path, host: str) -> tuple[Path, Path]:
