@@ -28,7 +28,7 @@ def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
     if load is not None:
         try:
             return [user for user, _ in load()]
-        except OSError:
+        except (OSError, UnauthorizedLogin):  # FilePasswordDB: a missing or unreadable file
             return []
     users = getattr(checker, "users", None)
     if isinstance(users, dict):
@@ -62,8 +62,9 @@ class Accounts:
             if names is None:
                 return nick.encode("utf-8")
             for name in names:
-                if fold(name.decode("utf-8", "replace")) == key:
-                    return name
+                text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+                if fold(text) == key:
+                    return name if isinstance(name, bytes) else text.encode("utf-8")
         return None
 
     async def check(self, nick: str, password: str | None) -> None:

@@ -118,7 +118,7 @@ class History:
             if keep:
                 removed += cursor.execute(
                     "DELETE FROM messages WHERE room_key != '' AND id <= "
-                    "(SELECT MAX(m.id) FROM messages m WHERE m.room_key = messages.room_key) - ?",
+                    "(SELECT MAX(m.id) FROM messages m WHERE m.room_key = messages.room_key AND m.room_key != '') - ?",
                     (keep,),
                 ).rowcount
             if older_than_ms is not None:
@@ -143,7 +143,8 @@ class GroupCommit:
         self.history = history
         self.pending: list[tuple[CMsg, Callable[[], None]]] = []
         self.in_flight: defer.Deferred[None] | None = None
-        self._idle: list[defer.Deferred[None]] = []
+        # Barriers waiting for the batch now pending to commit.
+        self._waiting: list[defer.Deferred[None]] = []
 
     def accept(self, msg: CMsg, relay: Callable[[], None]) -> None:
         self.pending.append((msg, relay))
@@ -152,33 +153,39 @@ class GroupCommit:
 
     def _write(self) -> None:
         batch, self.pending = self.pending, []
+        waiting, self._waiting = self._waiting, []
         d = self.in_flight = self.history.append([m for m, _ in batch])
-        d.addCallback(lambda _: self._committed(batch))
-        d.addErrback(lambda f: self._failed(f, batch))
+        d.addCallback(lambda _: self._committed(batch, waiting))
+        d.addErrback(lambda f: self._failed(f, batch, waiting))
 
-    def _committed(self, batch: Iterable[tuple[CMsg, Callable[[], None]]]) -> None:
+    def _committed(self, batch: list[tuple[CMsg, Callable[[], None]]],
+                   waiting: list[defer.Deferred[None]]) -> None:
         for _, relay in batch:
             relay()
-        self._next()
+        self._next(waiting)
 
-    def _failed(self, failure: object, batch: list[tuple[CMsg, Callable[[], None]]]) -> None:
+    def _failed(self, failure: object, batch: list[tuple[CMsg, Callable[[], None]]],
+                waiting: list[defer.Deferred[None]]) -> None:
         # Not stored means not accepted: nothing is relayed that is not in the history.
         self.log.failure("could not store {n} messages; they were not relayed", failure, n=len(batch))
-        self._next()
+        self._next(waiting)
 
-    def _next(self) -> None:
+    def _next(self, waiting: list[defer.Deferred[None]]) -> None:
         self.in_flight = None
-        if self.pending:
+        for d in waiting:
+            d.callback(None)
+        if self.pending or self._waiting:
             self._write()
-        else:
-            idle, self._idle = self._idle, []
-            for d in idle:
-                d.callback(None)
 
     def flushed(self) -> defer.Deferred[None]:
-        """Fires when everything accepted so far is stored and relayed."""
+        """
+        A barrier: fires once everything accepted so far is stored and
+        relayed, however busy the server stays afterwards.
+        """
         if self.in_flight is None and not self.pending:
             return defer.succeed(None)
         d: defer.Deferred[None] = defer.Deferred()
-        self._idle.append(d)
+        self._waiting.append(d)
+        if self.in_flight is None:
+            self._write()
         return d

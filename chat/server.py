@@ -29,6 +29,9 @@ MAX_OUTGOING = 1024 * 1024
 
 SHUTDOWN_TEXT = "The server is shutting down."
 
+#: Characters of a quit reason that reach the room (keeps every frame small).
+QUIT_REASON_MAX = 200
+
 #: Seconds a closing connection has to take its last frame before it is cut.
 CLOSE_GRACE = 10.0
 
@@ -94,6 +97,7 @@ class ChatServerProtocol(Int32StringReceiver):
     user: User | None = None
     closing = False
     lost = False
+    _timers: list[interfaces.IDelayedCall] = []  # replaced per connection in connectionMade
     backlogged = False
     backlog = 0
     quit_reason = "has lost the connection"
@@ -112,6 +116,7 @@ class ChatServerProtocol(Int32StringReceiver):
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
         self.connected_at = self.last_heard = factory.clock.seconds()
+        self._timers: list[interfaces.IDelayedCall] = []
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
         self.host = str(getattr(self.transport.getPeer(), "host", ""))
@@ -121,9 +126,16 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.closing = self.lost = True
+        for timer in self._timers:
+            if timer.active():
+                timer.cancel()
         user, self.user = self.user, None
-        if user is not None:
-            self.log.info("{nick} disconnected: {why}", nick=user.nick, why=self.quit_reason)
+        if user is not None and self.factory.stopping:
+            self.factory.state.quit(user, self.quit_reason)  # everyone is leaving: no announcements
+        elif user is not None:
+            # The reason a user typed is message text: it is not logged.
+            why = "has quit" if self.quit_reason.startswith("has quit") else self.quit_reason
+            self.log.info("{nick} disconnected: {why}", nick=user.nick, why=why)
             fan_out(self.factory.state.quit(user, self.quit_reason))
         self.factory.connection_lost(self)
 
@@ -155,7 +167,7 @@ class ChatServerProtocol(Int32StringReceiver):
         self.closing = True
         self.transport.unregisterProducer()
         self.transport.loseConnection()
-        self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open)
+        self._timers.append(self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open))
 
     def _abort_if_open(self) -> None:
         if not self.lost:
@@ -242,7 +254,7 @@ class ChatServerProtocol(Int32StringReceiver):
         if not self.throttled:
             self.throttled = True
             self._hold()
-            self.factory.clock.callLater(delay, self._unthrottle)
+            self._timers.append(self.factory.clock.callLater(delay, self._unthrottle))
 
     def _unthrottle(self) -> None:
         self.throttled = False
@@ -290,6 +302,10 @@ class ChatServerProtocol(Int32StringReceiver):
             self._take_nickname(msg.text)
         except ChatError as e:
             self._error(msg.code, e.slug, e.text)
+        except Exception:
+            # Never leave a client waiting for an answer: a broken checker is our fault.
+            self.log.failure("checking the password of {nick}", nick=msg.text)
+            self._error(msg.code, "accounts-unavailable", "accounts cannot be checked now; try again later")
 
     def _take_nickname(self, nick: str) -> None:
         if self.closing:
@@ -314,7 +330,15 @@ class ChatServerProtocol(Int32StringReceiver):
         if self.factory.store is not None and self.factory.replay:
             room = deliveries[0][1].room
             assert room is not None
-            self._send_history(room, None, None, self.factory.replay)
+            replay = self.factory.replay
+            if self.factory.commit is None:
+                self._send_history(room, None, None, replay)
+            else:
+                # After the barrier: messages accepted before the join but not
+                # yet stored are then in the replay, since they were not
+                # relayed to the joiner.
+                self.factory.commit.flushed().addCallback(
+                    lambda _: self.closing or self._send_history(room, None, None, replay))
 
     def do_history(self, msg: CMsg) -> None:
         assert self.user is not None
@@ -341,7 +365,8 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def do_leave(self, msg: CMsg) -> None:
         if msg.close:
-            self.quit_reason = f"has quit: {msg.text}" if msg.text.strip() else "has quit"
+            reason = msg.text.strip()[:QUIT_REASON_MAX]
+            self.quit_reason = f"has quit: {reason}" if reason else "has quit"
             goodbye = CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye.")
             if self.factory.commit is None:
                 self.close_with(goodbye)
@@ -423,6 +448,7 @@ class ChatServerFactory(Factory):
         self.clock = clock
         self.limits = limits or Limits()
         self.accounts = accounts
+        self.stopping = False
         self.connections: set[ChatServerProtocol] = set()
         self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None
@@ -451,6 +477,10 @@ class ChatServerFactory(Factory):
             d.callback(None)
 
     def shutdown(self, grace: float = 5.0) -> defer.Deferred[None]:
+        self.stopping = True
+        return self._shutdown(grace)
+
+    def _shutdown(self, grace: float) -> defer.Deferred[None]:
         """
         Tell every client the server is going (code 5 with close), close each
         connection once that frame is flushed, and fire when all are closed;

@@ -272,3 +272,35 @@ class ClientKeepaliveTests(ClientCase):
         self.reactor.advance(PING_TIMEOUT)
         self.assertTrue(self.transport.disconnected)
         self.assertIn("has not answered", self.view.kinds()[-1][1])
+
+    def test_catch_up_survives_the_join_replay_arriving_first(self) -> None:
+        self.client.reconnect = True
+        self.log_on()
+        self.server(code=5, room="lobby", nick="bob", text="seen", id=10, ts=1)
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.connect()
+        self.server(code=4, text="alice", nick="alice")
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.sent()
+        self.view.kinds()
+        for i in (99, 100):  # the join replay: the newest messages
+            self.server(code=5, room="lobby", nick="bob", text=f"m{i}", id=i, ts=1, history=True)
+        self.server(code=11, room="lobby", more=True)
+        for i in range(11, 14):  # the answer to after=10
+            self.server(code=5, room="lobby", nick="bob", text=f"m{i}", id=i, ts=1, history=True)
+        self.server(code=11, room="lobby", after=10, more=True)
+        self.assertEqual([t for k, t in self.view.kinds() if k == "chat"], ["m99", "m100", "m11", "m12", "m13"])
+        self.assertEqual(self.sent(), [{"code": 11, "room": "lobby", "after": 13, "limit": 200}])
+
+
+class ClientPasswordTests(SynchronousTestCase):
+    def test_password_is_sent_only_when_the_server_asks(self) -> None:
+        reactor, view = MemoryReactorClock(), RecordingView()
+        client = ChatClient(view, reactor, "alice", password="pw")
+        proto = ChatClientFactory(client).buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        self.assertNotIn(b"pw", transport.value())
+        transport.clear()
+        proto.dataReceived(pack({"code": 8, "error": "password-required", "reply_to": 4, "text": "x"}))
+        self.assertIn(b'"password":"pw"', transport.value())

@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from chat.client import commands
 from chat.client.protocol import ChatClientProtocol
-from chat.client.render import Event
+from chat.client.render import Event, sanitize
 from chat.message import DEFAULT_ROOM, PALETTE, CMsg, Code
 from chat.names import fold
 
@@ -60,11 +60,19 @@ class ChatClient:
         # that history is fetched after a reconnect and never shown twice.
         self.newest: dict[str, int] = {}
         self.oldest: dict[str, int] = {}
+        self.seen: dict[str, set[int]] = {}
+        self._last_history_id: dict[str, int] = {}
+        # The password goes out only once the server asks for it.
+        self._password_sent = False
         # What the person typed before logon and the first join completed:
         # sent, in order, once they have (None stands for a quit).
         self._pending: list[str | None] = []
 
     def status(self) -> str:
+        """The status line; nick and room come from the server, so they are sanitised."""
+        return sanitize(self._status())
+
+    def _status(self) -> str:
         room = self.current or "no room"
         others = len(self.rooms) - (1 if self.current else 0)
         if others > 0:
@@ -96,7 +104,8 @@ class ChatClient:
         self._send_nick()
 
     def _send_nick(self) -> None:
-        self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick, password=self.password))
+        password = self.password if self._password_sent else None
+        self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick, password=password))
 
     def disconnected(self, connection: ChatClientProtocol, why: str) -> None:
         if connection is not self.connection:
@@ -177,28 +186,28 @@ class ChatClient:
             if msg.close:
                 self.server_closing = True
             return
-        if msg.id is not None and msg.room is not None and not self._first_sight(fold(msg.room), msg.id):
-            return
+        if msg.id is not None and msg.room is not None:
+            if msg.history:
+                self._last_history_id[fold(msg.room)] = msg.id
+            if not self._first_sight(fold(msg.room), msg.id):
+                return
         self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color,
                              ts=msg.ts, action=msg.action, history=msg.history))
 
     def _first_sight(self, key: str, id: int) -> bool:
-        newest, oldest = self.newest.get(key), self.oldest.get(key)
-        if newest is None or oldest is None:
-            self.newest[key] = self.oldest[key] = id
-            return True
-        if id > newest:
-            self.newest[key] = id
-            return True
-        if id < oldest:
-            self.oldest[key] = id
-            return True
-        return False
+        seen = self.seen.setdefault(key, set())
+        if id in seen:
+            return False
+        seen.add(id)
+        self.newest[key] = max(id, self.newest.get(key, id))
+        self.oldest[key] = min(id, self.oldest.get(key, id))
+        return True
 
     def _on_11(self, msg: CMsg) -> None:  # HISTORY: the end of a page
         if msg.after is not None and msg.more and msg.room is not None:
             # Still catching up after a reconnect: the next page.
-            self._send(CMsg(Code.HISTORY, room=msg.room, after=self.newest.get(fold(msg.room), 0), limit=200))
+            after = self._last_history_id.get(fold(msg.room), msg.after)
+            self._send(CMsg(Code.HISTORY, room=msg.room, after=after, limit=200))
         elif msg.before is not None and not msg.more:
             self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room))
 
@@ -212,7 +221,10 @@ class ChatClient:
     def _on_8(self, msg: CMsg) -> None:  # ERROR
         self.view.show(Event("error", msg.text or msg.error or "error"))
         if msg.reply_to == Code.SENDING_NICKNAME and not self.logged_on:
-            if msg.error in ("password-required", "bad-password"):
+            if msg.error == "password-required" and self.password and not self._password_sent:
+                self._password_sent = True
+                self._send_nick()
+            elif msg.error in ("password-required", "bad-password"):
                 self.asking_password = True
                 self.view.ask_password()
             else:
@@ -242,6 +254,7 @@ class ChatClient:
         if self.asking_password:
             self.asking_password = False
             self.password = line
+            self._password_sent = True
             self._send_nick()
             return
         if not self.asking_nick and (self._pending or not self._ready()):
@@ -291,7 +304,7 @@ class ChatClient:
             case commands.Msg(nick, text, action):
                 self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
             case commands.Nick(nick):
-                self._send(CMsg(Code.SENDING_NICKNAME, text=nick, password=self.password))
+                self._send(CMsg(Code.SENDING_NICKNAME, text=nick))
             case commands.Color(None):
                 self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
             case commands.Color(name):

@@ -1,0 +1,128 @@
+"""
+What a benchmark client says to a server, apart from counting what it hears.
+
+A dialect describes the setup of one client as stages (send these bytes,
+then wait for the unit that says it worked), how to cut a setup buffer into
+units, and how to write a batch of messages.  Setup is the slow path: it
+decodes every frame or line.  Once a client is set up, what it receives
+goes to L{chat.bench.counting} instead, which decodes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+_header = struct.Struct("!I")
+ROOM = "lobby"
+
+#: A decoded setup unit: a JSON object (framed dialects) or a line (IRC).
+Unit = Any
+
+
+class Stage:
+    """Send C{data}; the stage is over at the first unit for which C{done} holds."""
+
+    __slots__ = ("data", "done")
+
+    def __init__(self, data: bytes, done: Callable[[Unit], bool]) -> None:
+        self.data = data
+        self.done = done
+
+
+class Dialect:
+    """The protocol of one kind of server, seen from a benchmark client."""
+
+    #: Short name used in reports.
+    name = "?"
+    #: Whether a sender receives its own messages (our server and the
+    #: broadcast baseline echo; IRC servers do not).
+    echoes = True
+    #: Whether the stream is length-prefixed frames (else CRLF lines).
+    framed = True
+
+    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+        raise NotImplementedError
+
+    def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
+        """Complete units at the start of C{buffer}, and what is left."""
+        raise NotImplementedError
+
+    def refusal(self, unit: Unit) -> str | None:
+        """Why the server refused this client, if C{unit} says it did."""
+        return None
+
+    def answer(self, unit: Unit) -> bytes | None:
+        """What to answer to C{unit} during setup (a PING), if anything."""
+        return None
+
+    def messages(self, texts: Sequence[bytes]) -> bytes:
+        """The bytes that send each text to the room, in order."""
+        raise NotImplementedError
+
+
+def frame(obj: dict[str, Any]) -> bytes:
+    body = json.dumps(obj, separators=(",", ":")).encode()
+    return _header.pack(len(body)) + body
+
+
+class Framed(Dialect):
+    """Length-prefixed JSON frames (docs/protocol.md)."""
+
+    def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
+        units = []
+        pos, n = 0, len(buffer)
+        while pos + 4 <= n:
+            (length,) = _header.unpack_from(buffer, pos)
+            end = pos + 4 + length
+            if end > n:
+                break
+            units.append(json.loads(buffer[pos + 4:end]))
+            pos = end
+        return units, buffer[pos:]
+
+    def messages(self, texts: Sequence[bytes]) -> bytes:
+        # "text" first: the relayed frame keeps it near the front.
+        parts = []
+        for text in texts:
+            body = b'{"code":5,"text":"%s","room":"%s"}' % (text, ROOM.encode())
+            parts.append(_header.pack(len(body)) + body)
+        return b"".join(parts)
+
+
+class ChatDialect(Framed):
+    """Our server: log on (code 4), join the lobby (code 1), say (code 5)."""
+
+    name = "chat"
+
+    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+        stages = [Stage(frame({"code": 4, "text": nick}),
+                        lambda m: m.get("code") == 4 and "room" not in m)]
+        if join:
+            # The chatters list follows the joiner's own join announcement.
+            stages.append(Stage(frame({"code": 1, "room": ROOM}), lambda m: m.get("code") == 3))
+        return stages
+
+    def refusal(self, unit: Unit) -> str | None:
+        if unit.get("code") == 8 or unit.get("close"):
+            return f"{unit.get('error', 'closed')}: {unit.get('text', '')}"
+        return None
+
+    def answer(self, unit: Unit) -> bytes | None:
+        if unit.get("code") == 9:
+            return frame({"code": 10, "text": unit.get("text", "")})
+        return None
+
+
+class BroadcastDialect(Framed):
+    """
+    The minimal broadcast server of benchmarks/: no logon and no rooms; its
+    greeting frame says the connection is in the set that hears broadcasts.
+    """
+
+    name = "broadcast"
+
+    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+        return [Stage(b"", lambda m: True)]
