@@ -23,11 +23,15 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6.100",
             "pyte>=0.8.2",
+            "numpy>=1.26",
         ],
+        # The benchmark's fast counter and its plot.
+        "bench": ["numpy>=1.26", "matplotlib>=3.8"],
     },
     entry_points={
         "console_scripts": [
             "chat-client = chat.client.main:main",
+            "chat-bench = chat.bench.__main__:main",
         ],
     },
 )
