@@ -39,6 +39,7 @@ class Client:
 
     def received(self) -> list[dict[str, Any]]:
         """Every frame written to this client since the last call."""
+        self.proto.factory.clock.advance(0)  # the end of the reactor turn: outboxes are written
         self._buffer += self.transport.value()
         self.transport.clear()
         out = []
@@ -285,6 +286,7 @@ class SlowConsumerTests(ServerTestCase):
         slow.proto.pauseProducing()  # the transport says: my buffer is full
         for i in range(100):
             alice.send(code=5, text=f"message {i:03} " + "x" * 100)
+            self.clock.advance(0)  # a reactor turn per message
         self.assertTrue(slow.transport.disconnected)
         self.assertEqual(len([m for m in alice.received() if m["code"] == 5]), 100)
         slow.drop()
@@ -297,6 +299,7 @@ class SlowConsumerTests(ServerTestCase):
             reader.proto.pauseProducing()
             for i in range(50):
                 alice.send(code=5, text="y" * 100)
+                self.clock.advance(0)
             reader.proto.resumeProducing()
         self.assertFalse(reader.transport.disconnected)
         self.assertEqual(len([m for m in reader.received() if m["code"] == 5]), 250)
