@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -70,7 +71,7 @@ class AccountsInServerTests(SynchronousTestCase):
 
 class FileAccountsTests(SynchronousTestCase):
     def test_file_checker_names_are_listed(self) -> None:
-        path = Path(self.mktemp())
+        path = Path(tempfile.mkdtemp()) / "passwords.txt"
         path.write_text("Alice:secret\nbob:pw\n")
         accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
         self.assertEqual(accounts.registered_name("alice"), b"Alice")
