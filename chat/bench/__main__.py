@@ -23,7 +23,7 @@ from chat.bench import counting, plot, report, scenarios
 from chat.bench.payload import MAX_SENDERS, new_tag
 from chat.bench.profile import Profiler
 from chat.bench.runner import Run, Settings
-from chat.bench.servers import ExternalTarget, Target, all_targets
+from chat.bench.servers import ExternalTarget, Target, all_targets, code_fingerprint
 
 DEFAULT_TARGETS = "chat,chat-nohistory,broadcast,words,ngircd"
 
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=0.5, help="seconds of sending before the measurement")
     p.add_argument("--window", type=int, default=None,
                    help="messages each sender may have in flight (default: enough for --inflight deliveries)")
-    p.add_argument("--inflight", type=int, default=100_000,
+    p.add_argument("--inflight", type=int, default=200_000,
                    help="deliveries in flight across all senders when flat out (default: %(default)s)")
     p.add_argument("--rate", type=float, default=None,
                    help="messages/s for every rate scenario, instead of half of each server's maximum")
@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: list[dict[str, Any]] = []
     started = time.monotonic()
+    fingerprint = code_fingerprint()
     for scenario in chosen:
         for target in targets:
             rate = None
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     rep = report.build(results, settings_out, unavailable, versions, capacity, profile)
     rep["elapsed_s"] = time.monotonic() - started
+    if code_fingerprint() != fingerprint:
+        rep["warnings"].append("the server's code in the checkout changed during the run: "
+                               "the figures mix two versions; run again")
     if args.json:
         text = json.dumps(rep, indent=2, default=str)
         if args.json == "-":

@@ -43,6 +43,9 @@ from chat.bench.dialect import BroadcastDialect, ChatDialect, Dialect, Stage
 from chat.bench.irc import IrcDialect
 from chat.bench.payload import Payload
 
+#: Times a client reconnects when the server resets it before it is set up
+#: (a listen backlog smaller than the clients connecting at once).
+SETUP_RETRIES = 3
 READ_SIZE = 64 * 1024  # larger reads cost an mmap each (glibc), 6x the syscall itself
 #: Microseconds of reading gathered into one call of the counter.
 BATCH_US = 2000
@@ -80,7 +83,7 @@ def raise_fd_limit(wanted: int) -> None:
 class Client:
     """One connection: its setup stages, then only its socket matters."""
 
-    __slots__ = ("buffer", "fd", "index", "local", "nick", "ready", "sender", "sock", "stage", "stages")
+    __slots__ = ("buffer", "fd", "index", "local", "nick", "ready", "retries", "sender", "sock", "stage", "stages")
 
     def __init__(self, local: int, index: int, nick: str, stages: list[Stage], sender: bool) -> None:
         self.local = local
@@ -91,6 +94,7 @@ class Client:
         self.sender = sender
         self.buffer = b""
         self.ready = False
+        self.retries = 0
         self.sock: socket.socket | None = None
         self.fd = -1
 
@@ -136,6 +140,7 @@ class Generator:
         self._stdin_buffer = b""
         self.stdin_open = True
         self.disconnected: list[str] = []
+        self.retries = 0
         raise_fd_limit(len(self.clients) + 64)
 
     def _watcher(self, sender: Client) -> Client:
@@ -251,14 +256,19 @@ class Generator:
         if event & _OUT:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
-                raise GeneratorError(f"{client.nick}: connect: {os.strerror(err)}")
+                self._retry(client, f"connect: {os.strerror(err)}")
+                return False
             self.poll.modify(client.fd, _IN)
-            self._send_all(sock, client.stages[0].data)
+            try:
+                self._send_all(sock, client.stages[0].data)
+            except ConnectionError as e:
+                self._retry(client, str(e))
             return False
         try:
             data = sock.recv(READ_SIZE)
         except ConnectionError as e:
-            raise GeneratorError(f"{client.nick}: {e} during setup") from None
+            self._retry(client, str(e))
+            return False
         if not data:
             raise GeneratorError(f"{client.nick}: the server closed the connection during setup "
                                  f"(stage {client.stage + 1} of {len(client.stages)}; last bytes {client.buffer[-200:]!r})")
@@ -278,6 +288,19 @@ class Generator:
                     return True
                 self._send_all(sock, client.stages[client.stage].data)
         return False
+
+    def _retry(self, client: Client, why: str) -> None:
+        """The server reset a client that was setting up: connect it again, a few times."""
+        if client.retries >= SETUP_RETRIES:
+            raise GeneratorError(f"{client.nick}: {why} during setup, {client.retries} retries")
+        client.retries += 1
+        self.retries += 1
+        assert client.sock is not None
+        self.poll.unregister(client.fd)
+        del self.by_fd[client.fd]
+        client.sock.close()
+        client.sock, client.stage, client.buffer = None, 0, b""
+        self._connect(client)
 
     @staticmethod
     def _send_all(sock: socket.socket, data: bytes) -> None:
@@ -471,7 +494,7 @@ class Generator:
         self.emit(event="started")
         self.wait_command("connect")
         setup_s = self.setup()
-        self.emit(event="ready", setup_s=setup_s, clients=len(self.clients))
+        self.emit(event="ready", setup_s=setup_s, clients=len(self.clients), retries=self.retries)
         command = self.wait_command("go", "quit")
         if command["cmd"] == "go":
             self.measure(command)

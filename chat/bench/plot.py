@@ -20,48 +20,63 @@ def available() -> bool:
 
 
 def plot(results: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
+    """
+    Three panels: deliveries/s against clients (flat out), p99 and p50
+    latency against clients (flat out: queueing behind the window), and
+    p50/p99 at the fixed rate (half each server's maximum), the latency
+    figure that matters, with the 20 ms target.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     flat = [r for r in results if r["mode"] == "flat" and not r.get("error")]
-    rate = [r for r in results if r["mode"] == "rate" and not r.get("error")]
+    rate = [r for r in results if r["mode"] == "rate" and not r.get("error") and r["latency_ms"]["p99"] is not None]
     servers: list[str] = []
     for r in results:
         if r["server"] not in servers and r["mode"] != "idle":
             servers.append(r["server"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
-    for i, server in enumerate(servers):
-        color = f"C{i}"
-        points = sorted((r["clients"], r) for r in flat if r["server"] == server)
-        if points:
-            xs = [c for c, _ in points]
-            left.plot(xs, [r["deliveries_per_s"] for _, r in points], "o-", color=color, label=server)
-            right.plot(xs, [r["latency_ms"]["p99"] for _, r in points], "o-", color=color,
-                       label=f"{server}, p99 flat out")
-            right.plot(xs, [r["latency_ms"]["p50"] for _, r in points], "o:", color=color, alpha=0.6)
-        for r in rate:
-            if r["server"] == server and r["latency_ms"]["p99"] is not None:
-                right.plot([r["clients"]], [r["latency_ms"]["p99"]], "*", color=color, markersize=14,
-                           label=f"{server}, p99 at {r['msgs_per_s']:,.0f} msg/s")
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel("clients in the room")
+    color = {server: f"C{i}" for i, server in enumerate(servers)}
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 5))
+    for server in servers:
+        points = sorted(((r["clients"], r) for r in flat if r["server"] == server), key=lambda p: p[0])
+        if not points:
+            continue
+        xs = [c for c, _ in points]
+        left.plot(xs, [r["deliveries_per_s"] for _, r in points], "o-", color=color[server], label=server)
+        middle.plot(xs, [r["latency_ms"]["p99"] for _, r in points], "o-", color=color[server], label=server)
+        middle.plot(xs, [r["latency_ms"]["p50"] for _, r in points], "o:", color=color[server], alpha=0.6)
+    for ax in (left, middle):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("clients in the room")
+        ax.grid(True, which="both", alpha=0.3)
     left.set_ylabel("deliveries per second")
     left.set_title("Throughput, flat out")
-    left.grid(True, which="both", alpha=0.3)
     left.legend(fontsize=8)
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("clients in the room")
-    right.set_ylabel("latency, ms (solid p99, dotted p50)")
-    right.set_title("Latency: flat out (lines), half the max rate (stars)")
-    right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=7)
+    middle.set_ylabel("latency, ms")
+    middle.set_title("Latency flat out (solid p99, dotted p50)")
+    if rate:
+        names = [f"{r['server']}\n{r['msgs_per_s']:,.0f} msg/s, {r['clients']} clients" for r in rate]
+        ys = range(len(rate))
+        right.barh([y + 0.2 for y in ys], [r["latency_ms"]["p99"] for r in rate], height=0.4,
+                   color=[color[r["server"]] for r in rate], label="p99")
+        right.barh([y - 0.2 for y in ys], [r["latency_ms"]["p50"] for r in rate], height=0.4,
+                   color=[color[r["server"]] for r in rate], alpha=0.45, label="p50")
+        right.set_yticks(list(ys))
+        right.set_yticklabels(names, fontsize=8)
+        right.invert_yaxis()
+        right.axvline(20, color="k", linestyle="--", linewidth=1)
+        right.text(20, len(rate) - 0.5, " target: p99 < 20 ms", fontsize=8, va="bottom")
+        right.set_xlabel("latency, ms (dark p99, light p50)")
+        right.set_title("At half each server's max rate")
+        right.grid(True, axis="x", alpha=0.3)
+    else:
+        right.set_axis_off()
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -168,8 +168,9 @@ def _idle_row(r: dict[str, Any], ours: dict[str, Any] | None) -> list[str]:
     per = r["rss_per_client_kib"]
     rel = ratio(ours["rss_per_client_kib"], per) if _ok(ours) and ours is not None else None
     mib = (lambda k: _num(k / 1024 if k is not None else None, ".1f"))
-    return [r["server"] + ("*" if r["target"] in ("words", "ngircd") else ""), f"{r['clients']:,}",
-            _num(r["setup_s"], ".1f"), mib(r["rss_before_kib"]), mib(r["rss_after_kib"]), _num(per, ".2f"),
+    return [r["server"], f"{r['clients']:,}",
+            _num(r["setup_s"], ".1f") + (f" ({r['setup_retries']} reconnects)" if r.get("setup_retries") else ""),
+            mib(r["rss_before_kib"]), mib(r["rss_after_kib"]), _num(per, ".2f"),
             _num(rel, ".2f")]
 
 
@@ -253,6 +254,10 @@ def render(report: dict[str, Any], markdown: bool = False) -> str:
                f"server pinned to one CPU: {'yes' if s['pin'] else 'no'}")
     for key, why in report["unavailable"].items():
         out.append(f"{key}: {why}")
+    for title, version in report["versions"].items():
+        out.append(f"{title}: {version}")
+    for warning in report.get("warnings", []):
+        out.append(f"WARNING: {warning}")
     for title, head, rows, notes in sections(report["results"]):
         out.append("")
         out.append(heading(title))
@@ -301,4 +306,5 @@ def build(results: list[dict[str, Any]], settings: dict[str, Any], unavailable: 
         "targets": judge(results, chat) if chat else [],
         "profile": profile,
         "notes": [IRC_NOTE],
+        "warnings": [],
     }

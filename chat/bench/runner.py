@@ -47,6 +47,11 @@ except ImportError:  # pragma: no cover
 
 #: A generator at or above this share of one core may be what limits the rate.
 SATURATED = 0.9
+#: The most messages one sender may have in flight by default.  Our server
+#: drops every client of a 10-client room as a slow consumer when each of 10
+#: senders keeps 256 in flight (docs/performance.md); 128 keeps every server
+#: here busy without that.
+MAX_WINDOW = 128
 
 
 @dataclass
@@ -56,7 +61,7 @@ class Settings:
     #: Messages each sender may have in flight (sent, not yet seen by its
     #: watcher); None: enough for C{inflight} deliveries in all.
     window: int | None = None
-    inflight: int = 20000
+    inflight: int = 200_000
     generators: int = 1
     text_bytes: int = 100
     counter: str = "auto"
@@ -194,6 +199,7 @@ class Run:
         self.profiler = profiler
         self.server: RunningServer | ExternalServer | None = None
         self.generators: list[GeneratorProcess] = []
+        self.setup_retries = 0
         self.workdir = Path(tempfile.mkdtemp(prefix=f"bench-{target.key}-", dir=settings.workroot))
 
     def execute(self) -> dict[str, Any]:
@@ -204,6 +210,7 @@ class Run:
         }
         try:
             result.update(self._execute())
+            result["setup_retries"] = self.setup_retries
         except BenchError as e:
             result["error"] = str(e)
         except Exception as e:  # noqa: BLE001 - one failed run must not lose the others' figures
@@ -221,7 +228,7 @@ class Run:
             return self.settings.window
         if not senders:
             return 0
-        return max(4, min(64, -(-self.settings.inflight // (senders * clients))))
+        return max(4, min(MAX_WINDOW, -(-self.settings.inflight // (senders * clients))))
 
     # -- the steps ------------------------------------------------------------
 
@@ -248,7 +255,8 @@ class Run:
                 "clients": clients, "senders": {str(i): senders[i] for i in clients if i in senders},
                 "total_senders": sc.senders, "join": sc.mode != "idle", "tag": s.tag,
                 "nick_prefix": s.tag, "text_bytes": s.text_bytes, "epoch_ns": s.epoch_ns,
-                "window": self.window, "concurrency": s.concurrency, "counter": s.counter,
+                "window": self.window, "counter": s.counter,
+                "concurrency": min(s.concurrency, self.target.concurrency or s.concurrency),
                 "setup_timeout": s.setup_timeout, "lat_file": str(self.workdir / f"latencies-{g}.bin"),
             }
             self.generators.append(GeneratorProcess(config))
@@ -262,6 +270,7 @@ class Run:
         for gen in self.generators:
             gen.send({"cmd": "connect"})
         ready = [gen.expect("ready", self.settings.setup_timeout + 30) for gen in self.generators]
+        self.setup_retries = sum(r["retries"] for r in ready)
         return max(r["setup_s"] for r in ready)
 
     def _execute(self) -> dict[str, Any]:
@@ -366,7 +375,7 @@ class Run:
             if not self.server.alive() and result.get("error") is None:
                 result["error"] = f"the server died: {self.server.tail()}"
             result["server_tracebacks"] = self.server.tracebacks()
-            if result["server_tracebacks"] or result.get("disconnected") or result.get("lost"):
+            if result["server_tracebacks"] or result.get("disconnected") or result.get("lost") or result.get("error"):
                 result["server_log_tail"] = self.server.tail(3000)
             self.server.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)

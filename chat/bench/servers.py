@@ -19,6 +19,7 @@ its log.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -134,6 +135,9 @@ class Target:
     title = "?"
     #: The generator's dialect (see chat.bench.generator.make_dialect).
     dialect: dict[str, Any]
+    #: Clients that may be setting up at once, if the server wants fewer
+    #: than the benchmark's default (its listen backlog).
+    concurrency: int | None = None
 
     def __init__(self) -> None:
         self.dialect = {"kind": "chat"}
@@ -147,6 +151,19 @@ class Target:
 
     def start(self, workdir: Path) -> RunningServer:
         raise NotImplementedError
+
+
+def code_fingerprint() -> str:
+    """
+    A hash of the server's code in the checkout (chat/*.py and
+    twisted/plugins): the checkout may be edited while a run goes on, and a
+    run whose server changed half-way measured two servers.
+    """
+    digest = hashlib.sha256()
+    for path in sorted([*(ROOT / "chat").glob("*.py"), *(ROOT / "twisted" / "plugins").glob("*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _git_revision() -> str:
@@ -183,7 +200,7 @@ class ChatTarget(Target):
         return TWISTD + ["-n", "--pidfile=", "chat", *self.arguments(workdir)]
 
     def version(self) -> str:
-        return f"checkout {_git_revision()}"
+        return f"checkout {_git_revision()}, server code {code_fingerprint()}"
 
     def start(self, workdir: Path) -> RunningServer:
         return RunningServer(self.command(workdir), self.LISTENING, workdir, source_env())
@@ -238,6 +255,7 @@ class NgircdTarget(Target):
     title = "ngIRCd"
     LISTENING = re.compile(rb"Now listening on \[([\d.]+)\]:(\d+)")
     template = BENCHMARKS / "ngircd.conf.template"
+    concurrency = 10  # ngIRCd listens with a backlog of 10
 
     def __init__(self) -> None:
         self.binary = shutil.which("ngircd") or ("/usr/sbin/ngircd" if os.path.exists("/usr/sbin/ngircd") else None)

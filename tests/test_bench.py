@@ -1,0 +1,87 @@
+"""
+The benchmark (python -m chat.bench) on a tiny scenario, against the real
+chat server and the broadcast baseline: it must count real deliveries and
+find none lost or out of order.  No figure is asserted on: speeds vary.
+The counters are also checked on their own, on bytes cut at awkward places.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from chat.bench import counting
+from chat.bench.payload import FIELD_LEN, Payload
+from tests.processes import ROOT, source_env
+
+
+def _bench(*args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "chat.bench", "--scenario", "flat:4:2", "--duration", "1", "--warmup", "0.2",
+         "--json", "-", "--quiet", *args],
+        cwd=ROOT, env=source_env(), capture_output=True, timeout=50, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_benchmark_counts_every_delivery_from_our_server_and_the_baseline() -> None:
+    report = _bench("--targets", "chat,broadcast")
+    results = {r["target"]: r for r in report["results"]}
+    assert set(results) == {"chat", "broadcast"}
+    for r in results.values():
+        assert r["error"] is None, r["error"]
+        assert r["deliveries_in_window"] > 0
+        assert r["deliveries_total"] == r["deliveries_expected"] > 0
+        assert (r["lost"], r["reordered"], r["disconnected"]) == (0, 0, 0)
+        assert r["latency_ms"]["samples"] == r["deliveries_in_window"]
+    assert report["targets"][-1]["met"] is True  # zero loss and reordering
+
+
+def test_plain_python_counter_walks_the_frames_too() -> None:
+    report = _bench("--targets", "chat", "--counter", "python")
+    (r,) = report["results"]
+    assert r["counter"] == "python"
+    assert r["deliveries_total"] == r["deliveries_expected"] > 0
+    assert (r["lost"], r["reordered"]) == (0, 0)
+
+
+def _frames(payload: Payload, messages: list[tuple[int, int]]) -> bytes:
+    out = b""
+    for sid, seq in messages:
+        body = b'{"code":5,"text":"%s","room":"lobby","nick":"b%d","id":1}' % (payload.text(sid, seq, 5), sid)
+        out += struct.pack("!I", len(body)) + body
+    return out
+
+
+@pytest.mark.parametrize("kind", ["python", "numpy"])
+def test_counters_agree_on_bytes_cut_anywhere(kind: str) -> None:
+    if kind == "numpy" and counting.numpy is None:
+        pytest.skip("numpy is not installed")
+    payload = Payload("Tst")
+    data = _frames(payload, [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2)])
+    counter = counting.make_counter(kind, receivers=2, senders=2, tag="Tst", framed=True)
+    counter.window = (0, 10)
+    # Receiver 0 gets everything in 7-byte reads (fields cut in two), receiver 1 in one read.
+    for i in range(0, len(data), 7):
+        counter.feed([(0, data[i:i + 7], 8)])
+    counter.feed([(1, data, 20)])
+    assert counter.per_sender() == {"received": [6, 4], "reordered": [0, 0], "gaps": [0, 0]}
+    assert counter.complete([3, 2, 3, 2])
+    assert counter.in_window == 5  # receiver 0's, read at 8 us; receiver 1 read after the window
+    assert sorted(int(x) for x in counter.latencies()) == [3] * 5
+    assert FIELD_LEN > 7
+
+
+@pytest.mark.parametrize("kind", ["python", "numpy"])
+def test_counters_see_gaps_and_reordering(kind: str) -> None:
+    if kind == "numpy" and counting.numpy is None:
+        pytest.skip("numpy is not installed")
+    payload = Payload("Tst")
+    counter = counting.make_counter(kind, receivers=1, senders=1, tag="Tst", framed=True)
+    counter.feed([(0, _frames(payload, [(0, 0), (0, 2), (0, 1), (0, 3)]), 1)])
+    assert counter.per_sender() == {"received": [4], "reordered": [1], "gaps": [1]}
