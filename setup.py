@@ -16,6 +16,8 @@ setup(
         "pyopenssl>=24.0",
         "service_identity>=24.1",
         "attrs>=23.1",
+        # --redis: a Twisted-native Redis client (docs/architecture.md).
+        "txredisapi>=1.6",
     ],
     extras_require={
         "test": [

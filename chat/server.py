@@ -17,6 +17,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.accounts import Accounts
+from chat.cluster.node import ClusterNode
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.limits import TokenBucket
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
@@ -131,7 +132,10 @@ class ChatServerProtocol(Int32StringReceiver):
             if timer.active():
                 timer.cancel()
         user, self.user = self.user, None
-        if user is not None and self.factory.stopping:
+        cluster = self.factory.cluster
+        if user is not None and cluster is not None:
+            cluster.quit(user, self.quit_reason)
+        elif user is not None and self.factory.stopping:
             self.factory.state.quit(user, self.quit_reason)  # everyone is leaving: no announcements
         elif user is not None:
             # The reason a user typed is message text: it is not logged.
@@ -304,6 +308,9 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def do_nickname(self, msg: CMsg) -> None:
         accounts = self.factory.accounts
+        if self.factory.cluster is not None:
+            self._waiting_for(msg.code, defer.Deferred.fromCoroutine(self._checked_nickname(msg)))
+            return
         if accounts is None or not accounts.active:
             self._take_nickname(msg.text)
             return
@@ -315,17 +322,43 @@ class ChatServerProtocol(Int32StringReceiver):
             self._hold()
             d.addBoth(lambda _: self._release())
 
+    def _waiting_for(self, code: int, d: defer.Deferred[object]) -> None:
+        """
+        Read nothing more from this client until C{d} (a request to the
+        cluster) is answered, so that its requests keep their order; a
+        refusal is the client's ERROR.
+        """
+        def refused(f: Failure) -> None:
+            if f.check(ChatError):
+                self._error(code, f.value.slug, f.value.text)
+            else:
+                self.log.failure("a cluster request failed", f)
+                self._error(code, "cluster-unavailable", "the server cannot reach the rest of the chat now; try again soon")
+
+        d.addErrback(refused)
+        if not d.called:
+            self._hold()
+            d.addBoth(lambda _: self._release())
+
     async def _checked_nickname(self, msg: CMsg) -> None:
-        assert self.factory.accounts is not None
+        accounts = self.factory.accounts
+        if accounts is not None and accounts.active:
+            try:
+                await accounts.check(msg.text, msg.password)
+            except ChatError as e:
+                self._error(msg.code, e.slug, e.text)
+                return
+            except Exception:
+                self.log.failure("checking the password of {nick}", nick=msg.text)
+                self._error(msg.code, "accounts-unavailable", "accounts cannot be checked now; try again later")
+                return
+        if self.factory.cluster is not None:
+            await self._take_cluster_nickname(msg.text)
+            return
         try:
-            await self.factory.accounts.check(msg.text, msg.password)
             self._take_nickname(msg.text)
         except ChatError as e:
             self._error(msg.code, e.slug, e.text)
-        except Exception:
-            # Never leave a client waiting for an answer: a broken checker is our fault.
-            self.log.failure("checking the password of {nick}", nick=msg.text)
-            self._error(msg.code, "accounts-unavailable", "accounts cannot be checked now; try again later")
 
     def _take_nickname(self, nick: str) -> None:
         if self.closing:
@@ -342,8 +375,29 @@ class ChatServerProtocol(Int32StringReceiver):
         self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
         fan_out(announcements)
 
+    async def _take_cluster_nickname(self, nick: str) -> None:
+        cluster = self.factory.cluster
+        assert cluster is not None
+        if self.closing:
+            return
+        if self.user is None:
+            user = await cluster.logon(nick, self)
+            if self.closing:  # gone while the cluster answered
+                cluster.quit(user, self.quit_reason)
+                return
+            self.user = user
+            self.log.info("{peer} logged on as {nick}", peer=self._peer(), nick=user.nick)
+        else:
+            old = self.user.nick
+            await cluster.rename(self.user, nick)
+            self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
+        self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
+
     def do_join(self, msg: CMsg) -> None:
         assert self.user is not None
+        if self.factory.cluster is not None:
+            self._waiting_for(msg.code, self.factory.cluster.join(self.user, msg.target_room))
+            return
         deliveries = self.factory.state.join(self.user, msg.target_room)
         self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
         fan_out(deliveries)
@@ -363,7 +417,7 @@ class ChatServerProtocol(Int32StringReceiver):
     def do_history(self, msg: CMsg) -> None:
         assert self.user is not None
         room = self.factory.state.member_room(self.user, msg.target_room)
-        if self.factory.store is None:
+        if self.factory.store is None and self.factory.cluster is None:
             raise ChatError("no-history", "this server keeps no history")
         if msg.before is not None and msg.after is not None:
             raise ChatError("bad-request", "give 'before' or 'after', not both")
@@ -371,8 +425,12 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def _send_history(self, room: str, before: int | None, after: int | None, limit: int) -> None:
         """Messages from the store, oldest first, then the end marker (code 11)."""
-        assert self.factory.store is not None
-        d = self.factory.store.page(room, before=before, after=after, limit=min(limit, MAX_PAGE))
+        d: defer.Deferred[tuple[list[CMsg], bool]]
+        if self.factory.cluster is not None:
+            d = defer.Deferred.fromCoroutine(self.factory.cluster.history(room, before, after, min(limit, MAX_PAGE)))
+        else:
+            assert self.factory.store is not None
+            d = self.factory.store.page(room, before=before, after=after, limit=min(limit, MAX_PAGE))
 
         def send(page: tuple[list[CMsg], bool]) -> None:
             msgs, more = page
@@ -381,14 +439,17 @@ class ChatServerProtocol(Int32StringReceiver):
             self.send(CMsg(Code.HISTORY, room=room, more=more, before=before, after=after))
 
         d.addCallback(send)
-        d.addErrback(lambda f: self.log.failure("reading history of {room}", f, room=room))
+        self._waiting_for(Code.HISTORY, d)
 
     def do_leave(self, msg: CMsg) -> None:
         if msg.close:
             reason = msg.text.strip()[:QUIT_REASON_MAX]
             self.quit_reason = f"has quit: {reason}" if reason else "has quit"
             goodbye = CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye.")
-            if self.factory.commit is None:
+            if self.factory.cluster is not None:
+                self._hold()
+                self.factory.cluster.barrier().addCallback(lambda _: self.close_with(goodbye))
+            elif self.factory.commit is None:
                 self.close_with(goodbye)
             else:
                 # Let the quitter see its last lines relayed before the goodbye.
@@ -397,13 +458,26 @@ class ChatServerProtocol(Int32StringReceiver):
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")
+        if self.factory.cluster is not None:
+            self._waiting_for(msg.code, self.factory.cluster.leave(self.user, msg.target_room))
+            return
         fan_out(self.factory.state.leave(self.user, msg.target_room))
 
     def do_chatters(self, msg: CMsg) -> None:
+        if self.factory.cluster is not None:
+            d = defer.Deferred.fromCoroutine(self.factory.cluster.members(msg.target_room))
+            self._waiting_for(msg.code, d.addCallback(self.send))
+            return
         self.send(self.factory.state.members(msg.target_room))
 
     def do_message(self, msg: CMsg) -> None:
         assert self.user is not None
+        cluster = self.factory.cluster
+        if cluster is not None:
+            # Not held: messages keep their order on the one Redis connection.
+            cluster.say(self.user, msg.target_room, msg.text, msg.color, msg.action).addErrback(
+                self._cluster_refused, msg.code)
+            return
         recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
         self._accepted(recipients, out)
 
@@ -411,6 +485,11 @@ class ChatServerProtocol(Int32StringReceiver):
         assert self.user is not None
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
+        cluster = self.factory.cluster
+        if cluster is not None:
+            cluster.private(self.user, msg.to, msg.text, msg.color, msg.action).addErrback(
+                self._cluster_refused, msg.code)
+            return
         self._accepted(*self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action))
 
     def _accepted(self, recipients: Iterable[User], out: CMsg) -> None:
@@ -426,7 +505,19 @@ class ChatServerProtocol(Int32StringReceiver):
             members = tuple(recipients)
             commit.accept(out, lambda: deliver(members, data))
 
+    def _cluster_refused(self, f: Failure, code: int) -> None:
+        if f.check(ChatError):
+            self._error(code, f.value.slug, f.value.text)
+        else:
+            self.log.failure("a cluster request failed", f)
+            self._error(code, "cluster-unavailable",
+                        "the server lost the rest of the chat while sending this; it may not have been delivered")
+
     def do_room_list(self, msg: CMsg) -> None:
+        if self.factory.cluster is not None:
+            d = defer.Deferred.fromCoroutine(self.factory.cluster.room_list())
+            self._waiting_for(msg.code, d.addCallback(self.send))
+            return
         self.send(self.factory.state.room_list())
 
     def do_ping(self, msg: CMsg) -> None:
@@ -460,7 +551,11 @@ class ChatServerFactory(Factory):
     noisy = False
 
     def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None,
-                 accounts: Accounts | None = None, store: History | None = None, replay: int = 50) -> None:
+                 accounts: Accounts | None = None, store: History | None = None, replay: int = 50,
+                 cluster: ClusterNode | None = None) -> None:
+        self.cluster = cluster
+        if cluster is not None:
+            cluster.lost_contact = self._lost_contact
         self.store = store
         self.commit = GroupCommit(store) if store is not None else None
         self.replay = replay
@@ -507,6 +602,14 @@ class ChatServerFactory(Factory):
         if not self.connections and self._all_gone is not None:
             d, self._all_gone = self._all_gone, None
             d.callback(None)
+
+    def _lost_contact(self) -> None:
+        """The cluster dropped this node: every client must log on again."""
+        for proto in list(self.connections):
+            proto.user = None
+            proto.quit_reason = ""
+            proto.close_with(CMsg(Code.ERROR, close=True, error="cluster-unavailable", text=(
+                "this server lost contact with the rest of the chat for too long; connect again")))
 
     def shutdown(self, grace: float = 5.0) -> defer.Deferred[None]:
         self.stopping = True

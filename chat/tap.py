@@ -17,6 +17,7 @@ from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
+from chat.cluster.node import ClusterNode, RedisAddress
 from chat.history import History
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from chat.server import ChatServerFactory, Limits
@@ -71,6 +72,9 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["ping-timeout", None, _limits.ping_timeout, "seconds to answer a PING before being dropped", float],
         ["flood-rate", None, _limits.flood_rate, "frames per second a client may send on average (0: no flood control)", float],
         ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
+        ["redis", None, None, "join a cluster of nodes sharing the chat through this Redis, e.g. redis://127.0.0.1:6379/0"],
+        ["advertise", None, None, "address:port other nodes and operators see for this node (default: its first listening address)"],
+        ["cluster-ttl", None, 10.0, "seconds without a heartbeat before the cluster takes a node for dead", float],
         ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
     ]
     optFlags = [
@@ -79,7 +83,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
     ]
     supportedInterfaces = [credentials.IUsernamePassword]
     _non_negative = ("history-replay", "history-keep", "history-days", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
-    _positive = ("max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
+    _positive = ("cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,6 +105,11 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         for name in self._non_negative:
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must be 0 (off) or more")
+        if self["redis"] is not None:
+            try:
+                RedisAddress.parse(self["redis"])
+            except ValueError as e:
+                raise usage.UsageError(f"--redis: {e}") from None
         if self["require-accounts"] and not self.get("credCheckers"):
             raise usage.UsageError("--require-accounts needs --auth (e.g. --auth file:passwords.txt)")
         tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
@@ -140,6 +149,12 @@ class ChatService(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        cluster = self.factory.cluster
+        if cluster is not None:
+            if not cluster.advertise and self.ports:
+                address = self.ports[0].getHost()
+                cluster.advertise = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
+            cluster.start()
         self._sweeper.start(SWEEP_INTERVAL, now=False)
         if self.factory.store is not None and (self.keep or self.days):
             self._pruner.start(PRUNE_INTERVAL, now=True)
@@ -181,6 +196,8 @@ class ChatService(service.Service):
         await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
         await self.factory.shutdown()
+        if self.factory.cluster is not None:
+            await self.factory.cluster.stop()
         if self.factory.store is not None:
             self.factory.store.close()
 
@@ -194,7 +211,13 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor  # type: ignore[assignment]
-    store = None if options["no-history"] else History(Path(options["data-dir"]))
+    cluster = None
+    if options["redis"] is not None:
+        # The cluster's history lives in Redis, shared by every node.
+        cluster = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
+                              ttl=options["cluster-ttl"], replay=options["history-replay"],
+                              keep=options["history-keep"], max_rooms_per_user=options["max-rooms"])
+    store = None if options["no-history"] or cluster else History(Path(options["data-dir"]))
     state = ChatState(reactor.seconds, max_rooms_per_user=options["max-rooms"],  # type: ignore[attr-defined]
                       last_ids=store.last_ids if store else None)
     limits = Limits(
@@ -205,6 +228,6 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     )
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
     factory = ChatServerFactory(state, reactor, limits, accounts, store,  # type: ignore[arg-type]
-                                replay=options["history-replay"])
+                                replay=options["history-replay"], cluster=cluster)
     return ChatService(reactor, options["endpoint"], factory, keep=options["history-keep"],
                        days=options["history-days"])

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import ServerProcess
+from tests.redis_server import RedisProcess
 
 
 @pytest.fixture
@@ -19,3 +20,5 @@ def no_server_outlives_its_test() -> Iterator[None]:
     yield
     while ServerProcess.started:
         ServerProcess.started.pop().kill()
+    while RedisProcess.started:
+        RedisProcess.started.pop().kill()

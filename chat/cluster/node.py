@@ -1,0 +1,527 @@
+"""
+One server node of a cluster that shares its chat through Redis
+(docs/architecture.md).
+
+The node keeps only its own clients: their nicknames and the rooms they are
+in.  Everything the cluster must agree on goes through Redis, one Lua
+script per change (L{chat.cluster.scripts}); everything a client receives
+from a room comes back from that room's Redis stream, read by one blocking
+XREAD for all the rooms that have local members, so every node delivers the
+same entries in the same order, and a node that was cut off carries on
+from the last entry it saw.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import txredisapi  # type: ignore[import-untyped]
+from twisted.internet import defer, interfaces, task
+from twisted.logger import Logger
+
+from chat.cluster import scripts
+from chat.history import MAX_PAGE, from_body
+from chat.message import CMsg, Code, encode, frame
+from chat.names import ChatError, check_nick, check_room, check_text, fold
+from chat.state import Room, User, check_color
+
+#: Entries one XREAD returns at most.
+READ_COUNT = 1000
+#: Milliseconds one XREAD waits for new entries before it is asked again.
+READ_BLOCK_MS = 5000
+
+_header_size = 4
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    host: str
+    port: int
+    db: int
+    password: str | None
+    url: str
+
+    @classmethod
+    def parse(cls, url: str) -> RedisAddress:
+        """C{redis://[:password@]host[:port][/db]}."""
+        parts = urlsplit(url)
+        if parts.scheme != "redis" or not parts.hostname:
+            raise ValueError(f"a Redis URL looks like redis://host:6379/0, not {url!r}")
+        path = parts.path.strip("/")
+        if path and not path.isdigit():
+            raise ValueError(f"the database in a Redis URL is a number, not {path!r}")
+        password = unquote(parts.password) if parts.password else None
+        return cls(parts.hostname, parts.port or 6379, int(path or 0), password, url)
+
+
+def new_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _stream_before(entry_id: str) -> str:
+    """The stream id just before C{entry_id}: an XREAD from it starts at that entry."""
+    ms, seq = (int(x) for x in entry_id.split("-"))
+    if seq:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-{2**64 - 1}" if ms else "0-0"
+
+
+def _stream_key(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
+
+
+def _fields(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+def _frame_of(body: str) -> bytes:
+    data = body.encode("utf-8")
+    return len(data).to_bytes(_header_size, "big") + data
+
+
+def _history_msg(body: str) -> CMsg:
+    return from_body(body)
+
+
+class ClusterUnavailable(ChatError):
+    def __init__(self, text: str = "the server cannot reach the rest of the chat now; try again soon") -> None:
+        super().__init__("cluster-unavailable", text)
+
+
+@dataclass
+class _PendingJoin:
+    """
+    A local join between its request and its entry in the room's stream.  The
+    script's answer (members, history) and the entry come on two Redis
+    connections, in either order; the joiner gets them in the order join,
+    members, history, then the room.
+    """
+
+    user: User
+    ready: defer.Deferred[None]
+    names: list[str] | None = None
+    history: list[Any] | None = None
+
+
+class ClusterNode:
+    """
+    The node's side of the cluster: its clients' membership, the Redis
+    scripts that change the shared state, the reader that delivers, the
+    heartbeat that keeps the node alive and reaps dead ones.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock: interfaces.IReactorTime, address: RedisAddress, advertise: str,
+                 ttl: float = 10.0, replay: int = 50, keep: int = 10000, max_rooms_per_user: int = 20,
+                 prefix: str = "chat:", node_id: str | None = None) -> None:
+        self.clock = clock
+        self.address = address
+        self.advertise = advertise
+        self.ttl = ttl
+        self.replay = replay
+        self.keep = keep
+        self.max_rooms_per_user = max_rooms_per_user
+        self.prefix = prefix
+        self.node_id = node_id or new_node_id()
+        self.users: dict[str, User] = {}
+        self.rooms: dict[str, Room] = {}  # rooms with local members (or joins on their way)
+        self.cursors: dict[str, str] = {}  # stream key -> last entry id delivered
+        self.pending: dict[tuple[str, str], _PendingJoin] = {}
+        self.joining: dict[str, int] = {}  # room key -> joins on their way
+        self.registered = False
+        self.running = False
+        self.lost_contact: Callable[[], None] = lambda: None
+        self.commands: Any = None
+        self.reader: Any = None
+        self._heart = task.LoopingCall(self._beat)
+        self._heart.clock = clock  # type: ignore[assignment]
+        self._reading: defer.Deferred[None] | None = None
+        self._check_gaps = False
+        self.inbox = f"{prefix}inbox:{self.node_id}"
+
+    # -- life ----------------------------------------------------------------
+
+    def _connect(self, reply_timeout: float | None) -> Any:
+        a = self.address
+        handler = txredisapi.lazyConnection(
+            a.host, a.port, dbid=a.db, password=a.password, reconnect=True, charset="utf-8",
+            convertNumbers=False, replyTimeout=reply_timeout,
+        )
+        # Come back quickly after Redis restarts: the others take a node
+        # that stays away for its time to live for dead.
+        handler._factory.initialDelay = 0.2
+        handler._factory.maxDelay = max(0.5, self.ttl / 4)
+        return handler
+
+    def start(self) -> None:
+        self.running = True
+        self.commands = self._connect(reply_timeout=max(5.0, self.ttl))
+        self.reader = self._connect(reply_timeout=None)
+        self.cursors[self.inbox] = "$"
+        self._heart.start(self.ttl / 4, now=True)
+        self._reading = defer.Deferred.fromCoroutine(self._read_loop())
+        self._reading.addErrback(lambda f: self.log.failure("the cluster reader stopped", f))
+
+    @property
+    def connected(self) -> bool:
+        return self.commands is not None and self.commands._factory.size > 0
+
+    def _run(self, script: str, *args: object) -> defer.Deferred[Any]:
+        """Run one script; refused at once while Redis is out of reach."""
+        if not self.connected or not self.registered:
+            return defer.fail(ClusterUnavailable())
+        return self.commands.eval(script, [], [self.prefix, *args])
+
+    async def _beat(self) -> None:
+        """Heartbeat, and removal of nodes that stopped beating."""
+        if not self.connected:
+            return
+        info = self.advertise
+        ttl_ms = int(self.ttl * 1000)
+        try:
+            if not self.registered:
+                await self.commands.eval(scripts.REGISTER, [], [self.prefix, self.node_id, info, ttl_ms])
+                self.registered = True
+                self.log.info("joined the cluster at {url} as node {node}", url=self.address.url, node=self.node_id)
+            elif not await self.commands.eval(scripts.BEAT, [], [self.prefix, self.node_id, info, ttl_ms]):
+                self._removed()
+                return
+            reaped = await self.commands.eval(scripts.REAP, [], [self.prefix, int(self.ttl * 1000)])
+            for node in reaped or ():
+                self.log.warn("node {node} stopped answering: its users were removed", node=node)
+        except Exception as e:  # noqa: BLE001 - the next beat tries again
+            self.log.warn("cluster heartbeat failed: {e}", e=e)
+
+    def _removed(self) -> None:
+        """
+        The cluster took this node for dead (or Redis lost its data): its
+        users are gone from the shared state.  Rather than chat on with
+        nicknames others may now hold, close every client with the reason;
+        the node then joins again, empty.
+        """
+        self.log.warn("this node was removed from the cluster: closing its clients")
+        self.registered = False
+        self.lost_contact()
+        self.users.clear()
+        self.rooms.clear()
+        self.pending.clear()
+        self.joining.clear()
+        for key in list(self.cursors):
+            if key != self.inbox:
+                del self.cursors[key]
+
+    async def stop(self) -> None:
+        """Leave the cluster cleanly (the node's users have quit already)."""
+        self.running = False
+        if self._heart.running:
+            self._heart.stop()
+        if self.connected and self.registered:
+            try:
+                await self.commands.eval(scripts.UNREGISTER, [], [self.prefix, self.node_id])
+            except Exception as e:  # noqa: BLE001
+                self.log.warn("could not leave the cluster cleanly: {e}", e=e)
+        self.registered = False
+        for conn in (self.reader, self.commands):
+            if conn is not None:
+                try:
+                    await conn.disconnect()
+                except Exception:  # noqa: BLE001, S110 - already gone
+                    pass
+
+    def barrier(self) -> defer.Deferred[Any]:
+        """Fires once every command sent before it has been answered."""
+        if not self.connected:
+            return defer.succeed(None)
+        d = self.commands.ping()
+        d.addErrback(lambda _: None)
+        return d
+
+    # -- the reader ----------------------------------------------------------
+
+    def _wake(self) -> None:
+        """Make the blocked XREAD return, so that it reads a new room."""
+        if self.connected:
+            d = self.commands.execute_command("XADD", self.inbox, "MAXLEN", "~", 1000, "*", "w", "1")
+            d.addErrback(lambda _: None)
+
+    async def _read_loop(self) -> None:
+        while self.running:
+            if self._check_gaps and self.registered:
+                await self._gaps()
+            keys = list(self.cursors)
+            try:
+                reply = await self.reader.execute_command(
+                    "XREAD", "COUNT", READ_COUNT, "BLOCK", READ_BLOCK_MS, "STREAMS", *keys,
+                    *(self.cursors[k] for k in keys))
+            except Exception as e:  # noqa: BLE001 - Redis went away: read on when it is back
+                if not self.running:
+                    return
+                self.log.warn("reading from the cluster failed ({e}); trying again", e=e)
+                self._check_gaps = True
+                await task.deferLater(self.clock, 0.5, lambda: None)  # type: ignore[arg-type]
+                continue
+            for key, entries in reply or ():
+                if key not in self.cursors:
+                    continue  # the room emptied meanwhile
+                for entry_id, flat in entries:
+                    self.cursors[key] = entry_id
+                    fields = _fields(flat)
+                    if key == self.inbox:
+                        self._private_entry(fields)
+                    else:
+                        waiting = self._room_entry(key[len(self.prefix) + 5:], fields)
+                        if waiting is not None:
+                            await waiting
+                    if key not in self.cursors:
+                        break
+
+    async def _gaps(self) -> None:
+        """
+        After a break from Redis: did a room's stream lose entries we had
+        not read (trimmed, or Redis restarted without its data)?  If so, say
+        so plainly to the room's local members.
+        """
+        self._check_gaps = False
+        for key, cursor in list(self.cursors.items()):
+            if cursor == "$":
+                continue
+            try:
+                info = _fields(await self.commands.execute_command("XINFO", "STREAM", key))
+            except Exception:  # noqa: BLE001 - no such stream: it was lost
+                info = {}
+            last = info.get("last-generated-id", "0-0")
+            deleted = info.get("max-deleted-entry-id", "0-0")
+            lost = _stream_key(last) < _stream_key(cursor)
+            if lost:
+                self.cursors[key] = last  # the stream started again: read on from its end
+            if lost or _stream_key(deleted) > _stream_key(cursor):
+                room = self.rooms.get(key[len(self.prefix) + 5:])
+                if room is not None:
+                    notice = CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
+                        f"You may have missed messages in {room.name}: this server was cut off "
+                        "from the rest of the chat for too long."))
+                    _deliver(room.members.values(), frame(notice))
+
+    def _room_entry(self, room_key: str, fields: dict[str, str]) -> defer.Deferred[None] | None:
+        """Deliver one entry; a Deferred if a local join's answer must come first."""
+        room = self.rooms.get(room_key)
+        if room is None:
+            return None
+        if "j" in fields:
+            node, _, user_key = fields["j"].partition("\t")
+            if node == self.node_id:
+                joined = self.pending.get((room_key, user_key))
+                if joined is not None and joined.names is None:
+                    d: defer.Deferred[None] = defer.Deferred()
+                    joined.ready.addBoth(lambda _: self._room_entry(room_key, fields)).addBoth(d.callback)
+                    return d
+                if joined is not None:
+                    del self.pending[(room_key, user_key)]
+                    self.joining[room_key] -= 1
+                    room.members[joined.user.key] = joined.user
+                    _deliver(room.members.values(), _frame_of(fields["m"]))
+                    self._welcome(room, joined)
+                    return None
+        _deliver(room.members.values(), _frame_of(fields["m"]))
+        return None
+
+    def _welcome(self, room: Room, joined: _PendingJoin) -> None:
+        """The joiner's members list and history replay, right after its join."""
+        assert joined.names is not None and joined.history is not None
+        session = joined.user.session
+        names = tuple(sorted(joined.names, key=fold))
+        session.send_frame(frame(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
+        if self.replay:
+            newest = joined.history[:self.replay]  # the script read one more: are there more?
+            for _, flat in reversed(newest):
+                session.send_frame(frame(_history_msg(_fields(flat)["m"])))
+            session.send_frame(frame(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
+
+    def _private_entry(self, fields: dict[str, str]) -> None:
+        if "m" not in fields:
+            return  # a wake-up
+        data = _frame_of(fields["m"])
+        target = self.users.get(fields["r"])
+        sender = self.users.get(fields["s"])
+        if target is not None:
+            target.session.send_frame(data)
+        if sender is not None and sender is not target:
+            sender.session.send_frame(data)
+
+    def _read_room(self, room_key: str, entry_id: str) -> None:
+        stream = f"{self.prefix}room:{room_key}"
+        if stream not in self.cursors:
+            self.cursors[stream] = _stream_before(entry_id)
+            self._wake()
+
+    def _forget_room_if_empty(self, room: Room) -> None:
+        if not room.members and not self.joining.get(room.key):
+            self.rooms.pop(room.key, None)
+            self.joining.pop(room.key, None)
+            self.cursors.pop(f"{self.prefix}room:{room.key}", None)
+
+    # -- requests --------------------------------------------------------------
+
+    async def logon(self, nick: str, session: Any) -> User:
+        nick = check_nick(nick)
+        key = fold(nick)
+        if key in self.users:
+            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+        taken = await self._run(scripts.LOGON, self.node_id, key, nick)
+        if taken == -1:
+            raise ClusterUnavailable()
+        if not taken:
+            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+        user = User(nick, session)
+        self.users[key] = user
+        return user
+
+    async def rename(self, user: User, new: str) -> None:
+        new = check_nick(new)
+        key = fold(new)
+        holder = self.users.get(key)
+        if holder is not None and holder is not user:
+            raise ChatError("nick-in-use", f"the nickname {new} is in use")
+        if not await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new):
+            raise ChatError("nick-in-use", f"the nickname {new} is in use")
+        if self.users.get(user.key) is not user:
+            return  # the user quit meanwhile
+        del self.users[user.key]
+        for room in user.rooms.values():
+            if room.members.pop(user.key, None) is not None:
+                room.members[key] = user
+            pending = self.pending.pop((room.key, user.key), None)
+            if pending is not None:
+                self.pending[(room.key, key)] = pending
+        user.nick, user.key = new, key
+        self.users[key] = user
+
+    def join(self, user: User, name: str) -> defer.Deferred[None]:
+        name = check_room(name)
+        key = fold(name)
+        if key in user.rooms:
+            raise ChatError("already-in-room", f"you are already in {user.rooms[key].name}")
+        if len(user.rooms) >= self.max_rooms_per_user:
+            raise ChatError("too-many-rooms", f"you may be in at most {self.max_rooms_per_user} rooms")
+        d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay)
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(name)
+        user.rooms[key] = room  # the client may talk to the room at once
+        self.joining[key] = self.joining.get(key, 0) + 1
+        pending = self.pending[(key, user.key)] = _PendingJoin(user, defer.Deferred())
+
+        def joined(reply: list[Any]) -> None:
+            entry_id, room.name, pending.names, pending.history = reply
+            pending.ready.callback(None)
+            if user.rooms.get(key) is room:
+                self._read_room(key, entry_id)
+
+        def failed(f: Any) -> Any:
+            if user.rooms.get(key) is room:
+                self._drop(user, room)
+            pending.names, pending.history = [], []
+            pending.ready.callback(None)
+            return f
+
+        d.addCallbacks(joined, failed)
+        return d
+
+    def leave(self, user: User, name: str) -> defer.Deferred[Any]:
+        key = fold(name)
+        room = user.rooms.get(key)
+        if room is None:
+            raise ChatError("not-in-room", f"you are not in {name}")
+        text = f"{user.nick} has left {room.name}"
+        d = self._run(scripts.LEAVE, user.key, user.nick, key, text)
+        self._drop(user, room)
+        # The leaver hears its own leave at once: it no longer reads the room.
+        user.session.send_frame(frame(CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name)))
+        return d
+
+    def _drop(self, user: User, room: Room) -> None:
+        del user.rooms[room.key]
+        room.members.pop(user.key, None)
+        if self.pending.pop((room.key, user.key), None) is not None:
+            self.joining[room.key] -= 1
+        self._forget_room_if_empty(room)
+
+    def quit(self, user: User, why: str) -> defer.Deferred[Any]:
+        if self.users.get(user.key) is not user:
+            return defer.succeed(None)
+        for room in list(user.rooms.values()):
+            self._drop(user, room)
+        del self.users[user.key]
+        d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, why)
+        d.addErrback(lambda f: self.log.warn("could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
+        return d
+
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool) -> defer.Deferred[Any]:
+        room = user.rooms.get(fold(name))
+        if room is None:
+            raise ChatError("not-in-room", f"you are not in {name}")
+        check_text(text)
+        msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=check_color(color),
+                   ts=int(self.clock.seconds() * 1000), action=action)
+        return self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
+
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[Any]:
+        check_text(text)
+        msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=check_color(color),
+                   ts=int(self.clock.seconds() * 1000), action=action)
+        d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), encode(msg).decode("utf-8")[:-1])
+
+        def sent(nick: str | None) -> None:
+            if not nick:
+                raise ChatError("no-such-nick", f"nobody is called {to}")
+
+        return d.addCallback(sent)
+
+    async def members(self, name: str) -> CMsg:
+        name = check_room(name)
+        key = fold(name)
+        if not self.connected:
+            raise ClusterUnavailable()
+        room_name = await self.commands.hget(f"{self.prefix}rooms", key)
+        names = await self.commands.hvals(f"{self.prefix}members:{key}")
+        if not room_name or not names:
+            raise ChatError("no-such-room", f"there is no room {name}")
+        return CMsg(Code.SENDING_CHATTERS_LIST, room=room_name, names=tuple(sorted(names, key=fold)))
+
+    async def room_list(self) -> CMsg:
+        if not self.connected:
+            raise ClusterUnavailable()
+        names = await self.commands.hvals(f"{self.prefix}rooms")
+        return CMsg(Code.ROOM_LIST, names=tuple(sorted(names or (), key=fold)))
+
+    async def history(self, room: str, before: int | None, after: int | None,
+                      limit: int) -> tuple[list[CMsg], bool]:
+        """The same pages as L{chat.history.History.page}, from the room's history stream."""
+        if not self.connected:
+            raise ClusterUnavailable()
+        limit = max(1, min(limit, MAX_PAGE))
+        stream = f"{self.prefix}history:{fold(room)}"
+        if after is not None:
+            entries = await self.commands.execute_command("XRANGE", stream, f"({after}-0", "+", "COUNT", limit + 1)
+        else:
+            top = f"({before}-0" if before is not None else "+"
+            entries = await self.commands.execute_command("XREVRANGE", stream, top, "-", "COUNT", limit + 1)
+        entries = list(entries or ())
+        more = len(entries) > limit
+        entries = entries[:limit]
+        if after is None:
+            entries.reverse()
+        return [_history_msg(_fields(flat)["m"]) for _, flat in entries], more
+
+
+def _deliver(recipients: Iterable[User], data: bytes) -> None:
+    for user in recipients:
+        user.session.send_frame(data)

@@ -1,0 +1,237 @@
+"""
+The cluster's state changes, each one Lua script run atomically by Redis.
+
+Every change that others must see in one order (a join, a leave, a rename, a
+message) is an entry in the room's stream, appended by the same script that
+changes the membership, so a member list, the stream and the ids never
+disagree.  Keys (all under a prefix, by default C{chat:}):
+
+  nodes                 set of live node ids
+  alive:NODE            the node's heartbeat (its address), expires
+  suspect:NODE          when a node was first seen without a heartbeat
+  nicks                 hash: folded nickname -> "NODE<TAB>nick"
+  nodeusers:NODE        set of the folded nicknames on that node
+  userrooms:NICK        set of the folded room names a user is in
+  rooms                 hash: folded room name -> room name (rooms with members)
+  members:ROOM          hash: folded nickname -> nickname
+  lastid:ROOM           the room's last message id
+  room:ROOM             stream of everything said and done in the room
+  history:ROOM          stream of the room's messages only, entry id "ID-0"
+  inbox:NODE            stream of private messages (and wake-ups) for a node
+
+Stream entry ids carry the message ids: message N is entry "N-0" in both
+streams; an event after it is "N-1", "N-2"... (Redis 7's "N-*"), so a
+HISTORY page is a range query on ids the clients know.
+"""
+
+from __future__ import annotations
+
+#: Functions every script starts with.  ARGV[1] is always the key prefix.
+_COMMON = r"""
+local P = ARGV[1]
+local ROOM_MAXLEN = 10000
+
+local function event(room, body, extra_field, extra_value)
+    local last = redis.call('GET', P .. 'lastid:' .. room) or '0'
+    if extra_field then
+        return redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, last .. '-*',
+                          'm', body, extra_field, extra_value)
+    end
+    return redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, last .. '-*', 'm', body)
+end
+
+local function room_name(room)
+    return redis.call('HGET', P .. 'rooms', room) or room
+end
+
+-- Take one user out of one room, telling the room why; forget empty rooms.
+local function remove_member(room, fold, nick, text)
+    if redis.call('HDEL', P .. 'members:' .. room, fold) == 1 then
+        local name = room_name(room)
+        event(room, cjson.encode({code = 2, text = text, nick = nick, room = name}))
+        if redis.call('HLEN', P .. 'members:' .. room) == 0 then
+            redis.call('HDEL', P .. 'rooms', room)
+        end
+    end
+    redis.call('SREM', P .. 'userrooms:' .. fold, room)
+end
+
+-- The nickname a node's user holds, from the folded one.
+local function holder_nick(node, fold)
+    local holder = redis.call('HGET', P .. 'nicks', fold)
+    if holder and string.sub(holder, 1, #node + 1) == node .. '\t' then
+        return string.sub(holder, #node + 2)
+    end
+    return fold
+end
+
+-- Remove a user from the whole cluster (quit, lost connection, dead node).
+local function remove_user(node, fold, nick, why)
+    for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. fold)) do
+        remove_member(room, fold, nick, nick .. ' ' .. why)
+    end
+    redis.call('DEL', P .. 'userrooms:' .. fold)
+    local holder = redis.call('HGET', P .. 'nicks', fold)
+    if holder and string.sub(holder, 1, #node + 1) == node .. '\t' then
+        redis.call('HDEL', P .. 'nicks', fold)
+    end
+    redis.call('SREM', P .. 'nodeusers:' .. node, fold)
+end
+"""
+
+#: ARGV: prefix, node, info, ttl ms.  A node joins the cluster.
+REGISTER = _COMMON + r"""
+local node = ARGV[2]
+redis.call('SADD', P .. 'nodes', node)
+redis.call('SET', P .. 'alive:' .. node, ARGV[3], 'PX', ARGV[4])
+redis.call('DEL', P .. 'suspect:' .. node)
+return 1
+"""
+
+#: ARGV: prefix, node, info, ttl ms.  0: this node was removed from the
+#: cluster (taken for dead, or Redis lost its data).
+BEAT = _COMMON + r"""
+local node = ARGV[2]
+if redis.call('SISMEMBER', P .. 'nodes', node) == 0 then
+    return 0
+end
+redis.call('SET', P .. 'alive:' .. node, ARGV[3], 'PX', ARGV[4])
+redis.call('DEL', P .. 'suspect:' .. node)
+return 1
+"""
+
+#: ARGV: prefix, grace ms.  Removes every node whose heartbeat has been gone
+#: for the grace period, announcing its users' leaves once; returns their ids.
+REAP = _COMMON + r"""
+local grace = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local reaped = {}
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
+    if redis.call('EXISTS', P .. 'alive:' .. node) == 0 then
+        local since = redis.call('GET', P .. 'suspect:' .. node)
+        if not since then
+            redis.call('SET', P .. 'suspect:' .. node, now, 'PX', grace * 10)
+        elseif now - tonumber(since) >= grace then
+            for _, fold in ipairs(redis.call('SMEMBERS', P .. 'nodeusers:' .. node)) do
+                remove_user(node, fold, holder_nick(node, fold), 'has lost the connection (its server stopped answering)')
+            end
+            redis.call('DEL', P .. 'nodeusers:' .. node, P .. 'suspect:' .. node)
+            redis.call('SREM', P .. 'nodes', node)
+            redis.call('DEL', P .. 'inbox:' .. node)
+            table.insert(reaped, node)
+        end
+    end
+end
+return reaped
+"""
+
+#: ARGV: prefix, node.  A node leaves cleanly (its users have quit).
+UNREGISTER = _COMMON + r"""
+local node = ARGV[2]
+for _, fold in ipairs(redis.call('SMEMBERS', P .. 'nodeusers:' .. node)) do
+    remove_user(node, fold, holder_nick(node, fold), 'left: its server stopped')
+end
+redis.call('DEL', P .. 'nodeusers:' .. node, P .. 'alive:' .. node, P .. 'inbox:' .. node)
+redis.call('SREM', P .. 'nodes', node)
+return 1
+"""
+
+#: ARGV: prefix, node, fold, nick.  1: taken; 0: in use; -1: node not in the cluster.
+LOGON = _COMMON + r"""
+local node, fold, nick = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('SISMEMBER', P .. 'nodes', node) == 0 then
+    return -1
+end
+if redis.call('HSETNX', P .. 'nicks', fold, node .. '\t' .. nick) == 0 then
+    return 0
+end
+redis.call('SADD', P .. 'nodeusers:' .. node, fold)
+return 1
+"""
+
+#: ARGV: prefix, node, old fold, old nick, new fold, new nick.  1 or 0 (in use).
+RENAME = _COMMON + r"""
+local node, oldfold, oldnick, newfold, newnick = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+if oldfold ~= newfold then
+    if redis.call('HSETNX', P .. 'nicks', newfold, node .. '\t' .. newnick) == 0 then
+        return 0
+    end
+    redis.call('HDEL', P .. 'nicks', oldfold)
+    redis.call('SREM', P .. 'nodeusers:' .. node, oldfold)
+    redis.call('SADD', P .. 'nodeusers:' .. node, newfold)
+    if redis.call('EXISTS', P .. 'userrooms:' .. oldfold) == 1 then
+        redis.call('RENAME', P .. 'userrooms:' .. oldfold, P .. 'userrooms:' .. newfold)
+    end
+else
+    redis.call('HSET', P .. 'nicks', newfold, node .. '\t' .. newnick)
+end
+for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. newfold)) do
+    redis.call('HDEL', P .. 'members:' .. room, oldfold)
+    redis.call('HSET', P .. 'members:' .. room, newfold, newnick)
+    event(room, cjson.encode({code = 4, text = newnick, nick = oldnick, room = room_name(room)}))
+end
+return 1
+"""
+
+#: ARGV: prefix, node, fold, nick, room fold, room name, replay count.
+#: Returns {entry id, room name, member nicks, last replay + 1 messages newest first}.
+JOIN = _COMMON + r"""
+local node, fold, nick, room, name, replay = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+redis.call('HSETNX', P .. 'rooms', room, name)
+name = room_name(room)
+redis.call('HSET', P .. 'members:' .. room, fold, nick)
+redis.call('SADD', P .. 'userrooms:' .. fold, room)
+local id = event(room, cjson.encode({code = 1, text = nick .. ' has joined ' .. name, nick = nick, room = name}),
+                 'j', node .. '\t' .. fold)
+local history = {}
+if replay > 0 then
+    history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
+end
+return {id, name, redis.call('HVALS', P .. 'members:' .. room), history}
+"""
+
+#: ARGV: prefix, fold, nick, room fold, text.
+LEAVE = _COMMON + r"""
+remove_member(ARGV[4], ARGV[2], ARGV[3], ARGV[5])
+return 1
+"""
+
+#: ARGV: prefix, node, fold, nick, why.
+QUIT = _COMMON + r"""
+remove_user(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+
+#: ARGV: prefix, room fold, body without its closing brace, history keep (0: all).
+#: The message's id is allocated here, so the stream order is the id order.
+SAY = _COMMON + r"""
+local room, keep = ARGV[2], tonumber(ARGV[4])
+local id = redis.call('INCR', P .. 'lastid:' .. room)
+local body = ARGV[3] .. ',"id":' .. id .. '}'
+redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, id .. '-0', 'm', body)
+if keep > 0 then
+    redis.call('XADD', P .. 'history:' .. room, 'MAXLEN', keep, id .. '-0', 'm', body)
+else
+    redis.call('XADD', P .. 'history:' .. room, id .. '-0', 'm', body)
+end
+return id
+"""
+
+#: ARGV: prefix, sender node, sender fold, target fold, body without its
+#: closing brace.  Returns the target's nickname, or false if nobody has it.
+PRIVATE = _COMMON + r"""
+local node, sender, target = ARGV[2], ARGV[3], ARGV[4]
+local holder = redis.call('HGET', P .. 'nicks', target)
+if not holder then
+    return false
+end
+local tab = string.find(holder, '\t', 1, true)
+local tnode, tnick = string.sub(holder, 1, tab - 1), string.sub(holder, tab + 1)
+local body = ARGV[5] .. ',"to":' .. cjson.encode(tnick) .. '}'
+redis.call('XADD', P .. 'inbox:' .. tnode, 'MAXLEN', '~', ROOM_MAXLEN, '*', 'm', body, 'r', target, 's', sender)
+if tnode ~= node then
+    redis.call('XADD', P .. 'inbox:' .. node, 'MAXLEN', '~', ROOM_MAXLEN, '*', 'm', body, 'r', target, 's', sender)
+end
+return tnick
+"""

@@ -1,0 +1,178 @@
+"""
+Several real `twistd chat --redis` nodes and a real redis-server on
+loopback: clients on different nodes share one chat (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.processes import ServerProcess, WireClient
+from tests.redis_server import RedisProcess
+
+TTL = 1.0  # --cluster-ttl: a dead node is removed after about 2 x TTL
+JOINED = re.compile(rb"joined the cluster at")
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    process = RedisProcess(tmp_path / "redis")
+    yield process
+    process.kill()
+
+
+def node(tmp_path: Path, redis: RedisProcess, *extra: str) -> ServerProcess:
+    process = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1", "--redis", redis.url,
+                                       "--cluster-ttl", str(TTL), *extra])
+    process.wait_for_output(JOINED)
+    return process
+
+
+def chat_lines(frames: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    return [(m["nick"], m["text"], m["id"]) for m in frames if m["code"] == 5 and "nick" in m]
+
+
+def test_clients_on_three_nodes_share_rooms_nicknames_and_history(tmp_path: Path, redis: RedisProcess) -> None:
+    a, b, c = (node(tmp_path, redis) for _ in range(3))
+    alice = WireClient(a.host, a.port).logon("alice")
+    bob = WireClient(b.host, b.port).logon("bob")
+    carol = WireClient(c.host, c.port).logon("carol")
+    assert alice.recv_until(lambda m: m.get("nick") == "carol")[0]["text"] == "bob has joined lobby"
+    bob.recv_until(lambda m: m.get("nick") == "carol")
+
+    # Nicknames are unique across the cluster, case-insensitively.
+    dup = WireClient(c.host, c.port)
+    dup.send(code=4, text="ALICE")
+    assert dup.recv()["error"] == "nick-in-use"  # type: ignore[index]
+
+    # Member lists and the room list answer for the whole cluster.
+    carol.send(code=3, room="lobby")
+    assert carol.recv() == {"code": 3, "room": "lobby", "names": ["alice", "bob", "carol"]}
+
+    # Three senders on three nodes: every member sees one order, ids 1..n.
+    for i in range(20):
+        for who, client in (("alice", alice), ("bob", bob), ("carol", carol)):
+            client.send(code=5, text=f"{who} {i}")
+    seen = [chat_lines(c.recv_until(lambda m: m.get("id") == 60)) for c in (alice, bob, carol)]
+    assert seen[0] == seen[1] == seen[2]
+    assert [line[2] for line in seen[0]] == list(range(1, 61))
+    for who in ("alice", "bob", "carol"):  # each sender's own order is kept
+        assert [t for n, t, _ in seen[0] if n == who] == [f"{who} {i}" for i in range(20)]
+
+    # A rename on one node is announced on the others.
+    bob.send(code=4, text="robert")
+    assert bob.recv() == {"code": 4, "text": "robert", "nick": "robert"}
+    for client in (alice, carol, bob):
+        assert client.recv_until(lambda m: m["code"] == 4)[-1] == {
+            "code": 4, "text": "robert", "nick": "bob", "room": "lobby"}
+
+    # Private messages cross nodes; the sender gets its echo.
+    carol.send(code=6, to="Robert", text="psst")
+    for client in (bob, carol):
+        assert client.recv_until(lambda m: m["code"] == 6)[-1]["to"] == "robert"
+    carol.send(code=6, to="nobody", text="?")
+    assert carol.recv()["error"] == "no-such-nick"  # type: ignore[index]
+
+    # Rooms: a room made on one node is listed on another.
+    alice.send(code=1, room="#dev")
+    alice.recv_until(lambda m: m["code"] == 11)
+    carol.send(code=7)
+    assert carol.recv() == {"code": 7, "names": ["#dev", "lobby"]}
+
+    # History is shared: a newcomer on any node gets the room's recent lines,
+    # and can page back to the first one.
+    dave = WireClient(a.host, a.port)
+    dave.send(code=4, text="dave")
+    dave.recv()
+    dave.send(code=1, room="lobby")
+    frames = dave.recv_until(lambda m: m["code"] == 11)
+    history = [m for m in frames if m.get("history")]
+    assert [m["id"] for m in history] == list(range(11, 61))
+    assert frames[-1]["more"] is True
+    dave.send(code=11, room="lobby", before=11, limit=200)
+    older = dave.recv_until(lambda m: m["code"] == 11)
+    assert [m["id"] for m in older[:-1]] == list(range(1, 11)) and "more" not in older[-1]
+    for m in older[:-1] + history:
+        assert (m["nick"], m["text"], m["id"]) in seen[0]
+
+    # A clean quit on one node is announced on the others.
+    alice.send(code=2, close=True, text="lunch")
+    assert carol.recv_until(lambda m: m["code"] == 2 and m["room"] == "lobby")[-1]["text"] == "alice has quit: lunch"
+    for server in (a, b, c):
+        assert b"Traceback" not in server.output
+
+
+def test_a_killed_node_has_its_users_removed_once_and_can_come_back(tmp_path: Path, redis: RedisProcess) -> None:
+    a, b = node(tmp_path, redis), node(tmp_path, redis)
+    alice = WireClient(a.host, a.port).logon("alice")
+    bob = WireClient(b.host, b.port).logon("bob")
+    alice.recv_until(lambda m: m.get("nick") == "bob")
+    bob.send(code=5, text="before the crash")
+    alice.recv_until(lambda m: m["code"] == 5)
+
+    b.process.send_signal(signal.SIGKILL)
+    b.process.wait(10)
+    started = time.monotonic()
+    leave = alice.recv(timeout=10 * TTL + 5)
+    assert leave == {"code": 2, "room": "lobby", "nick": "bob",
+                     "text": "bob has lost the connection (its server stopped answering)"}
+    assert time.monotonic() - started < 5 * TTL + 2  # documented: within 2 x --cluster-ttl, plus a beat
+    with pytest.raises(TimeoutError):  # announced once, though every node reaps
+        alice.recv(timeout=3 * TTL)
+
+    # The nickname is free again, on a new node.
+    b2 = node(tmp_path, redis)
+    bob2 = WireClient(b2.host, b2.port).logon("bob")
+    assert alice.recv()["text"] == "bob has joined lobby"  # type: ignore[index]
+    bob2.send(code=5, text="back")
+    assert alice.recv()["text"] == "back"  # type: ignore[index]
+
+
+def test_redis_restarted_under_a_chatting_cluster(tmp_path: Path, redis: RedisProcess) -> None:
+    """
+    While Redis is away, messages are refused with an ERROR (never taken and
+    lost); once it is back, the nodes reconnect by themselves and the chat
+    goes on, with the ids and history it had.
+    """
+    a, b = node(tmp_path, redis), node(tmp_path, redis)
+    alice = WireClient(a.host, a.port).logon("alice")
+    bob = WireClient(b.host, b.port).logon("bob")
+    alice.recv_until(lambda m: m.get("nick") == "bob")
+    for i in range(5):
+        alice.send(code=5, text=f"before {i}")
+    before = chat_lines(bob.recv_until(lambda m: m.get("id") == 5))
+
+    redis.stop()
+    time.sleep(0.3)
+    alice.send(code=5, text="while redis is down")
+    refused = alice.recv_until(lambda m: m["code"] == 8)[-1]
+    assert refused["error"] == "cluster-unavailable" and refused["reply_to"] == 5
+
+    redis.start()
+    deadline = time.monotonic() + 20
+    delivered = None
+    while delivered is None and time.monotonic() < deadline:
+        alice.send(code=5, text="after")
+        reply = alice.recv()
+        assert reply is not None
+        if reply["code"] == 5:
+            delivered = reply
+        else:
+            assert reply["error"] == "cluster-unavailable", reply
+            time.sleep(0.3)
+    assert delivered is not None and delivered["id"] == 6, delivered
+    got = bob.recv_until(lambda m: m.get("text") == "after")
+    assert [m for m in got if m["code"] == 5] == [delivered]
+    # The same users on the same nodes: presence survived.
+    bob.send(code=3, room="lobby")
+    assert bob.recv_until(lambda m: m["code"] == 3)[-1]["names"] == ["alice", "bob"]
+    bob.send(code=11, room="lobby")
+    history = bob.recv_until(lambda m: m["code"] == 11)
+    assert chat_lines(history) == before + [("alice", "after", 6)]
