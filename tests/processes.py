@@ -44,12 +44,13 @@ class ServerProcess:
     started: list[ServerProcess] = []
 
     def __init__(self, cwd: Path, args: list[str] | None = None, twistd_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, prefix: list[str] | None = None) -> None:
         if args is None:
             args = ["--endpoint", "tcp:0:interface=127.0.0.1"]
         command = TWISTD + ["-n", "--pidfile=", *(twistd_args or []), "chat", *args]
         if twistd_args and "-y" in twistd_args:
             command = TWISTD + ["-n", "--pidfile=", *twistd_args]
+        command = [*(prefix or []), *command]  # e.g. ip netns exec HOST
         self.output = b""
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
