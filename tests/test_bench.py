@@ -85,3 +85,16 @@ def test_counters_see_gaps_and_reordering(kind: str) -> None:
     counter = counting.make_counter(kind, receivers=1, senders=1, tag="Tst", framed=True)
     counter.feed([(0, _frames(payload, [(0, 0), (0, 2), (0, 1), (0, 3)]), 1)])
     assert counter.per_sender() == {"received": [4], "reordered": [1], "gaps": [1]}
+
+
+def test_cluster_mode_spreads_the_clients_over_two_nodes_and_loses_nothing() -> None:
+    from tests.redis_server import redis_binary
+
+    redis_binary()  # installs Debian's redis-server where it is missing
+    report = _bench("--targets", "cluster-1,cluster-2")
+    results = {r["target"]: r for r in report["results"]}
+    assert set(results) == {"cluster-1", "cluster-2"}
+    for r in results.values():
+        assert r["error"] is None, r["error"]
+        assert r["deliveries_total"] == r["deliveries_expected"] > 0
+        assert (r["lost"], r["reordered"], r["disconnected"]) == (0, 0, 0)

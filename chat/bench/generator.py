@@ -116,7 +116,8 @@ class Sender:
 class Generator:
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        self.address = (config["host"], config["port"])
+        # Several addresses (the nodes of a cluster): client i connects to the i-th, round robin.
+        self.addresses = [tuple(a) for a in config.get("addresses") or [(config["host"], config["port"])]]
         self.dialect = make_dialect(config["dialect"])
         self.epoch_ns: int = config["epoch_ns"]
         self.payload = Payload(config["tag"], config["text_bytes"])
@@ -242,7 +243,7 @@ class Generator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        err = sock.connect_ex(self.address)
+        err = sock.connect_ex(self.addresses[client.index % len(self.addresses)])
         if err not in (0, errno.EINPROGRESS):
             raise GeneratorError(f"{client.nick}: connect: {os.strerror(err)}")
         client.sock, client.fd = sock, sock.fileno()

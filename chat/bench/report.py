@@ -207,6 +207,12 @@ def sections(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[str], li
                          f"that figure is a floor (and its latencies include the generator's delays).")
         if any(not r.get("error") and not r["echo"] for r in rows):
             notes.append("* " + IRC_NOTE)
+        one = next((r for r in rows if r["target"] == "cluster-1" and not r.get("error")), None)
+        two = next((r for r in rows if r["target"] == "cluster-2" and not r.get("error")), None)
+        if one and two and one.get("deliveries_per_s"):
+            notes.append(f"cluster: two nodes deliver {ratio(two['deliveries_per_s'], one['deliveries_per_s']):.2f}x "
+                         f"what one node does ({two['deliveries_per_s']:,.0f} vs {one['deliveries_per_s']:,.0f} "
+                         "deliveries/s), every process sharing this machine's cores.")
         out.append((title, FLAT_HEAD, [_flat_row(r, ours) for r in rows], notes))
     return out
 

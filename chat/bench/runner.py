@@ -237,7 +237,7 @@ class Run:
             self.server = ExternalServer(self.target)
             return
         self.server = self.target.start(self.workdir)
-        cpus = _cpus() if self.settings.pin else None
+        cpus = _cpus() if self.settings.pin and len(self._pids()) == 1 else None
         if cpus:
             procstat.pin(self.server.pid, cpus[0])
 
@@ -252,6 +252,7 @@ class Run:
             clients = list(range(g * n // count, (g + 1) * n // count))
             config = {
                 "host": self.server.host, "port": self.server.port, "dialect": self.target.dialect,
+                "addresses": getattr(self.server, "addresses", None),
                 "clients": clients, "senders": {str(i): senders[i] for i in clients if i in senders},
                 "total_senders": sc.senders, "join": sc.mode != "idle", "tag": s.tag,
                 "nick_prefix": s.tag, "text_bytes": s.text_bytes, "epoch_ns": s.epoch_ns,
@@ -260,11 +261,19 @@ class Run:
                 "setup_timeout": s.setup_timeout, "lat_file": str(self.workdir / f"latencies-{g}.bin"),
             }
             self.generators.append(GeneratorProcess(config))
-        cpus = _cpus() if s.pin else None
+        cpus = _cpus() if s.pin and len(self._pids()) == 1 else None
         for gen in self.generators:
             gen.expect("started", 60)
             if cpus:
                 procstat.pin(gen.process.pid, cpus[1])
+
+    def _pids(self) -> list[int]:
+        """The server's processes: one, or a cluster's nodes and its Redis."""
+        assert self.server is not None
+        return list(getattr(self.server, "pids", None) or ([self.server.pid] if self.server.pid else []))
+
+    def _cpu_seconds(self) -> float:
+        return sum(procstat.cpu_seconds(pid) for pid in self._pids())
 
     def _setup_clients(self) -> float:
         for gen in self.generators:
@@ -285,11 +294,11 @@ class Run:
 
     def _idle(self, pid: int | None) -> dict[str, Any]:
         time.sleep(self.settings.settle)
-        before = procstat.rss_kib(pid) if pid else None
+        before = sum(procstat.rss_kib(p) for p in self._pids()) if pid else None
         self._start_generators()
         setup_s = self._setup_clients()
         time.sleep(self.settings.settle)
-        after = procstat.rss_kib(pid) if pid else None
+        after = sum(procstat.rss_kib(p) for p in self._pids()) if pid else None
         n = self.scenario.clients
         per = (after - before) / n if before is not None and after is not None else None
         return {"setup_s": setup_s, "rss_before_kib": before, "rss_after_kib": after, "rss_per_client_kib": per}
@@ -305,11 +314,11 @@ class Run:
         for gen in self.generators:
             gen.send(go)
         _sleep_until(epoch, w0)
-        cpu0 = procstat.cpu_seconds(pid) if pid else None
+        cpu0 = self._cpu_seconds() if pid else None
         if self.profiler is not None and pid:
             self.profiler.start(pid, s.duration)
         _sleep_until(epoch, w1)
-        cpu1 = procstat.cpu_seconds(pid) if pid else None
+        cpu1 = self._cpu_seconds() if pid else None
         wait = s.duration + 30
         sent: dict[int, int] = {}
         for gen in self.generators:

@@ -99,6 +99,8 @@ class RunningServer:
             with self._lock:
                 match = pattern.search(self.output)
             if match:
+                if pattern.groups < 2:  # only waiting for a line
+                    return "", 0
                 return match.group(1).decode(), int(match.group(2))
             if self.process.poll() is not None:
                 time.sleep(0.2)
@@ -204,6 +206,78 @@ class ChatTarget(Target):
 
     def start(self, workdir: Path) -> RunningServer:
         return RunningServer(self.command(workdir), self.LISTENING, workdir, source_env())
+
+
+class ClusterServer:
+    """
+    A cluster of C{n} chat nodes sharing one redis-server: looks like
+    L{RunningServer} to the runner, with every node's address (clients go
+    to them in turn) and every process's id (CPU and memory are summed).
+    """
+
+    def __init__(self, nodes: int, workdir: Path, extra: Sequence[str]) -> None:
+        redis = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.redis_port = free_port()
+        (workdir / "redis").mkdir()
+        self.redis = RunningServer(
+            [redis, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--dir", str(workdir / "redis"),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
+            re.compile(rb"Ready to accept connections"), workdir)
+        self.nodes: list[RunningServer] = []
+        try:
+            for _ in range(nodes):
+                node = RunningServer(
+                    TWISTD + ["-n", "--pidfile=", "chat", "--endpoint", "tcp:0:interface=127.0.0.1",
+                              *ChatTarget.LIFTED, "--redis", f"redis://127.0.0.1:{self.redis_port}/0", *extra],
+                    ChatTarget.LISTENING, workdir, source_env())
+                node._wait_for(re.compile(rb"joined the cluster at"))
+                self.nodes.append(node)
+        except BaseException:
+            self.stop()
+            raise
+        self.host, self.port = self.nodes[0].host, self.nodes[0].port
+        self.addresses = [[n.host, n.port] for n in self.nodes]
+        self.pid = self.nodes[0].pid
+        self.pids = [n.pid for n in self.nodes] + [self.redis.pid]
+
+    def alive(self) -> bool:
+        return all(p.alive() for p in [*self.nodes, self.redis])
+
+    def tracebacks(self) -> int:
+        return sum(n.tracebacks() for n in self.nodes)
+
+    def tail(self, n: int = 1500) -> str:
+        return "\n".join(node.tail(n // max(1, len(self.nodes))) for node in self.nodes)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.redis.stop()
+
+
+class ClusterTarget(Target):
+    """C{--redis}: the chat on C{n} nodes of one cluster, with the Redis they share."""
+
+    def __init__(self, nodes: int, extra: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.count = nodes
+        self.extra = list(extra)
+        self.key = f"cluster-{nodes}"
+        self.title = f"chat cluster, {nodes} node{'s' if nodes > 1 else ''} + Redis"
+
+    def missing(self) -> str | None:
+        if not (shutil.which("redis-server") or os.path.exists("/usr/bin/redis-server")):
+            return "redis-server not installed (apt-get install redis-server)"
+        return None
+
+    def version(self) -> str:
+        return f"checkout {_git_revision()}, server code {code_fingerprint()}"
+
+    def start(self, workdir: Path) -> ClusterServer:  # type: ignore[override]
+        try:
+            return ClusterServer(self.count, workdir, self.extra)
+        except ServerError as e:
+            raise ServerError(f"cluster: {e}") from None
 
 
 class BroadcastTarget(Target):
@@ -323,5 +397,5 @@ class ExternalServer:
 
 def all_targets(server_args: Sequence[str] = ()) -> dict[str, Target]:
     targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), BroadcastTarget(),
-                             WordsTarget(), NgircdTarget()]
+                             WordsTarget(), NgircdTarget(), ClusterTarget(1, server_args), ClusterTarget(2, server_args)]
     return {t.key: t for t in targets}

@@ -134,6 +134,7 @@ class ClusterNode:
         self.users: dict[str, User] = {}
         self.rooms: dict[str, Room] = {}  # rooms with local members (or joins on their way)
         self.cursors: dict[str, str] = {}  # stream key -> last entry id delivered
+        self.numbers: dict[str, int] = {}  # room key -> number ('n') of the last entry delivered
         self.pending: dict[tuple[str, str], _PendingJoin] = {}
         self.joining: dict[str, int] = {}  # room key -> joins on their way
         self.registered = False
@@ -217,6 +218,7 @@ class ClusterNode:
         for key in list(self.cursors):
             if key != self.inbox:
                 del self.cursors[key]
+        self.numbers.clear()
 
     async def stop(self) -> None:
         """Leave the cluster cleanly (the node's users have quit already)."""
@@ -298,11 +300,10 @@ class ClusterNode:
             except Exception:  # noqa: BLE001 - no such stream: it was lost
                 info = {}
             last = info.get("last-generated-id", "0-0")
-            deleted = info.get("max-deleted-entry-id", "0-0")
-            lost = _stream_key(last) < _stream_key(cursor)
-            if lost:
-                self.cursors[key] = last  # the stream started again: read on from its end
-            if lost or _stream_key(deleted) > _stream_key(cursor):
+            if _stream_key(last) < _stream_key(cursor):
+                # Redis came back without the stream's entries: read on from its end.
+                self.cursors[key] = last
+                self.numbers.pop(key[len(self.prefix) + 5:], None)
                 room = self.rooms.get(key[len(self.prefix) + 5:])
                 if room is not None:
                     notice = CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
@@ -315,6 +316,11 @@ class ClusterNode:
         room = self.rooms.get(room_key)
         if room is None:
             return None
+        n = int(fields.get("n", 0))
+        last = self.numbers.get(room_key)
+        self.numbers[room_key] = n
+        if last is not None and n > last + 1:
+            self._missed(room, n - last - 1)
         if "j" in fields:
             node, _, user_key = fields["j"].partition("\t")
             if node == self.node_id:
@@ -332,6 +338,12 @@ class ClusterNode:
                     return None
         _deliver(room.members.values(), _frame_of(fields["m"]))
         return None
+
+    def _missed(self, room: Room, count: int) -> None:
+        """Entries were trimmed from the stream before this node read them: say so."""
+        self.log.warn("{n} entries of {room} were gone before this node read them", n=count, room=room.name)
+        _deliver(room.members.values(), frame(CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
+            f"You may have missed messages in {room.name}: this server fell behind the rest of the chat."))))
 
     def _welcome(self, room: Room, joined: _PendingJoin) -> None:
         """The joiner's members list and history replay, right after its join."""
@@ -367,6 +379,7 @@ class ClusterNode:
             self.rooms.pop(room.key, None)
             self.joining.pop(room.key, None)
             self.cursors.pop(f"{self.prefix}room:{room.key}", None)
+            self.numbers.pop(room.key, None)
 
     # -- requests --------------------------------------------------------------
 

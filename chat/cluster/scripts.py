@@ -15,6 +15,7 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   rooms                 hash: folded room name -> room name (rooms with members)
   members:ROOM          hash: folded nickname -> nickname
   lastid:ROOM           the room's last message id
+  seq:ROOM              the number of the room's last stream entry (gap detection)
   room:ROOM             stream of everything said and done in the room
   history:ROOM          stream of the room's messages only, entry id "ID-0"
   inbox:NODE            stream of private messages (and wake-ups) for a node
@@ -29,15 +30,18 @@ from __future__ import annotations
 #: Functions every script starts with.  ARGV[1] is always the key prefix.
 _COMMON = r"""
 local P = ARGV[1]
-local ROOM_MAXLEN = 10000
+local ROOM_MAXLEN = 100000
 
+-- Every entry of a room's stream has 'n', its number in the room: a reader
+-- that finds a number missing knows entries were trimmed before it read them.
 local function event(room, body, extra_field, extra_value)
     local last = redis.call('GET', P .. 'lastid:' .. room) or '0'
+    local n = redis.call('INCR', P .. 'seq:' .. room)
     if extra_field then
         return redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, last .. '-*',
-                          'm', body, extra_field, extra_value)
+                          'm', body, 'n', n, extra_field, extra_value)
     end
-    return redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, last .. '-*', 'm', body)
+    return redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, last .. '-*', 'm', body, 'n', n)
 end
 
 local function room_name(room)
@@ -209,7 +213,8 @@ SAY = _COMMON + r"""
 local room, keep = ARGV[2], tonumber(ARGV[4])
 local id = redis.call('INCR', P .. 'lastid:' .. room)
 local body = ARGV[3] .. ',"id":' .. id .. '}'
-redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, id .. '-0', 'm', body)
+local n = redis.call('INCR', P .. 'seq:' .. room)
+redis.call('XADD', P .. 'room:' .. room, 'MAXLEN', '~', ROOM_MAXLEN, id .. '-0', 'm', body, 'n', n)
 if keep > 0 then
     redis.call('XADD', P .. 'history:' .. room, 'MAXLEN', keep, id .. '-0', 'm', body)
 else
