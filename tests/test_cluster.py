@@ -1,0 +1,85 @@
+"""
+The cluster node's pure parts: Redis URLs, stream ids, and the order in
+which a joiner gets its join, the member list, the history and the room,
+whichever of the two Redis connections answers first.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.python import usage
+
+from chat.cluster.node import ClusterNode, RedisAddress, _PendingJoin, _stream_before
+from chat.state import Room, User
+from chat.tap import Options
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+
+    def send_frame(self, data: bytes) -> None:
+        self.frames.append(json.loads(data[4:]))
+
+
+def test_redis_urls() -> None:
+    assert RedisAddress.parse("redis://10.0.0.1:6380/2") == RedisAddress("10.0.0.1", 6380, 2, None, "redis://10.0.0.1:6380/2")
+    assert RedisAddress.parse("redis://:s%40cret@host").password == "s@cret"
+    assert RedisAddress.parse("redis://host").port == 6379
+    for bad in ("http://host", "redis://", "redis://host/x"):
+        with pytest.raises(ValueError):
+            RedisAddress.parse(bad)
+    with pytest.raises(usage.UsageError, match="--redis"):
+        Options().parseOptions(["--redis", "localhost:6379"])
+
+
+def test_the_stream_id_just_before_an_entry() -> None:
+    assert _stream_before("5-3") == "5-2"
+    assert _stream_before("5-0") == f"4-{2**64 - 1}"
+    assert _stream_before("0-1") == "0-0"
+
+
+def _node_with_a_room() -> tuple[ClusterNode, Room, User, Recorder, User, Recorder]:
+    node = ClusterNode(Clock(), RedisAddress.parse("redis://127.0.0.1"), "127.0.0.1:1500", node_id="n1")
+    room = node.rooms["lobby"] = Room("lobby")
+    old_session, new_session = Recorder(), Recorder()
+    member, joiner = User("alice", old_session), User("bob", new_session)
+    room.members[member.key] = member
+    member.rooms["lobby"] = joiner.rooms["lobby"] = room
+    node.joining["lobby"] = 1
+    return node, room, member, old_session, joiner, new_session
+
+
+def _entry(code: int, n: int, **extra: str) -> dict[str, str]:
+    return {"m": json.dumps({"code": code, "room": "lobby", "text": f"entry {n}"}), "n": str(n), **extra}
+
+
+def test_a_join_read_before_its_answer_waits_for_it() -> None:
+    node, room, member, old, joiner, new = _node_with_a_room()
+    pending = node.pending[("lobby", "bob")] = _PendingJoin(joiner, defer.Deferred())
+    waiting = node._room_entry("lobby", _entry(1, 1, j="n1\tbob"))
+    assert waiting is not None and not waiting.called and new.frames == []
+    history = [["1-0", ["m", json.dumps({"code": 5, "text": "old", "room": "lobby", "nick": "x", "id": 1})]]]
+    pending.names, pending.history = ["bob", "alice"], history
+    pending.ready.callback(None)
+    assert waiting.called
+    assert [f["code"] for f in new.frames] == [1, 3, 5, 11]
+    assert new.frames[1]["names"] == ["alice", "bob"] and new.frames[2]["history"] is True
+    assert new.frames[3] == {"code": 11, "room": "lobby"}  # no more than the one message
+    assert [f["code"] for f in old.frames] == [1]
+    assert room.members == {"alice": member, "bob": joiner} and node.pending == {}
+
+
+def test_entries_missing_from_a_room_are_announced_not_skipped_silently() -> None:
+    node, room, member, old, joiner, new = _node_with_a_room()
+    node._room_entry("lobby", _entry(5, 7))
+    node._room_entry("lobby", _entry(5, 8))
+    node._room_entry("lobby", _entry(5, 12))
+    texts = [f["text"] for f in old.frames]
+    assert texts[:2] == ["entry 7", "entry 8"]
+    assert texts[2].startswith("You may have missed messages in lobby") and "nick" not in old.frames[2]
+    assert texts[3] == "entry 12"
