@@ -325,15 +325,18 @@ class ChatServerProtocol(Int32StringReceiver):
     def _waiting_for(self, code: int, d: defer.Deferred[object]) -> None:
         """
         Read nothing more from this client until C{d} (a request to the
-        cluster) is answered, so that its requests keep their order; a
-        refusal is the client's ERROR.
+        cluster, or to the history store) is answered, so that its requests
+        keep their order; a refusal is the client's ERROR.
         """
         def refused(f: Failure) -> None:
             if f.check(ChatError):
                 self._error(code, f.value.slug, f.value.text)
-            else:
+            elif self.factory.cluster is not None:
                 self.log.failure("a cluster request failed", f)
                 self._error(code, "cluster-unavailable", "the server cannot reach the rest of the chat now; try again soon")
+            else:
+                self.log.failure("a request failed", f)
+                self._error(code, "server-error", "the server could not carry out this request; try again later")
 
         d.addErrback(refused)
         if not d.called:
