@@ -132,12 +132,7 @@ class ChatState:
 
     def join(self, user: User, name: str) -> list[Delivery]:
         """Join (and create on first join) room C{name}."""
-        name = check_room(name)
-        key = fold(name)
-        if key in user.rooms:
-            raise ChatError("already-in-room", f"you are already in {user.rooms[key].name}")
-        if len(user.rooms) >= self.max_rooms_per_user:
-            raise ChatError("too-many-rooms", f"you may be in at most {self.max_rooms_per_user} rooms")
+        name, key = check_join(user, name, self.max_rooms_per_user)
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
@@ -220,6 +215,17 @@ class ChatState:
         )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, msg
+
+
+def check_join(user: User, name: str, max_rooms: int) -> tuple[str, str]:
+    """The room name and its key, if C{user} may join it (a cluster node checks the same)."""
+    name = check_room(name)
+    key = fold(name)
+    if key in user.rooms:
+        raise ChatError("already-in-room", f"you are already in {user.rooms[key].name}")
+    if len(user.rooms) >= max_rooms:
+        raise ChatError("too-many-rooms", f"you may be in at most {max_rooms} rooms")
+    return name, key
 
 
 def check_color(color: str | None) -> str:

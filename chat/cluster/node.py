@@ -29,7 +29,7 @@ from chat.cluster import scripts
 from chat.history import MAX_PAGE, from_body
 from chat.message import CMsg, Code, encode, frame
 from chat.names import ChatError, check_nick, check_room, check_text, fold
-from chat.state import Room, User, check_color
+from chat.state import Room, User, check_color, check_join
 
 #: Entries one XREAD returns at most.
 READ_COUNT = 1000
@@ -418,12 +418,7 @@ class ClusterNode:
         self.users[key] = user
 
     def join(self, user: User, name: str) -> defer.Deferred[None]:
-        name = check_room(name)
-        key = fold(name)
-        if key in user.rooms:
-            raise ChatError("already-in-room", f"you are already in {user.rooms[key].name}")
-        if len(user.rooms) >= self.max_rooms_per_user:
-            raise ChatError("too-many-rooms", f"you may be in at most {self.max_rooms_per_user} rooms")
+        name, key = check_join(user, name, self.max_rooms_per_user)
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay)
         room = self.rooms.get(key)
         if room is None:
