@@ -176,3 +176,36 @@ def test_redis_restarted_under_a_chatting_cluster(tmp_path: Path, redis: RedisPr
     bob.send(code=11, room="lobby")
     history = bob.recv_until(lambda m: m["code"] == 11)
     assert chat_lines(history) == before + [("alice", "after", 6)]
+
+
+def _client_ids(redis: RedisProcess) -> set[str]:
+    """The ids of Redis's clients, but for the test's own connection."""
+    listing = redis.command("CLIENT", "LIST").decode(errors="replace")
+    return {m.group(1) for line in listing.splitlines() if "cmd=client" not in line
+            for m in [re.search(r"\bid=(\d+)", line)] if m}
+
+
+def test_a_node_cut_off_from_redis_delivers_what_it_missed_when_it_is_back(tmp_path: Path, redis: RedisProcess) -> None:
+    a = node(tmp_path, redis)
+    before = _client_ids(redis)
+    b = node(tmp_path, redis)
+    b_connections = _client_ids(redis) - before
+    assert len(b_connections) == 2  # its commands and its reader
+    alice = WireClient(a.host, a.port).logon("alice")
+    bob = WireClient(b.host, b.port).logon("bob")
+    alice.recv_until(lambda m: m.get("nick") == "bob")
+
+    # Node B freezes, and Redis drops its connections meanwhile; alice chats on.
+    b.process.send_signal(signal.SIGSTOP)
+    try:
+        for connection in b_connections:
+            redis.command("CLIENT", "KILL", "ID", connection)
+        for i in range(5):
+            alice.send(code=5, text=f"while b was away {i}")
+        assert [m["id"] for m in alice.recv_until(lambda m: m.get("id") == 5) if m["code"] == 5] == [1, 2, 3, 4, 5]
+    finally:
+        b.process.send_signal(signal.SIGCONT)
+    # B reconnects by itself and reads on from the last entry it delivered.
+    got = bob.recv_until(lambda m: m.get("id") == 5)
+    assert [m["text"] for m in got if m["code"] == 5] == [f"while b was away {i}" for i in range(5)]
+    b.wait_for_output(re.compile(rb"reading from the cluster failed"))
