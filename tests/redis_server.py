@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from chat.bench.servers import free_port
 from tests.processes import TIMEOUT
 
 _installed: list[str] = []
@@ -40,12 +41,6 @@ def redis_binary() -> str:
     return found
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class RedisProcess:
     """redis-server with append-only persistence (fsync on every write), on a free port."""
 
@@ -55,7 +50,7 @@ class RedisProcess:
                  netns: str | None = None) -> None:
         self.data_dir = data_dir
         self.host = host
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.netns = netns
         data_dir.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen[bytes] | None = None
