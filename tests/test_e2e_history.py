@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -111,13 +112,19 @@ def test_kill_9_loses_nothing_that_anyone_received(tmp_path: Path) -> None:
     stop.set()
     thread.join(15)
     assert len(received) >= 500
-    server = ServerProcess(tmp_path, ARGS)
+    # Keep everything: the senders may get more than --history-keep (10,000)
+    # messages stored before the kill, and the restart's first prune would then
+    # rightly drop the oldest ones, which are the ones the watcher has read.
+    server = ServerProcess(tmp_path, ARGS + ["--history-keep", "0"])
     try:
         reader = WireClient(server.host, server.port).logon("reader")
         stored = everything_after(reader, 0, 200)
         by_id = {m["id"]: m["text"] for m in stored}
         missing = [m for m in received if by_id.get(m["id"]) != m["text"]]
-        assert missing == [], f"{len(missing)} relayed messages are not in the history"
+        assert missing == [], (
+            f"{len(missing)} of {len(received)} relayed messages are not in the history "
+            f"({len(stored)} stored, ids {stored[0]['id'] if stored else None}..{stored[-1]['id'] if stored else None})\n"
+            + server.output.decode(errors="replace")[-2000:])
         ids = [m["id"] for m in stored]
         assert ids == sorted(ids) and len(set(ids)) == len(ids)
         reader.send(code=5, text="after the crash")
@@ -151,5 +158,23 @@ def test_no_history_option_writes_nothing(tmp_path: Path) -> None:
         alice.send(code=11, room="lobby")
         assert alice.recv()["error"] == "no-history"  # type: ignore[index]
         assert not (tmp_path / "chat-data").exists()
+    finally:
+        server.kill()
+
+
+def test_retention_prunes_at_start(tmp_path: Path) -> None:
+    """A room over --history-keep loses its oldest messages when the server starts again."""
+    keep = ARGS + ["--history-keep", "5"]
+    server = ServerProcess(tmp_path, keep)
+    alice = WireClient(server.host, server.port).logon("alice")
+    for i in range(8):
+        alice.send(code=5, text=f"line {i}")
+    alice.recv_until(lambda m: m.get("text") == "line 7")
+    server.stop(signal.SIGTERM)
+    server = ServerProcess(tmp_path, keep)
+    try:
+        server.wait_for_output(re.compile(rb"pruned 3 old messages"))
+        bob = WireClient(server.host, server.port).logon("bob")
+        assert [m["text"] for m in everything_after(bob, 0, 50)] == [f"line {i}" for i in range(3, 8)]
     finally:
         server.kill()
