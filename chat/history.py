@@ -20,6 +20,7 @@ from typing import Any
 from twisted.enterprise import adbapi
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from chat.message import CMsg, Code
 from chat.names import fold
@@ -131,6 +132,11 @@ class History:
         self.pool.close()
 
 
+#: A message to store (None for an announcement that only keeps its place in
+#: the order), what relays it once stored, and what tells its sender it was not.
+_Entry = tuple[CMsg | None, Callable[[], None], Callable[[], None]]
+
+
 class GroupCommit:
     """
     Accepts messages with the action that relays each, stores them in
@@ -141,40 +147,67 @@ class GroupCommit:
 
     def __init__(self, history: History) -> None:
         self.history = history
-        self.pending: list[tuple[CMsg, Callable[[], None]]] = []
+        self.pending: list[_Entry] = []
         self.in_flight: defer.Deferred[None] | None = None
         # Barriers waiting for the batch now pending to commit.
         self._waiting: list[defer.Deferred[None]] = []
 
-    def accept(self, msg: CMsg, relay: Callable[[], None]) -> None:
-        self.pending.append((msg, relay))
+    def accept(self, msg: CMsg, relay: Callable[[], None], refuse: Callable[[], None] = lambda: None) -> None:
+        """
+        Store C{msg}, then C{relay} it; if it cannot be stored, it is not
+        relayed and C{refuse} tells its sender so.
+        """
+        self.pending.append((msg, relay, refuse))
         if self.in_flight is None:
             self._write()
+
+    def then(self, relay: Callable[[], None]) -> None:
+        """
+        Run C{relay} (an announcement that is not stored: a join, a leave, a
+        rename) after every message accepted before it has been relayed, so
+        that nobody sees "bob has left" before bob's last words.
+        """
+        if self.in_flight is None and not self.pending:
+            relay()
+        else:
+            self.pending.append((None, relay, relay))  # relayed even if its batch fails
 
     def _write(self) -> None:
         batch, self.pending = self.pending, []
         waiting, self._waiting = self._waiting, []
-        d = self.in_flight = self.history.append([m for m, _ in batch])
-        d.addCallback(lambda _: self._committed(batch, waiting))
-        d.addErrback(lambda f: self._failed(f, batch, waiting))
+        msgs = [m for m, _, _ in batch if m is not None]
+        if not msgs:
+            # Only announcements: nothing to store, their turn is now.
+            self.in_flight = defer.succeed(None)
+            self._committed(batch, waiting)
+            return
+        d = self.in_flight = self.history.append(msgs)
+        d.addCallbacks(lambda _: self._committed(batch, waiting), lambda f: self._failed(f, batch, waiting))
 
-    def _committed(self, batch: list[tuple[CMsg, Callable[[], None]]],
-                   waiting: list[defer.Deferred[None]]) -> None:
-        for _, relay in batch:
-            relay()
+    def _committed(self, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:
+        for _, relay, _ in batch:
+            try:
+                relay()
+            except Exception:
+                # One broken recipient must not stop everyone's chat.
+                self.log.failure("relaying a stored message")
         self._next(waiting)
 
-    def _failed(self, failure: object, batch: list[tuple[CMsg, Callable[[], None]]],
-                waiting: list[defer.Deferred[None]]) -> None:
-        # Not stored means not accepted: nothing is relayed that is not in the history.
-        self.log.failure("could not store {n} messages; they were not relayed", failure, n=len(batch))
+    def _failed(self, failure: Failure, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:
+        # Not stored means not accepted: nothing is relayed that is not in
+        # the history, and each sender hears so.  Announcements still go out.
+        n = sum(1 for m, _, _ in batch if m is not None)
+        self.log.failure("could not store {n} messages; they were not relayed", failure, n=n)
+        for _, _, refuse in batch:
+            refuse()
         self._next(waiting)
 
     def _next(self, waiting: list[defer.Deferred[None]]) -> None:
         self.in_flight = None
         for d in waiting:
             d.callback(None)
-        if self.pending or self._waiting:
+        # A waiter's callback may already have started the next batch.
+        if self.in_flight is None and (self.pending or self._waiting):
             self._write()
 
     def flushed(self) -> defer.Deferred[None]:

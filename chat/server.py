@@ -141,7 +141,7 @@ class ChatServerProtocol(Int32StringReceiver):
             # The reason a user typed is message text: it is not logged.
             why = "has quit" if self.quit_reason.startswith("has quit") else self.quit_reason
             self.log.info("{nick} disconnected: {why}", nick=user.nick, why=why)
-            fan_out(self.factory.state.quit(user, self.quit_reason))
+            self.factory.announce(self.factory.state.quit(user, self.quit_reason))
         self.factory.connection_lost(self)
 
     def send_frame(self, data: bytes) -> None:
@@ -376,7 +376,7 @@ class ChatServerProtocol(Int32StringReceiver):
         announcements = state.rename(self.user, nick)
         self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
         self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
-        fan_out(announcements)
+        self.factory.announce(announcements)
 
     async def _take_cluster_nickname(self, nick: str) -> None:
         cluster = self.factory.cluster
@@ -403,7 +403,7 @@ class ChatServerProtocol(Int32StringReceiver):
             return
         deliveries = self.factory.state.join(self.user, msg.target_room)
         self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
-        fan_out(deliveries)
+        self.factory.announce(deliveries)
         if self.factory.store is not None and self.factory.replay:
             room = deliveries[0][1].room
             assert room is not None
@@ -464,7 +464,7 @@ class ChatServerProtocol(Int32StringReceiver):
         if self.factory.cluster is not None:
             self._waiting_for(msg.code, self.factory.cluster.leave(self.user, msg.target_room))
             return
-        fan_out(self.factory.state.leave(self.user, msg.target_room))
+        self.factory.announce(self.factory.state.leave(self.user, msg.target_room))
 
     def do_chatters(self, msg: CMsg) -> None:
         if self.factory.cluster is not None:
@@ -482,7 +482,7 @@ class ChatServerProtocol(Int32StringReceiver):
                 self._cluster_refused, msg.code)
             return
         recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
-        self._accepted(recipients, out)
+        self._accepted(recipients, out, msg.code)
 
     def do_private(self, msg: CMsg) -> None:
         assert self.user is not None
@@ -493,9 +493,9 @@ class ChatServerProtocol(Int32StringReceiver):
             cluster.private(self.user, msg.to, msg.text, msg.color, msg.action).addErrback(
                 self._cluster_refused, msg.code)
             return
-        self._accepted(*self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action))
+        self._accepted(*self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action), msg.code)
 
-    def _accepted(self, recipients: Iterable[User], out: CMsg) -> None:
+    def _accepted(self, recipients: Iterable[User], out: CMsg, code: int) -> None:
         """
         Relay an accepted message: at once, or, with history on, once it is
         stored, to the members it had when it was accepted.
@@ -506,7 +506,8 @@ class ChatServerProtocol(Int32StringReceiver):
             deliver(recipients, data)
         else:
             members = tuple(recipients)
-            commit.accept(out, lambda: deliver(members, data))
+            commit.accept(out, lambda: deliver(members, data), lambda: self._error(
+                code, "server-error", "the server could not store this message, so it was not delivered; try again later"))
 
     def _cluster_refused(self, f: Failure, code: int) -> None:
         if f.check(ChatError):
@@ -605,6 +606,16 @@ class ChatServerFactory(Factory):
         if not self.connections and self._all_gone is not None:
             d, self._all_gone = self._all_gone, None
             d.callback(None)
+
+    def announce(self, deliveries: list[Delivery]) -> None:
+        """
+        Relay joins, leaves and renames in their place in the order: after
+        the messages accepted before them, which may still be being stored.
+        """
+        if self.commit is None:
+            fan_out(deliveries)
+        else:
+            self.commit.then(lambda: fan_out(deliveries))
 
     def _lost_contact(self) -> None:
         """The cluster dropped this node: every client must log on again."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.processes import TIMEOUT, ServerProcess, WireClient
+from tests.processes import TIMEOUT, ServerProcess, WireClient, pack
 
 ARGS = ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"]
 
@@ -176,5 +177,55 @@ def test_retention_prunes_at_start(tmp_path: Path) -> None:
         server.wait_for_output(re.compile(rb"pruned 3 old messages"))
         bob = WireClient(server.host, server.port).logon("bob")
         assert [m["text"] for m in everything_after(bob, 0, 50)] == [f"line {i}" for i in range(3, 8)]
+    finally:
+        server.kill()
+
+
+def test_last_words_come_before_the_leave(tmp_path: Path) -> None:
+    """Messages still being stored are relayed before a later leave or lost connection."""
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        bob = WireClient(server.host, server.port).logon("bob")
+        for round in range(20):
+            alice = WireClient(server.host, server.port).logon(f"alice{round}")
+            bob.recv_until(lambda m: m["code"] == 1)
+            if round % 2:
+                # Words and the leave in one write, then the connection goes too.
+                alice.raw(pack({"code": 5, "text": "see you"}) + pack({"code": 2, "room": "lobby"}))
+                leave = f"alice{round} has left lobby"
+            else:
+                alice.send(code=5, text="see you")
+                leave = f"alice{round} has lost the connection"
+            alice.close()
+            got = bob.recv_until(lambda m: m["code"] == 2)
+            assert [m.get("text") for m in got] == ["see you", leave], got
+    finally:
+        server.kill()
+
+
+def test_a_message_the_store_refuses_is_not_relayed_and_its_sender_is_told(tmp_path: Path) -> None:
+    """An operator holding the database's write lock: messages fail, then flow again."""
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        alice = WireClient(server.host, server.port).logon("alice")
+        bob = WireClient(server.host, server.port).logon("bob")
+        alice.recv_until(lambda m: m["code"] == 1)
+        alice.send(code=5, text="before")
+        first = bob.recv_until(lambda m: m["code"] == 5)[-1]
+        operator = sqlite3.connect(tmp_path / "chat-data" / "history.sqlite3", isolation_level=None)
+        operator.execute("BEGIN IMMEDIATE")  # held longer than SQLite's 5 s busy timeout
+        try:
+            alice.send(code=5, text="while locked")
+            got = alice.recv_until(lambda m: m["code"] in (5, 8) and m.get("text") != "before")
+            assert got[-1]["code"] == 8 and got[-1]["error"] == "server-error" and got[-1]["reply_to"] == 5, got
+        finally:
+            operator.execute("ROLLBACK")
+            operator.close()
+        alice.send(code=5, text="after")
+        got = bob.recv_until(lambda m: m["code"] == 5)
+        assert [m["text"] for m in got] == ["after"], "bob never saw the refused message"
+        assert got[-1]["id"] > first["id"]
+        stored = everything_after(bob, 0, 50)
+        assert [m["text"] for m in stored] == ["before", "after"]
     finally:
         server.kill()

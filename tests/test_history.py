@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest_twisted
 from twisted.internet import defer
 
-from chat.history import MAX_PAGE, GroupCommit, History
+from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History
 from chat.message import CMsg, Code
 
 
@@ -90,5 +91,49 @@ async def test_group_commit_batches_and_relays_in_order_after_commit(tmp_path: P
         assert batches == [1, 499], "a busy room costs one transaction per batch"
         msgs, _ = await store.page("busy", limit=200)
         assert msgs[-1].id == 500
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_announcements_keep_their_place_among_messages_being_stored(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    commit = GroupCommit(store)
+    relayed: list[str] = []
+    try:
+        commit.then(lambda: relayed.append("idle"))
+        assert relayed == ["idle"], "with nothing being stored, an announcement goes at once"
+        for i in range(1, 4):
+            commit.accept(line("r", i), lambda i=i: relayed.append(f"m{i}"))
+        commit.then(lambda: relayed.append("bob has left"))
+        commit.accept(line("r", 4), lambda: relayed.append("m4"))
+        assert relayed == ["idle"]
+        await commit.flushed()
+        assert relayed == ["idle", "m1", "m2", "m3", "bob has left", "m4"]
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_batch_that_cannot_be_stored_is_refused_not_relayed(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    commit = GroupCommit(store)
+    relayed: list[str] = []
+    refused: list[str] = []
+    try:
+        # Break the database under the store, as a damaged file would.
+        with sqlite3.connect(store.path) as db:
+            db.execute("DROP TABLE messages")
+        commit.accept(line("r", 1), lambda: relayed.append("m1"), lambda: refused.append("m1"))
+        commit.then(lambda: relayed.append("carol joined"))
+        commit.accept(line("r", 2), lambda: relayed.append("m2"), lambda: refused.append("m2"))
+        await commit.flushed()
+        assert relayed == ["carol joined"], "announcements still go out; unstored messages do not"
+        assert refused == ["m1", "m2"]
+        with sqlite3.connect(store.path) as db:
+            db.executescript(SCHEMA)
+        commit.accept(line("r", 3), lambda: relayed.append("m3"), lambda: refused.append("m3"))
+        await commit.flushed()
+        assert (relayed, refused) == (["carol joined", "m3"], ["m1", "m2"]), "the store works again once the database does"
     finally:
         store.close()
