@@ -34,6 +34,17 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_id ON messages (room_key, id) WHERE room_key != '';
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+CREATE TABLE IF NOT EXISTS room_ids (
+    room_key TEXT PRIMARY KEY,   -- folded room name
+    last_id INTEGER NOT NULL     -- newest id the room had when it was last pruned
+);
+"""
+
+#: Pruning may remove a room's every message; its ids must still go on.
+_SAVE_LAST_IDS = """
+INSERT INTO room_ids (room_key, last_id)
+    SELECT room_key, MAX(id) FROM messages WHERE room_key != '' GROUP BY room_key
+    ON CONFLICT (room_key) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)
 """
 
 #: Most messages one HISTORY request may return.
@@ -71,7 +82,8 @@ class History:
             _connect_options(connection)
             connection.executescript(SCHEMA)
             self.last_ids: dict[str, int] = dict(connection.execute(
-                "SELECT room_key, MAX(id) FROM messages WHERE room_key != '' GROUP BY room_key"
+                "SELECT room_key, MAX(id) FROM (SELECT room_key, id FROM messages WHERE room_key != ''"
+                " UNION ALL SELECT room_key, last_id FROM room_ids) GROUP BY room_key"
             ).fetchall())
         connection.close()
         self.pool = adbapi.ConnectionPool(
@@ -116,6 +128,7 @@ class History:
 
         def prune(cursor: Any) -> int:
             removed = 0
+            cursor.execute(_SAVE_LAST_IDS)
             if keep:
                 removed += cursor.execute(
                     "DELETE FROM messages WHERE room_key != '' AND id <= "

@@ -52,6 +52,22 @@ async def test_ids_continue_after_reopening(tmp_path: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_ids_continue_after_pruning_a_whole_room(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    await store.append([line("quiet", i, ts=i) for i in range(1, 6)] + [line("busy", i, ts=1000 + i) for i in range(1, 4)])
+    assert await store.prune(keep=0, older_than_ms=500) == 5
+    assert (await store.page("quiet"))[0] == []
+    await store.append([line("busy", 4, ts=2000)])
+    assert await store.prune(keep=0, older_than_ms=500) == 0
+    store.close()
+    reopened = History(tmp_path)
+    try:
+        assert reopened.last_ids == {"quiet": 5, "busy": 4}
+    finally:
+        reopened.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_retention_by_count_and_age(tmp_path: Path) -> None:
     store = History(tmp_path)
     try:
