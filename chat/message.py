@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Any
 
@@ -211,7 +211,34 @@ def encode(msg: CMsg) -> bytes:
 def frame(msg: CMsg) -> bytes:
     """
     The whole frame for C{msg}, length prefix included: what a broadcast
-    encodes once and writes to every recipient.
+    encodes once and writes to every recipient.  A list too long for one
+    frame comes out as several (L{_split_list}).
     """
     body = encode(msg)
+    if len(body) > MAX_FRAME and msg.names:
+        return _split_list(msg)
     return _header.pack(len(body)) + body
+
+
+def _split_list(msg: CMsg) -> bytes:
+    """
+    A list of names (a room's members, the rooms) as consecutive frames of
+    at most L{MAX_FRAME} bytes each, all but the last with C{"more":true},
+    like the pages of a HISTORY reply.
+    """
+    assert msg.names is not None
+    overhead = len(encode(replace(msg, names=(), more=True)))
+    frames: list[bytes] = []
+    chunk: list[str] = []
+    size = overhead
+    for name in msg.names:
+        cost = len(_encoder.encode(name).encode("utf-8")) + 1  # the name and a comma
+        if chunk and size + cost > MAX_FRAME:
+            body = encode(replace(msg, names=tuple(chunk), more=True))
+            frames.append(_header.pack(len(body)) + body)
+            chunk, size = [], overhead
+        chunk.append(name)
+        size += cost
+    body = encode(replace(msg, names=tuple(chunk), more=False))
+    frames.append(_header.pack(len(body)) + body)
+    return b"".join(frames)

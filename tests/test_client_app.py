@@ -216,6 +216,17 @@ class ClientTests(ClientCase):
         self.assertTrue(self.transport.disconnecting)
 
 
+class ClientListTests(ClientCase):
+    def test_a_list_in_several_frames_is_shown_once_whole(self) -> None:
+        self.log_on()
+        self.server(code=3, room="lobby", names=["alice", "bob"], more=True)
+        self.server(code=7, names=["dev"], more=True)
+        self.assertEqual(self.view.kinds(), [])
+        self.server(code=3, room="lobby", names=["carol"])
+        self.server(code=7, names=["lobby"])
+        self.assertEqual(self.view.kinds(), [("info", "in lobby (3): alice, bob, carol"), ("info", "rooms: dev, lobby")])
+
+
 class ClientHistoryTests(ClientCase):
     def test_history_is_shown_once_and_marked(self) -> None:
         self.log_on()

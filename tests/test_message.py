@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.message import CMsg, Code, ProtocolError, decode, encode, frame
+from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, encode, frame
 
 
 class DecodeTests(SynchronousTestCase):
@@ -88,6 +88,26 @@ class EncodeTests(SynchronousTestCase):
         (length,) = struct.unpack("!I", data[:4])
         self.assertEqual(length, len(data) - 4)
         self.assertEqual(json.loads(data[4:].decode("utf-8")), {"code": 5, "text": "é"})
+
+    def test_a_list_too_long_for_one_frame_is_split_in_order(self) -> None:
+        names = tuple(f"member-{i:05}-\u00e9\u00e9\u00e9\u00e9" for i in range(3000))  # ~25 bytes each
+        data = frame(CMsg(Code.SENDING_CHATTERS_LIST, room="lobby", names=names))
+        bodies = []
+        while data:
+            (n,) = struct.unpack("!I", data[:4])
+            self.assertLessEqual(n, MAX_FRAME)
+            bodies.append(json.loads(data[4:4 + n].decode("utf-8")))
+            data = data[4 + n:]
+        self.assertGreater(len(bodies), 3)
+        self.assertEqual([b.get("more", False) for b in bodies], [True] * (len(bodies) - 1) + [False])
+        self.assertTrue(all(b["room"] == "lobby" and b["code"] == 3 for b in bodies))
+        self.assertEqual(tuple(n for b in bodies for n in b["names"]), names)
+        # Each frame but the last is full: no more frames than needed.
+        self.assertTrue(all(len(json.dumps(b, ensure_ascii=False).encode()) > MAX_FRAME - 100 for b in bodies[:-1]))
+
+    def test_a_list_that_fits_stays_one_frame(self) -> None:
+        data = frame(CMsg(Code.ROOM_LIST, names=("a", "b")))
+        self.assertEqual(json.loads(data[4:]), {"code": 7, "names": ["a", "b"]})
 
 
 text = st.text()

@@ -125,6 +125,25 @@ class RoomTests(ServerTestCase):
         self.assertEqual(alice.received(), [joined])
         self.assertEqual(bob.received(), [joined, {"code": 3, "room": "lobby", "names": ["alice", "bob"]}])
 
+    def test_a_member_list_too_long_for_one_frame_comes_in_several(self) -> None:
+        self.factory.limits.max_per_address = 0
+        nicks = [f"{'ü' * 19}{i:04}" for i in range(450)]  # 42 bytes each in UTF-8
+        for nick in nicks:
+            self.logon(nick)
+        last = self.logon("zed", room=None)
+        last.send(code=1)
+        self.clock.advance(0)
+        data, frames = last.transport.value(), []
+        while data:
+            (n,) = struct.unpack("!I", data[:4])
+            self.assertLessEqual(n, MAX_FRAME)
+            frames.append(json.loads(data[4:4 + n]))
+            data = data[4 + n:]
+        lists = [f for f in frames if f["code"] == 3]
+        self.assertGreater(len(lists), 1)
+        self.assertEqual([f.get("more", False) for f in lists], [True] * (len(lists) - 1) + [False])
+        self.assertEqual([n for f in lists for n in f["names"]], sorted(nicks + ["zed"], key=str.casefold))
+
     def test_message_relayed_to_every_member_with_server_fields(self) -> None:
         alice, bob = self.logon("alice"), self.logon("bob")
         carol = self.logon("carol", room="elsewhere")

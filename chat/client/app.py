@@ -61,6 +61,8 @@ class ChatClient:
         self.newest: dict[str, int] = {}
         self.oldest: dict[str, int] = {}
         self.seen: dict[str, set[int]] = {}
+        # The first frames of a list too long for one ("more": true), by code and room.
+        self._list_parts: dict[tuple[int, str | None], list[str]] = {}
         self._last_history_id: dict[str, int] = {}
         # The password goes out only once the server asks for it.
         self._password_sent = False
@@ -176,9 +178,19 @@ class ChatClient:
                 self.current = self.rooms[-1] if self.rooms else None
             self.view.status_changed()
 
+    def _whole_list(self, msg: CMsg) -> list[str] | None:
+        """The names of a list reply once its last frame is in, else None."""
+        key = (msg.code, msg.room)
+        names = self._list_parts.pop(key, []) + list(msg.names or ())
+        if msg.more:
+            self._list_parts[key] = names
+            return None
+        return names
+
     def _on_3(self, msg: CMsg) -> None:  # SENDING_CHATTERS_LIST
-        names = ", ".join(msg.names or ())
-        self.view.show(Event("info", f"in {msg.room}: {names}", room=msg.room))
+        names = self._whole_list(msg)
+        if names is not None:
+            self.view.show(Event("info", f"in {msg.room} ({len(names)}): {', '.join(names)}", room=msg.room))
 
     def _on_5(self, msg: CMsg) -> None:  # NORMAL_MESSAGE
         if msg.nick is None:
@@ -216,7 +228,9 @@ class ChatClient:
                              ts=msg.ts, action=msg.action))
 
     def _on_7(self, msg: CMsg) -> None:  # ROOM_LIST
-        self.view.show(Event("info", "rooms: " + (", ".join(msg.names or ()) or "none")))
+        names = self._whole_list(msg)
+        if names is not None:
+            self.view.show(Event("info", "rooms: " + (", ".join(names) or "none")))
 
     def _on_8(self, msg: CMsg) -> None:  # ERROR
         self.view.show(Event("error", msg.text or msg.error or "error"))
