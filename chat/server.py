@@ -587,7 +587,9 @@ class ChatServerFactory(Factory):
     def connection_made(self, proto: ChatServerProtocol) -> tuple[str, str] | None:
         """Count the connection; return (slug, text) if it is over a limit."""
         self.connections.add(proto)
-        count = self.per_address[proto.host] = self.per_address.get(proto.host, 0) + 1
+        count = 0  # a UNIX socket's clients are local users, with no address to share
+        if proto.host:
+            count = self.per_address[proto.host] = self.per_address.get(proto.host, 0) + 1
         limits = self.limits
         if limits.max_clients and len(self.connections) > limits.max_clients:
             return "server-full", f"the server has its maximum of {limits.max_clients} clients"
@@ -598,11 +600,12 @@ class ChatServerFactory(Factory):
     def connection_lost(self, proto: ChatServerProtocol) -> None:
         if proto in self.connections:
             self.connections.discard(proto)
-            left = self.per_address[proto.host] - 1
-            if left:
-                self.per_address[proto.host] = left
-            else:
-                del self.per_address[proto.host]
+            if proto.host:
+                left = self.per_address[proto.host] - 1
+                if left:
+                    self.per_address[proto.host] = left
+                else:
+                    del self.per_address[proto.host]
         if not self.connections and self._all_gone is not None:
             d, self._all_gone = self._all_gone, None
             d.callback(None)

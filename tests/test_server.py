@@ -6,7 +6,7 @@ import json
 import struct
 from typing import Any
 
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -407,6 +407,23 @@ class LimitTests(ServerTestCase):
         c1.drop()
         a1.drop()
         self.assertEqual(self.factory.per_address, {"10.0.0.1": 1, "10.0.0.2": 1})
+
+    def test_unix_socket_clients_are_not_counted_per_address(self) -> None:
+        limits = self.factory.limits
+        limits.max_per_address, limits.max_clients = 2, 4
+        local = []
+        for _ in range(5):
+            proto = self.factory.buildProtocol(UNIXAddress(None))
+            transport = StringTransport(peerAddress=UNIXAddress(None))
+            proto.makeConnection(transport)
+            local.append(transport)
+        self.clock.advance(0)
+        self.assertEqual([t.value() for t in local[:4]], [b""] * 4, "no local client is refused for sharing an address")
+        self.assertIn(b"server-full", local[4].value(), "the total limit still holds")
+        self.assertEqual(self.factory.per_address, {})
+        for proto in list(self.factory.connections):
+            proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
 
     def test_flood_is_slowed_then_dropped_without_losing_accepted_messages(self) -> None:
         self.factory.limits.flood_rate = 10
