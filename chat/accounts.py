@@ -7,6 +7,7 @@ e.g. C{--auth file:passwords.txt} with lines C{nick:password}.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 from twisted.cred.checkers import ICredentialsChecker
@@ -20,14 +21,30 @@ from chat.names import ChatError, fold
 
 #: Seconds before a wrong password is answered: makes guessing costly.
 WRONG_PASSWORD_DELAY = 2.0
+#: The delay doubles with each wrong password for the same account, from any
+#: connection, up to this; so guessing in parallel does not go faster.
+MAX_WRONG_PASSWORD_DELAY = 60.0
+#: Seconds after which an account's wrong passwords are forgotten.
+FAILURE_MEMORY = 900.0
+
+# A password file's names, read again only when the file changes.
+_file_names: dict[str, tuple[tuple[int, int], list[bytes]]] = {}
 
 
 def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
     """The user names a checker holds, when it can list them (file:, memory:)."""
     load = getattr(checker, "_loadCredentials", None)
     if load is not None:
+        filename = getattr(checker, "filename", None)
         try:
-            return [user for user, _ in load()]
+            if filename is None:
+                return [user for user, _ in load()]
+            info = os.stat(filename)
+            version = (info.st_mtime_ns, info.st_size)
+            cached = _file_names.get(filename)
+            if cached is None or cached[0] != version:
+                cached = _file_names[filename] = (version, [user for user, _ in load()])
+            return cached[1]
         except (OSError, UnauthorizedLogin):  # FilePasswordDB: a missing or unreadable file
             return []
     users = getattr(checker, "users", None)
@@ -45,6 +62,17 @@ class Accounts:
         self.clock = clock
         self.required = required
         self.delay = delay
+        # Per account: wrong passwords in a row, and when the last one came.
+        self._failures: dict[bytes, tuple[int, float]] = {}
+
+    def _wrong_password_delay(self, name: bytes) -> float:
+        """Count a wrong password for C{name}; how long to wait before saying so."""
+        now = self.clock.seconds()
+        count, last = self._failures.get(name, (0, now))
+        if now - last > FAILURE_MEMORY:
+            count = 0
+        self._failures[name] = (count + 1, now)
+        return min(self.delay * 2 ** min(count, 16), max(MAX_WRONG_PASSWORD_DELAY, self.delay))
 
     @property
     def active(self) -> bool:
@@ -80,9 +108,11 @@ class Accounts:
         for checker in self.checkers:
             try:
                 await defer.maybeDeferred(checker.requestAvatarId, credentials)
+                self._failures.pop(name, None)
                 return
             except UnauthorizedLogin:
                 continue
-        self.log.info("wrong password for {nick}", nick=nick)
-        await task.deferLater(self.clock, self.delay, lambda: None)
+        delay = self._wrong_password_delay(name)
+        self.log.info("wrong password for {nick}; answered in {delay} s", nick=nick, delay=delay)
+        await task.deferLater(self.clock, delay, lambda: None)
         raise ChatError("bad-password", f"wrong password for {nick}")

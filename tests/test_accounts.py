@@ -14,7 +14,7 @@ from twisted.cred.checkers import (
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
+from chat.accounts import FAILURE_MEMORY, WRONG_PASSWORD_DELAY, Accounts
 from chat.server import ChatServerFactory, Limits
 from chat.state import ChatState
 from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
@@ -52,6 +52,24 @@ class AccountsInServerTests(SynchronousTestCase):
         got = c.received()
         self.assertEqual([(m["code"], m.get("error")) for m in got], [(8, "bad-password"), (10, None)])
 
+    def test_wrong_passwords_for_one_account_slow_every_connection_until_the_right_one(self) -> None:
+        def answered_after(password: str) -> float:
+            c = self.connect()
+            c.send(code=4, text="alice", password=password)
+            start = self.clock.seconds()
+            for _ in range(1000):  # bounded: 500 s of clock
+                if c.received():
+                    return self.clock.seconds() - start
+                self.clock.advance(0.5)
+            raise AssertionError("never answered")
+
+        # Each guess comes on a new connection, as a parallel guesser's would.
+        self.assertEqual([answered_after("guess") for _ in range(7)], [2, 4, 8, 16, 32, 60, 60])
+        self.assertEqual(answered_after("wonderland"), 0)
+        self.assertEqual(answered_after("guess"), 2, "the right password resets the delay")
+        self.clock.advance(FAILURE_MEMORY + 1)
+        self.assertEqual(answered_after("guess"), 2, "old wrong passwords are forgotten")
+
     def test_unregistered_nicks_stay_free_unless_required(self) -> None:
         c = self.connect()
         c.send(code=4, text="bob")
@@ -76,6 +94,8 @@ class FileAccountsTests(SynchronousTestCase):
         accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
         self.assertEqual(accounts.registered_name("alice"), b"Alice")
         self.assertIsNone(accounts.registered_name("carol"))
+        path.write_text("Alice:secret\nbob:pw\ncarol:new\n")
+        self.assertEqual(accounts.registered_name("CAROL"), b"carol", "a changed file is read again")
 
 
 def test_auth_file_end_to_end_and_no_password_in_the_log(tmp_path: Path) -> None:
