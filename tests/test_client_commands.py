@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.client import commands as c
 from chat.client.logon import LogonForm
-from chat.client.render import Event, ansi, nick_color, plain, sanitize, styled
+from chat.client.render import Event, ansi, cells, nick_color, plain, sanitize, styled
 
 
 class ParseTests(SynchronousTestCase):
@@ -66,6 +66,13 @@ class LogonFormTests(SynchronousTestCase):
 
 
 class RenderTests(SynchronousTestCase):
+    def test_cells_counts_terminal_columns(self) -> None:
+        self.assertEqual(cells("abc"), 3)
+        self.assertEqual(cells("日本語"), 6)
+        self.assertEqual(cells("🎉!"), 3)
+        self.assertEqual(cells("e\u0301"), 1)  # e and a combining acute accent
+        self.assertEqual(cells("a\u200db"), 2)  # a zero-width joiner takes no column
+
     def test_sanitize_neutralises_escapes_and_controls(self) -> None:
         hostile = "\x1b[2J\x1b]0;pwned\x07\r\x08\x9b31m\u202eevil\u200b\n"
         safe = sanitize(hostile)

@@ -207,3 +207,28 @@ def test_cannot_connect_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert b"cannot connect" in result.stdout
     assert b"Traceback" not in result.stdout + result.stderr
+
+
+def test_wide_characters_edit_in_place(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    """CJK and emoji take two columns: the cursor and edits must follow them."""
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    me.wait_for("alice has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    me.type("日本語 ok")
+    me.wait_for("> 日本語 ok")
+    me.type("\x1b[D" * 2 + "\x7f" + "!")  # left twice, backspace over the space, type !
+    me.wait_for("> 日本語!ok")
+    bottom = len(me.lines()) - 1
+    assert me.lines()[-1].rstrip() == "> 日本語!ok", me.lines()[-1]
+    assert me.cursor() == (2 + 6 + 1, bottom)
+    me.type("\x1b[D" * 2 + "\x7f")  # back over "!" and "語", delete "本"
+    deadline = time.monotonic() + TIMEOUT
+    while me.lines()[-1].rstrip() != "> 日語!ok" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert me.lines()[-1].rstrip() == "> 日語!ok", me.lines()[-1]
+    assert me.cursor() == (2 + 2, bottom)
+    bob.send(code=5, text="an interruption 🎉")  # output above must not move the cursor
+    me.wait_for("an interruption 🎉")
+    assert me.cursor() == (2 + 2, bottom)
+    me.type("\r")
+    assert bob.recv_until(lambda m: m["code"] == 5 and m.get("nick") == "alice")[-1]["text"] == "日語!ok"

@@ -158,3 +158,19 @@ def plain(event: Event) -> str:
     prefix = {"event": "--", "error": "!!", "notice": "***"}.get(event.kind, "")
     line = f"{prefix} {text}" if prefix else text
     return f"[{sanitize(event.room)}] {line}" if event.room else line
+
+
+def cells(text: str) -> int:
+    """
+    The terminal columns C{text} takes: two for wide characters (CJK, most
+    emoji), none for combining marks and format characters, one otherwise.
+    """
+    width = 0
+    for ch in text:
+        if ch < "\u0300":
+            width += 1
+        elif unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        else:
+            width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width

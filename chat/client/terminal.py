@@ -18,7 +18,7 @@ from twisted.conch.recvline import HistoricRecvLine
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
-from chat.client.render import Event, Span, ansi, styled
+from chat.client.render import Event, Span, ansi, cells, styled
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 
@@ -70,8 +70,9 @@ class ChatTerminal(HistoricRecvLine):
         than with save/restore cursor, which some emulators clamp into the
         scroll region.)
         """
-        column = len(self._prompt.decode("utf-8", "replace")) + self.lineBufferIndex
-        self.terminal.cursorPosition(column, self.height - 1)
+        before = self.lineBuffer[: self.lineBufferIndex]
+        typed = len(before) if self.masked else cells(b"".join(before).decode("utf-8", "replace"))
+        self.terminal.cursorPosition(cells(self._prompt.decode("utf-8", "replace")) + typed, self.height - 1)
 
     def _set_prompt(self, prompt: str) -> None:
         self._prompt = prompt.encode("utf-8")
@@ -144,6 +145,41 @@ class ChatTerminal(HistoricRecvLine):
                 self.characterReceived(ch.encode("utf-8"), False)
             return
         super().keystrokeReceived(keyID, modifier)
+
+    # recvline moves the cursor one column per character; CJK and most emoji
+    # take two.  After any edit that moves the cursor, draw the line again.
+
+    def handle_LEFT(self) -> None:
+        super().handle_LEFT()
+        self.drawInputLine()
+
+    def handle_RIGHT(self) -> None:
+        super().handle_RIGHT()
+        self.drawInputLine()
+
+    def handle_HOME(self) -> None:
+        super().handle_HOME()
+        self.drawInputLine()
+
+    def handle_END(self) -> None:
+        super().handle_END()
+        self.drawInputLine()
+
+    def handle_BACKSPACE(self) -> None:
+        super().handle_BACKSPACE()
+        self.drawInputLine()
+
+    def handle_DELETE(self) -> None:
+        super().handle_DELETE()
+        self.drawInputLine()
+
+    def handle_UP(self) -> None:
+        super().handle_UP()
+        self.drawInputLine()
+
+    def handle_DOWN(self) -> None:
+        super().handle_DOWN()
+        self.drawInputLine()
 
     def _deliverBuffer(self, buf: bytes) -> None:
         # One buffer element per character (not per byte), so that the
