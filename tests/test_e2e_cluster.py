@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.processes import ServerProcess, WireClient
+from tests.processes import TIMEOUT, ServerProcess, WireClient
 from tests.redis_server import RedisProcess
 
 TTL = 1.0  # --cluster-ttl: a dead node is removed after about 2 x TTL
@@ -212,3 +213,55 @@ def test_a_node_cut_off_from_redis_delivers_what_it_missed_when_it_is_back(tmp_p
     got = bob.recv_until(lambda m: m.get("id") == 5)
     assert [m["text"] for m in got if m["code"] == 5] == [f"while b was away {i}" for i in range(5)]
     b.wait_for_output(re.compile(rb"reading from the cluster failed"))
+
+
+def _addresses(redis: RedisProcess, ids: set[str]) -> set[str]:
+    """The host:port each of the given Redis clients connects from."""
+    listing = redis.command("CLIENT", "LIST").decode(errors="replace")
+    return {m.group(2) for line in listing.splitlines()
+            for m in [re.search(r"\bid=(\d+) addr=(\S+)", line)] if m and m.group(1) in ids}
+
+
+def test_a_node_reads_only_the_rooms_its_clients_are_in(tmp_path: Path, redis: RedisProcess) -> None:
+    """Traffic of a room with no local member never reaches a node (Redis MONITOR shows its reads)."""
+    a = node(tmp_path, redis)
+    before = _client_ids(redis)
+    b = node(tmp_path, redis)
+    b_addresses = _addresses(redis, _client_ids(redis) - before)
+    a_addresses = _addresses(redis, before)
+    assert len(b_addresses) == 2 and len(a_addresses) == 2
+    alice = WireClient(a.host, a.port).logon("alice")
+    bob = WireClient(b.host, b.port).logon("bob")
+    alice.send(code=1, room="secret")
+    alice.recv_until(lambda m: m["code"] == 11 and m.get("room") == "secret")
+
+    monitor = socket.create_connection((redis.host, redis.port), timeout=TIMEOUT)
+    monitor.sendall(b"*1\r\n$7\r\nMONITOR\r\n")
+    assert monitor.recv(5) == b"+OK\r\n"
+    for i in range(20):
+        alice.send(code=5, room="secret", text=f"only for secret {i}")
+        alice.send(code=5, room="lobby", text=f"for everyone {i}")
+    bob_got = bob.recv_until(lambda m: m.get("text") == "for everyone 19")
+    assert [t for _, t, _ in chat_lines(bob_got)] == [f"for everyone {i}" for i in range(20)]
+    alice.recv_until(lambda m: m.get("text") == "for everyone 19")
+    # Both nodes read again with their new cursors well within a second.
+    seen, deadline = b"", time.monotonic() + 1.5
+    monitor.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            chunk = monitor.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    monitor.close()
+    reads: dict[str, list[str]] = {"a": [], "b": []}
+    for line in seen.decode(errors="replace").splitlines():
+        m = re.match(r'\+?[\d.]+ \[\d+ (\S+)\] "XREAD"(.*)', line)
+        if m:
+            reads["a" if m.group(1) in a_addresses else "b" if m.group(1) in b_addresses else "?"].append(m.group(2))
+    assert reads["a"] and reads["b"], seen[-2000:]
+    assert any('"chat:room:secret"' in r for r in reads["a"]), "the node with a member of secret reads it"
+    assert all('"chat:room:lobby"' in r for r in reads["b"])
+    assert not any("secret" in r for r in reads["b"]), [r for r in reads["b"] if "secret" in r]
