@@ -17,18 +17,26 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chat.limits import TokenBucket
 from chat.names import ChatError, fold
 
-#: Seconds before a wrong password is answered: makes guessing costly.
+#: Seconds before a wrong password is answered: a person's typo costs a moment.
 WRONG_PASSWORD_DELAY = 2.0
-#: The delay doubles with each wrong password for the same account, from any
-#: connection, up to this; so guessing in parallel does not go faster.
-MAX_WRONG_PASSWORD_DELAY = 60.0
-#: Seconds after which an account's wrong passwords are forgotten.
-FAILURE_MEMORY = 900.0
+#: Password attempts one registered nickname allows at once, from every
+#: connection together, and then one per this many seconds.  An attempt is
+#: counted when it arrives, so guessing over many connections, or hanging up
+#: before the answer, is no faster.
+ATTEMPT_BURST = 5
+ATTEMPT_INTERVAL = 20.0
+#: An attempt that would wait longer than this for its turn is refused (well
+#: within the default logon timeout, which counts from the connection).
+MAX_ATTEMPT_WAIT = 20.0
+#: Most nicknames whose attempts are remembered (a checker that cannot list
+#: its users guards every nickname).
+MAX_TRACKED = 10_000
 
 # A password file's names, read again only when the file changes.
-_file_names: dict[str, tuple[tuple[int, int], list[bytes]]] = {}
+_file_names: dict[tuple[int, str], tuple[tuple[int, ...], list[bytes]]] = {}
 
 
 def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
@@ -40,10 +48,11 @@ def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
             if filename is None:
                 return [user for user, _ in load()]
             info = os.stat(filename)
-            version = (info.st_mtime_ns, info.st_size)
-            cached = _file_names.get(filename)
+            version = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
+            key = (id(checker), filename)
+            cached = _file_names.get(key)
             if cached is None or cached[0] != version:
-                cached = _file_names[filename] = (version, [user for user, _ in load()])
+                cached = _file_names[key] = (version, [user for user, _ in load()])
             return cached[1]
         except (OSError, UnauthorizedLogin):  # FilePasswordDB: a missing or unreadable file
             return []
@@ -62,17 +71,34 @@ class Accounts:
         self.clock = clock
         self.required = required
         self.delay = delay
-        # Per account: wrong passwords in a row, and when the last one came.
-        self._failures: dict[bytes, tuple[int, float]] = {}
+        # Per account: its password attempts, as a token bucket.
+        self._attempts: dict[bytes, TokenBucket] = {}
 
-    def _wrong_password_delay(self, name: bytes) -> float:
-        """Count a wrong password for C{name}; how long to wait before saying so."""
+    def _turn(self, name: bytes, nick: str) -> float:
+        """
+        Count an attempt on C{name}: the seconds it must wait for its turn.
+        Raises L{ChatError} C{try-later} if that is too long.
+        """
         now = self.clock.seconds()
-        count, last = self._failures.get(name, (0, now))
-        if now - last > FAILURE_MEMORY:
-            count = 0
-        self._failures[name] = (count + 1, now)
-        return min(self.delay * 2 ** min(count, 16), max(MAX_WRONG_PASSWORD_DELAY, self.delay))
+        bucket = self._attempts.get(name)
+        if bucket is None:
+            if len(self._attempts) >= MAX_TRACKED:
+                self._forget_some(now)
+            bucket = self._attempts[name] = TokenBucket(now, 1 / ATTEMPT_INTERVAL, ATTEMPT_BURST)
+        wait = bucket.take(now)
+        if wait > MAX_ATTEMPT_WAIT:
+            bucket.tokens += 1  # not tried: not counted
+            raise ChatError("try-later", f"too many password attempts for {nick}; try again in {int(wait) + 1} s")
+        return wait
+
+    def _forget_some(self, now: float) -> None:
+        """Drop buckets that have filled up again, and the oldest if that is not enough."""
+        full = [k for k, b in self._attempts.items()
+                if b.tokens + (now - b.stamp) / ATTEMPT_INTERVAL >= ATTEMPT_BURST]
+        for key in full:
+            del self._attempts[key]
+        while len(self._attempts) >= MAX_TRACKED:
+            del self._attempts[next(iter(self._attempts))]
 
     @property
     def active(self) -> bool:
@@ -104,15 +130,18 @@ class Accounts:
             return
         if not password:
             raise ChatError("password-required", f"the nickname {nick} is registered: send its password")
+        wait = self._turn(name, nick)
+        if wait:
+            self.log.info("password attempt for {nick} waits {wait:.0f} s for its turn", nick=nick, wait=wait)
+            await task.deferLater(self.clock, wait, lambda: None)
         credentials = UsernamePassword(name, password.encode("utf-8"))
         for checker in self.checkers:
             try:
                 await defer.maybeDeferred(checker.requestAvatarId, credentials)
-                self._failures.pop(name, None)
+                self._attempts.pop(name, None)  # the owner is in: a fresh allowance
                 return
             except UnauthorizedLogin:
                 continue
-        delay = self._wrong_password_delay(name)
-        self.log.info("wrong password for {nick}; answered in {delay} s", nick=nick, delay=delay)
-        await task.deferLater(self.clock, delay, lambda: None)
+        self.log.info("wrong password for {nick}", nick=nick)
+        await task.deferLater(self.clock, self.delay, lambda: None)
         raise ChatError("bad-password", f"wrong password for {nick}")

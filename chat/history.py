@@ -198,21 +198,23 @@ class GroupCommit:
         d.addCallbacks(lambda _: self._committed(batch, waiting), lambda f: self._failed(f, batch, waiting))
 
     def _committed(self, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:
-        for _, relay, _ in batch:
+        self._run([relay for _, relay, _ in batch])
+        self._next(waiting)
+
+    def _run(self, actions: list[Callable[[], None]]) -> None:
+        for action in actions:
             try:
-                relay()
+                action()
             except Exception:
                 # One broken recipient must not stop everyone's chat.
-                self.log.failure("relaying a stored message")
-        self._next(waiting)
+                self.log.failure("relaying after a commit")
 
     def _failed(self, failure: Failure, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:
         # Not stored means not accepted: nothing is relayed that is not in
         # the history, and each sender hears so.  Announcements still go out.
         n = sum(1 for m, _, _ in batch if m is not None)
         self.log.failure("could not store {n} messages; they were not relayed", failure, n=n)
-        for _, _, refuse in batch:
-            refuse()
+        self._run([refuse for _, _, refuse in batch])
         self._next(waiting)
 
     def _next(self, waiting: list[defer.Deferred[None]]) -> None:

@@ -97,6 +97,8 @@ class ChatServerProtocol(Int32StringReceiver):
     factory: ChatServerFactory
     user: User | None = None
     outbox: list[bytes] | None = None
+    # Joins whose history is still being read: where in the outbox each goes.
+    _replays: list[list[int]] | None = None
     closing = False
     lost = False
     _timers: list[interfaces.IDelayedCall] = []  # replaced per connection in connectionMade
@@ -162,6 +164,8 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def flush(self) -> None:
         """Write the outbox; called once per reactor turn by the factory."""
+        if self._replays:
+            return  # a join's history goes first; written once it is read
         outbox, self.outbox = self.outbox, None
         if outbox is None or self.closing:
             return
@@ -186,6 +190,7 @@ class ChatServerProtocol(Int32StringReceiver):
         """Send a last frame, then close once it has been written."""
         if self.closing:
             return
+        self._replays = None  # last words: what is queued goes now, replays or not
         self.flush()
         self.transport.write(frame(msg))
         self.closing = True
@@ -403,19 +408,26 @@ class ChatServerProtocol(Int32StringReceiver):
             return
         deliveries = self.factory.state.join(self.user, msg.target_room)
         self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
-        self.factory.announce(deliveries)
-        if self.factory.store is not None and self.factory.replay:
-            room = deliveries[0][1].room
-            assert room is not None
-            replay = self.factory.replay
-            if self.factory.commit is None:
-                self._send_history(room, None, None, replay)
-            else:
-                # After the barrier: messages accepted before the join but not
-                # yet stored are then in the replay, since they were not
-                # relayed to the joiner.
-                self.factory.commit.flushed().addCallback(
-                    lambda _: self.closing or self._send_history(room, None, None, replay))
+        commit = self.factory.commit
+        if commit is None or not self.factory.replay:
+            self.factory.announce(deliveries)
+            return
+        # The replay is the room's messages up to the join (none of which was
+        # relayed to the joiner), read once they are all stored.  It goes
+        # right after the join and the member list; what the room says
+        # meanwhile waits behind it (the slot).
+        room = self.factory.state.member_room(self.user, deliveries[0][1].room or msg.target_room)
+        upto, slot = room.last_id, [0]
+
+        def announced() -> None:
+            fan_out(deliveries)
+            slot[0] = len(self.outbox or ())
+            self._replays = [*(self._replays or ()), slot]
+
+        commit.then(announced)
+        replay = self.factory.replay
+        commit.flushed().addCallback(
+            lambda _: self.closing or self._send_history(room.name, None, None, replay, upto=upto, slot=slot))
 
     def do_history(self, msg: CMsg) -> None:
         assert self.user is not None
@@ -426,22 +438,45 @@ class ChatServerProtocol(Int32StringReceiver):
             raise ChatError("bad-request", "give 'before' or 'after', not both")
         self._send_history(room.name, msg.before, msg.after, msg.limit or 50)
 
-    def _send_history(self, room: str, before: int | None, after: int | None, limit: int) -> None:
-        """Messages from the store, oldest first, then the end marker (code 11)."""
+    def _send_history(self, room: str, before: int | None, after: int | None, limit: int,
+                      upto: int | None = None, slot: list[int] | None = None) -> None:
+        """
+        Messages from the store, oldest first, then the end marker (code 11).
+        A join's replay (C{upto}: the room's last id at the join) goes into
+        its C{slot} of the outbox, ahead of what was queued after it.
+        """
         d: defer.Deferred[tuple[list[CMsg], bool]]
         if self.factory.cluster is not None:
             d = defer.Deferred.fromCoroutine(self.factory.cluster.history(room, before, after, min(limit, MAX_PAGE)))
         else:
             assert self.factory.store is not None
-            d = self.factory.store.page(room, before=before, after=after, limit=min(limit, MAX_PAGE))
+            d = self.factory.store.page(room, before=before if upto is None else upto + 1, after=after,
+                                        limit=min(limit, MAX_PAGE))
 
         def send(page: tuple[list[CMsg], bool]) -> None:
             msgs, more = page
-            for m in msgs:
-                self.send(m)
-            self.send(CMsg(Code.HISTORY, room=room, more=more, before=before, after=after))
+            frames = [frame(m) for m in msgs]
+            frames.append(frame(CMsg(Code.HISTORY, room=room, more=more, before=before, after=after)))
+            if slot is None:
+                for data in frames:
+                    self.send_frame(data)
+            elif not self.closing:
+                if self.outbox is None:
+                    self.outbox = []
+                self.outbox[slot[0]:slot[0]] = frames
+                for other in self._replays or ():
+                    if other is not slot and other[0] >= slot[0]:
+                        other[0] += len(frames)
+
+        def done(result: object) -> object:
+            if slot is not None and self._replays and slot in self._replays:
+                self._replays = [s for s in self._replays if s is not slot] or None
+                if self._replays is None and self.outbox:
+                    self.factory.schedule_flush(self)
+            return result
 
         d.addCallback(send)
+        d.addBoth(done)
         self._waiting_for(Code.HISTORY, d)
 
     def do_leave(self, msg: CMsg) -> None:

@@ -224,8 +224,50 @@ def test_a_message_the_store_refuses_is_not_relayed_and_its_sender_is_told(tmp_p
         alice.send(code=5, text="after")
         got = bob.recv_until(lambda m: m["code"] == 5)
         assert [m["text"] for m in got] == ["after"], "bob never saw the refused message"
-        assert got[-1]["id"] > first["id"]
+        assert got[-1]["id"] == first["id"] + 2, "the refused message's id is skipped"
         stored = everything_after(bob, 0, 50)
         assert [m["text"] for m in stored] == ["before", "after"]
+    finally:
+        server.kill()
+
+
+def test_a_joiner_gets_history_then_live_messages_in_order_in_a_busy_room(tmp_path: Path) -> None:
+    """Join, member list, the replay up to the join, its end marker, then what was said since: no repeats, no gaps."""
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        talkers = [WireClient(server.host, server.port).logon(f"t{i}") for i in range(3)]
+        stop = threading.Event()
+
+        def talk(client: WireClient, name: str) -> None:
+            i = 0
+            while not stop.is_set():
+                client.send(code=5, text=f"{name} {i}")
+                i += 1
+                time.sleep(0.0005)
+
+        threads = [threading.Thread(target=talk, args=(c, f"t{i}"), daemon=True) for i, c in enumerate(talkers)]
+        for t in threads:
+            t.start()
+        try:
+            for round in range(10):
+                time.sleep(0.05)
+                joiner = WireClient(server.host, server.port)
+                joiner.send(code=4, text=f"joiner{round}")
+                joiner.recv()
+                joiner.send(code=1, room="lobby")
+                got = joiner.recv_until(lambda m: m["code"] == 11)
+                assert [m["code"] for m in got[:2]] == [1, 3], got[:2]
+                replay = got[2:-1]
+                assert replay and all(m["code"] == 5 and m.get("history") for m in replay), replay
+                live = [m for m in joiner.recv_until(lambda m: m["code"] == 5 and m["id"] >= replay[-1]["id"] + 20)
+                        if m["code"] == 5]
+                assert not any(m.get("history") for m in live)
+                ids = [m["id"] for m in replay + live]
+                assert ids == list(range(ids[0], ids[0] + len(ids))), "history then live: every id once, in order"
+                joiner.close()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(5)
     finally:
         server.kill()

@@ -238,7 +238,7 @@ class ChatClient:
             if msg.error == "password-required" and self.password and not self._password_sent:
                 self._password_sent = True
                 self._send_nick()
-            elif msg.error in ("password-required", "bad-password"):
+            elif msg.error in ("password-required", "bad-password", "try-later"):
                 self.asking_password = True
                 self.view.ask_password()
             else:
