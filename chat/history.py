@@ -3,9 +3,10 @@ Message history that survives restarts: SQLite in a data directory, run off
 the reactor thread by C{twisted.enterprise.adbapi} (one connection, one
 thread, so that order is the order of submission).
 
-Writes are group-committed: whatever is accepted while one transaction is in
-flight goes into the next, so a busy room costs one transaction per batch,
-not per message, and an idle server adds no waiting.  A message is relayed
+Writes are group-committed: whatever is accepted in one reactor turn, or
+while a transaction is in flight, goes into the next transaction, so a busy
+room costs one transaction per batch, not per message, and an idle server
+waits only for the end of the turn.  A message is relayed
 only after the transaction holding it has committed (write before relay).
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -53,10 +55,23 @@ MAX_PAGE = 200
 _FIELDS = ("code", "text", "room", "nick", "to", "color", "id", "ts", "action")
 
 
-def to_row(msg: CMsg) -> tuple[str, int, int, str]:
-    body = {k: getattr(msg, k) for k in _FIELDS if getattr(msg, k) not in (None, "", False)}
+#: One stored message: its room's key, id, time and JSON body.
+Row = tuple[str, int, int, str]
+
+
+def to_row(msg: CMsg, body: bytes | None = None) -> Row:
+    """
+    The row for C{msg}.  C{body}, the message's frame body when the server
+    has already encoded it for the relay, is stored as it is: the same JSON,
+    not encoded a second time on the busiest path.
+    """
+    if body is not None:
+        text = body.decode("utf-8")
+    else:
+        text = json.dumps({k: getattr(msg, k) for k in _FIELDS if getattr(msg, k) not in (None, "", False)},
+                          ensure_ascii=False)
     room_key = fold(msg.room) if msg.room is not None and msg.code == Code.NORMAL_MESSAGE else ""
-    return room_key, msg.id or 0, msg.ts or 0, json.dumps(body, ensure_ascii=False)
+    return room_key, msg.id or 0, msg.ts or 0, text
 
 
 def from_body(body: str) -> CMsg:
@@ -92,7 +107,10 @@ class History:
         )
 
     def append(self, msgs: list[CMsg]) -> defer.Deferred[None]:
-        rows = [to_row(m) for m in msgs]
+        return self.append_rows([to_row(m) for m in msgs])
+
+    def append_rows(self, rows: list[Row]) -> defer.Deferred[None]:
+        """Store C{rows} in one transaction."""
         return self.pool.runInteraction(
             lambda cursor: cursor.executemany("INSERT INTO messages VALUES (?, ?, ?, ?)", rows)
         )
@@ -147,7 +165,7 @@ class History:
 
 #: A message to store (None for an announcement that only keeps its place in
 #: the order), what relays it once stored, and what tells its sender it was not.
-_Entry = tuple[CMsg | None, Callable[[], None], Callable[[], None]]
+_Entry = tuple[Row | None, Callable[[], None], Callable[[], None]]
 
 
 class GroupCommit:
@@ -158,21 +176,27 @@ class GroupCommit:
 
     log = Logger()
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, clock: IReactorTime | None = None) -> None:
         self.history = history
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock
         self.pending: list[_Entry] = []
         self.in_flight: defer.Deferred[None] | None = None
+        # The next batch's write, due at the end of this reactor turn.
+        self._scheduled: IDelayedCall | None = None
         # Barriers waiting for the batch now pending to commit.
         self._waiting: list[defer.Deferred[None]] = []
 
-    def accept(self, msg: CMsg, relay: Callable[[], None], refuse: Callable[[], None] = lambda: None) -> None:
+    def accept(self, msg: CMsg, relay: Callable[[], None], refuse: Callable[[], None] = lambda: None,
+               body: bytes | None = None) -> None:
         """
         Store C{msg}, then C{relay} it; if it cannot be stored, it is not
-        relayed and C{refuse} tells its sender so.
+        relayed and C{refuse} tells its sender so.  C{body} is its frame
+        body if already encoded (L{to_row}).
         """
-        self.pending.append((msg, relay, refuse))
-        if self.in_flight is None:
-            self._write()
+        self.pending.append((to_row(msg, body), relay, refuse))
+        self._schedule()
 
     def then(self, relay: Callable[[], None]) -> None:
         """
@@ -185,16 +209,27 @@ class GroupCommit:
         else:
             self.pending.append((None, relay, relay))  # relayed even if its batch fails
 
+    def _schedule(self) -> None:
+        """
+        Write what is pending once this reactor turn has read every frame it
+        can: a transaction costs far more than a row, and the writer thread
+        is quicker than the reactor, so writing each batch the moment the
+        last one committed would store one or two messages at a time.
+        """
+        if self.in_flight is None and self._scheduled is None:
+            self._scheduled = self.clock.callLater(0, self._write)
+
     def _write(self) -> None:
+        self._scheduled = None
         batch, self.pending = self.pending, []
         waiting, self._waiting = self._waiting, []
-        msgs = [m for m, _, _ in batch if m is not None]
-        if not msgs:
+        rows = [row for row, _, _ in batch if row is not None]
+        if not rows:
             # Only announcements: nothing to store, their turn is now.
             self.in_flight = defer.succeed(None)
             self._committed(batch, waiting)
             return
-        d = self.in_flight = self.history.append(msgs)
+        d = self.in_flight = self.history.append_rows(rows)
         d.addCallbacks(lambda _: self._committed(batch, waiting), lambda f: self._failed(f, batch, waiting))
 
     def _committed(self, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:
@@ -221,9 +256,8 @@ class GroupCommit:
         self.in_flight = None
         for d in waiting:
             d.callback(None)
-        # A waiter's callback may already have started the next batch.
-        if self.in_flight is None and (self.pending or self._waiting):
-            self._write()
+        if self.pending or self._waiting:
+            self._schedule()
 
     def flushed(self) -> defer.Deferred[None]:
         """
@@ -234,6 +268,5 @@ class GroupCommit:
             return defer.succeed(None)
         d: defer.Deferred[None] = defer.Deferred()
         self._waiting.append(d)
-        if self.in_flight is None:
-            self._write()
+        self._schedule()
         return d

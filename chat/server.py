@@ -542,7 +542,8 @@ class ChatServerProtocol(Int32StringReceiver):
         else:
             members = tuple(recipients)
             commit.accept(out, lambda: deliver(members, data), lambda: self._error(
-                code, "server-error", "the server could not store this message, so it was not delivered; try again later"))
+                code, "server-error", "the server could not store this message, so it was not delivered; try again later"),
+                data[4:])
 
     def _cluster_refused(self, f: Failure, code: int) -> None:
         if f.check(ChatError):
@@ -596,7 +597,7 @@ class ChatServerFactory(Factory):
         if cluster is not None:
             cluster.lost_contact = self._lost_contact
         self.store = store
-        self.commit = GroupCommit(store) if store is not None else None
+        self.commit = GroupCommit(store, clock) if store is not None else None
         self.replay = replay
         self.state = state
         self.clock = clock

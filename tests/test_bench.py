@@ -98,3 +98,23 @@ def test_cluster_mode_spreads_the_clients_over_two_nodes_and_loses_nothing() -> 
         assert r["error"] is None, r["error"]
         assert r["deliveries_total"] == r["deliveries_expected"] > 0
         assert (r["lost"], r["reordered"], r["disconnected"]) == (0, 0, 0)
+
+
+def test_rounds_are_reported_as_the_median_round_with_every_loss_counted() -> None:
+    from chat.bench.report import median_run, sections
+
+    def flat(per_s: float, lost: int = 0) -> dict:
+        return {"scenario": "100-10", "title": "t", "target": "chat", "server": "chat", "mode": "flat",
+                "deliveries_per_s": per_s, "lost": lost, "reordered": 0, "disconnected": 0, "echo": True,
+                "latency_ms": {"p50": 1.0, "p99": 2.0, "max": 3.0}, "msgs_per_s": per_s / 10,
+                "generator_cpu_util": [0.5], "generator_saturated": False, "server_cpu_s_per_1k": 0.001,
+                "server_cpu_util": 1.0}
+
+    chosen = median_run([flat(900.0), flat(500.0, lost=2), flat(700.0)])
+    assert chosen["deliveries_per_s"] == 700.0
+    assert chosen["rounds"] == [900.0, 500.0, 700.0]
+    assert chosen["lost"] == 2, "a round that lost messages is not hidden by the median"
+    failed = median_run([flat(800.0), {**flat(0.0), "error": "server died"}])
+    assert failed["deliveries_per_s"] == 800.0 and failed["round_errors"] == ["server died"]
+    notes = sections([chosen])[0][3]
+    assert any("median of 3 rounds" in n and "500.0 to 900.0" in n for n in notes), notes

@@ -226,6 +226,19 @@ class ClientListTests(ClientCase):
         self.server(code=7, names=["lobby"])
         self.assertEqual(self.view.kinds(), [("info", "in lobby (3): alice, bob, carol"), ("info", "rooms: dev, lobby")])
 
+    def test_a_list_cut_off_by_a_lost_connection_is_not_glued_to_the_next(self) -> None:
+        self.client.reconnect = True
+        self.log_on()
+        self.server(code=3, room="lobby", names=["ghost", "gone"], more=True)
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.connect()
+        self.sent()
+        self.server(code=4, text="alice", nick="alice")
+        self.server(code=1, nick="alice", room="lobby", text="alice has joined lobby")
+        self.view.kinds()
+        self.server(code=3, room="lobby", names=["alice", "bob"])
+        self.assertEqual(self.view.kinds(), [("info", "in lobby (2): alice, bob")])
+
 
 class ClientHistoryTests(ClientCase):
     def test_history_is_shown_once_and_marked(self) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest_twisted
 from twisted.internet import defer
+from twisted.logger import globalLogPublisher
 
-from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History
-from chat.message import CMsg, Code
+from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, from_body, to_row
+from chat.message import CMsg, Code, encode
 
 
 def line(room: str, id: int, text: str = "", ts: int = 1000) -> CMsg:
@@ -85,13 +87,13 @@ async def test_retention_by_count_and_age(tmp_path: Path) -> None:
 async def test_group_commit_batches_and_relays_in_order_after_commit(tmp_path: Path) -> None:
     store = History(tmp_path)
     batches: list[int] = []
-    original = store.append
+    original = store.append_rows
 
-    def counting(msgs: list[CMsg]) -> defer.Deferred[None]:
-        batches.append(len(msgs))
-        return original(msgs)
+    def counting(rows: list[Row]) -> defer.Deferred[None]:
+        batches.append(len(rows))
+        return original(rows)
 
-    store.append = counting  # type: ignore[method-assign]
+    store.append_rows = counting  # type: ignore[method-assign]
     commit = GroupCommit(store)
     relayed: list[int] = []
 
@@ -104,7 +106,7 @@ async def test_group_commit_batches_and_relays_in_order_after_commit(tmp_path: P
         assert relayed == [], "nothing is relayed before it is stored"
         await commit.flushed()
         assert relayed == list(range(1, 501))
-        assert batches == [1, 499], "a busy room costs one transaction per batch"
+        assert batches == [500], "what one reactor turn accepts is stored in one transaction"
         msgs, _ = await store.page("busy", limit=200)
         assert msgs[-1].id == 500
     finally:
@@ -153,3 +155,90 @@ async def test_a_batch_that_cannot_be_stored_is_refused_not_relayed(tmp_path: Pa
         assert (relayed, refused) == (["carol joined", "m3"], ["m1", "m2"]), "the store works again once the database does"
     finally:
         store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_barrier_whose_waiter_accepts_more_waits_for_that_too(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    commit = GroupCommit(store)
+    relayed: list[str] = []
+    seen_by_second_barrier: list[list[str]] = []
+    try:
+        commit.accept(line("r", 1), lambda: relayed.append("m1"))
+
+        def accept_more(_: None) -> defer.Deferred[None]:
+            # Runs inside the first batch's completion: the next batch starts from here.
+            commit.accept(line("r", 2), lambda: relayed.append("m2"))
+            second = commit.flushed()
+            second.addCallback(lambda _: seen_by_second_barrier.append(list(relayed)))
+            return second
+
+        await commit.flushed().addCallback(accept_more)
+        assert seen_by_second_barrier == [["m1", "m2"]], "the second barrier fired only once m2 was relayed"
+        commit.accept(line("r", 3), lambda: relayed.append("m3"))
+        await commit.flushed()
+        assert relayed == ["m1", "m2", "m3"], "the queue keeps moving afterwards"
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_announcement_made_while_relaying_comes_after_the_whole_batch(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    commit = GroupCommit(store)
+    relayed: list[str] = []
+
+    def relay_and_announce() -> None:
+        relayed.append("m1")
+        commit.then(lambda: relayed.append("bob has left"))
+
+    try:
+        commit.accept(line("r", 1), relay_and_announce)
+        commit.accept(line("r", 2), lambda: relayed.append("m2"))
+        await commit.flushed()
+        await commit.flushed()
+        assert relayed == ["m1", "m2", "bob has left"]
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    commit = GroupCommit(store)
+    relayed: list[str] = []
+    refused: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("a recipient's transport is gone")
+
+    failures: list[str] = []
+
+    def observe(event: dict) -> None:
+        if "log_failure" in event and event["log_failure"].check(RuntimeError):
+            failures.append(event["log_format"])
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        commit.accept(line("r", 1), broken)
+        commit.accept(line("r", 2), lambda: relayed.append("m2"))
+        await commit.flushed()
+        assert relayed == ["m2"]
+        with sqlite3.connect(store.path) as db:
+            db.execute("DROP TABLE messages")
+        commit.accept(line("r", 3), lambda: relayed.append("m3"), broken)
+        commit.accept(line("r", 4), lambda: relayed.append("m4"), lambda: refused.append("m4"))
+        await commit.flushed()
+        assert (relayed, refused) == (["m2"], ["m4"])
+    finally:
+        globalLogPublisher.removeObserver(observe)
+        store.close()
+    assert len(failures) == 2, "each broken action is logged, not swallowed"
+
+
+def test_a_relayed_frame_body_is_stored_as_it_is_and_reads_back_the_same() -> None:
+    msg = CMsg(Code.NORMAL_MESSAGE, text="héllo ✓", room="Lobby", nick="ann", color="red", id=7, ts=1234, action=True)
+    wire = to_row(msg, encode(msg))
+    encoded_again = to_row(msg)
+    assert wire[:3] == encoded_again[:3] == ("lobby", 7, 1234)
+    assert from_body(wire[3]) == from_body(encoded_again[3]) == replace(msg, history=True)

@@ -41,6 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
                    help="one more argument for the chat servers started (repeatable)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per run (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="rounds of each scenario, the servers taking turns; the median round is reported "
+                        "(for a machine whose speed drifts; default: %(default)s)")
     p.add_argument("--warmup", type=float, default=0.5, help="seconds of sending before the measurement")
     p.add_argument("--window", type=int, default=None,
                    help="messages each sender may have in flight (default: enough for --inflight deliveries)")
@@ -148,23 +151,30 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     fingerprint = code_fingerprint()
     for scenario in chosen:
+        rounds: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
+        for round_no in range(max(1, args.repeat)):
+            for target in targets:
+                rate = None
+                if scenario.mode == "rate":
+                    rate = args.rate or scenario.rate
+                    if rate is None:
+                        base = report.find(results, scenario.half_of or "", target.key)
+                        if base is None or base.get("error"):
+                            rounds[target.key].append({
+                                "scenario": scenario.key, "title": scenario.title, "target": target.key,
+                                "server": target.title, "clients": scenario.clients,
+                                "senders": scenario.senders, "mode": scenario.mode,
+                                "error": f"no maximum measured in {scenario.half_of} to halve"})
+                            continue
+                        rate = base["msgs_per_s"] / 2
+                which = f" (round {round_no + 1})" if args.repeat > 1 else ""
+                progress(args.quiet, f"[{time.monotonic() - started:5.0f} s] {scenario.key} on {target.title}{which} ...")
+                result = Run(target, scenario, settings, rate=rate).execute()
+                rounds[target.key].append(result)
+                progress(args.quiet, f"        {summary_line(result)}")
         for target in targets:
-            rate = None
-            if scenario.mode == "rate":
-                rate = args.rate or scenario.rate
-                if rate is None:
-                    base = report.find(results, scenario.half_of or "", target.key)
-                    if base is None or base.get("error"):
-                        results.append({"scenario": scenario.key, "title": scenario.title, "target": target.key,
-                                        "server": target.title, "clients": scenario.clients,
-                                        "senders": scenario.senders, "mode": scenario.mode,
-                                        "error": f"no maximum measured in {scenario.half_of} to halve"})
-                        continue
-                    rate = base["msgs_per_s"] / 2
-            progress(args.quiet, f"[{time.monotonic() - started:5.0f} s] {scenario.key} on {target.title} ...")
-            result = Run(target, scenario, settings, rate=rate).execute()
-            results.append(result)
-            progress(args.quiet, f"        {summary_line(result)}")
+            runs = rounds[target.key]
+            results.append(report.median_run(runs) if len(runs) > 1 else runs[0])
 
     profile = None
     if args.profile:
@@ -175,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [s.key for s in chosen], "duration": settings.duration, "warmup": settings.warmup,
         "window": settings.window, "inflight": settings.inflight, "generators": settings.generators,
         "text_bytes": settings.text_bytes, "counter": capacity["counter"], "pin": settings.pin,
-        "rate": args.rate, "server_args": args.server_arg,
+        "rate": args.rate, "server_args": args.server_arg, "repeat": args.repeat,
     }
     rep = report.build(results, settings_out, unavailable, versions, capacity, profile)
     rep["elapsed_s"] = time.monotonic() - started

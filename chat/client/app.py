@@ -102,6 +102,7 @@ class ChatClient:
     def connected(self, connection: ChatClientProtocol) -> None:
         self.connection = connection
         self.server_closing = False
+        self._list_parts.clear()  # a list cut off by the old connection never gets its last frame
         self._set_state("connected")
         self._send_nick()
 
