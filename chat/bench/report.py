@@ -97,7 +97,7 @@ def _rounds_note(rows: Sequence[dict[str, Any]]) -> str | None:
     n = max(len(v) for _, v in spread)
     return (f"median of {n} rounds, the servers taking turns; {what} from lowest to highest round: "
             + "; ".join(f"{server} {min(v):,.1f} to {max(v):,.1f}" for server, v in spread if v)
-            + ". Lost and reordered count every round.")
+            + ("." if rows[0]["mode"] == "idle" else ". Lost and reordered count every round."))
 
 
 def _ok(r: dict[str, Any] | None) -> bool:
