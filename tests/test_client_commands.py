@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.client import commands as c
 from chat.client.logon import LogonForm
-from chat.client.render import Event, ansi, cells, nick_color, plain, sanitize, styled
+from chat.client.render import Event, ansi, cells, input_window, nick_color, plain, sanitize, styled
 
 
 class ParseTests(SynchronousTestCase):
@@ -72,6 +72,17 @@ class RenderTests(SynchronousTestCase):
         self.assertEqual(cells("🎉!"), 3)
         self.assertEqual(cells("e\u0301"), 1)  # e and a combining acute accent
         self.assertEqual(cells("a\u200db"), 2)  # a zero-width joiner takes no column
+
+    def test_a_long_input_line_scrolls_sideways_only_as_far_as_the_cursor_needs(self) -> None:
+        line = list("abcdefghij")
+        self.assertEqual(input_window(line, 10, 20), (0, 10), "a line that fits is shown whole")
+        self.assertEqual(input_window(line, 10, 5), (6, 10), "the end, with a column for the cursor")
+        self.assertEqual(input_window(line, 8, 5, start=6), (6, 10), "moving left within view does not scroll")
+        self.assertEqual(input_window(line, 3, 5, start=6), (3, 8), "moving left out of view scrolls back")
+        self.assertEqual(input_window(line, 0, 5, start=6), (0, 5))
+        wide = list("日本語日本語")
+        self.assertEqual(input_window(wide, 6, 7), (3, 6), "wide characters count two columns")
+        self.assertEqual(input_window(line[:3], 3, 5, start=6), (0, 3), "a line cut short fits again")
 
     def test_sanitize_neutralises_escapes_and_controls(self) -> None:
         hostile = "\x1b[2J\x1b]0;pwned\x07\r\x08\x9b31m\u202eevil\u200b\n"

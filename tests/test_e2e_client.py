@@ -209,6 +209,39 @@ def test_cannot_connect_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert b"Traceback" not in result.stdout + result.stderr
 
 
+def _until(check, what: str, program: PtyProgram) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert check(), f"{what}:\n{program.text()}"
+
+
+def test_a_line_wider_than_the_terminal_scrolls_sideways(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    """The input line never wraps into the screen: it scrolls under the cursor, and all of it is sent."""
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
+    me.wait_for("alice has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    me.wait_for("bob has joined lobby")
+    status_row = me.row_of(" alice | lobby")
+    words = " ".join(f"w{i:03d}" for i in range(60))  # 299 characters on a 100-column terminal
+    me.type(words)
+    bottom = len(me.lines()) - 1
+    _until(lambda: me.lines()[-1].rstrip().endswith("w059"), "the end of the line is in view", me)
+    assert me.lines()[-1].startswith("> "), me.lines()[-1]
+    assert me.cursor() == (99, bottom), "the cursor at the right edge, after the last character"
+    assert me.row_of(" alice | lobby") == status_row and "bob has joined lobby" in me.text(), \
+        "nothing above the input line moved"
+    me.type("\x1b[H")  # Home
+    _until(lambda: me.lines()[-1].startswith("> w000 w001"), "Home brings the start into view", me)
+    assert me.cursor() == (2, bottom)
+    me.type("!")
+    _until(lambda: me.lines()[-1].startswith("> !w000"), "typing at the start", me)
+    me.type("\r")
+    said = bob.recv_until(lambda m: m["code"] == 5 and m.get("nick") == "alice")[-1]["text"]
+    assert said == "!" + words
+    _until(lambda: me.lines()[-1].rstrip() == ">", "the input line is empty again", me)
+
+
 def test_wide_characters_edit_in_place(server: ServerProcess, terminal: list[PtyProgram]) -> None:
     """CJK and emoji take two columns: the cursor and edits must follow them."""
     me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "alice"])
@@ -222,10 +255,7 @@ def test_wide_characters_edit_in_place(server: ServerProcess, terminal: list[Pty
     assert me.lines()[-1].rstrip() == "> 日本語!ok", me.lines()[-1]
     assert me.cursor() == (2 + 6 + 1, bottom)
     me.type("\x1b[D" * 2 + "\x7f")  # back over "!" and "語", delete "本"
-    deadline = time.monotonic() + TIMEOUT
-    while me.lines()[-1].rstrip() != "> 日語!ok" and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert me.lines()[-1].rstrip() == "> 日語!ok", me.lines()[-1]
+    _until(lambda: me.lines()[-1].rstrip() == "> 日語!ok", "the edit is drawn", me)
     assert me.cursor() == (2 + 2, bottom)
     bob.send(code=5, text="an interruption 🎉")  # output above must not move the cursor
     me.wait_for("an interruption 🎉")

@@ -5,9 +5,11 @@ styled one for terminals, a plain one for pipes).  Pure: no terminal I/O.
 
 from __future__ import annotations
 
+import functools
 import time
 import unicodedata
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chat.names import fold
@@ -174,3 +176,37 @@ def cells(text: str) -> int:
         else:
             width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
     return width
+
+
+@functools.lru_cache(maxsize=4096)
+def char_cells(ch: str) -> int:
+    """L{cells} of one character, remembered: an input line asks again on every key."""
+    return cells(ch)
+
+
+def input_window(chars: Sequence[str], cursor: int, room: int, start: int = 0) -> tuple[int, int]:
+    """
+    Which of an input line's C{chars} to show in C{room} columns: the slice
+    (start, end), scrolled from the previous C{start} only as far as needed
+    to keep the cursor (before C{chars[cursor]}) on screen with a column free
+    for it.  Work is in proportion to the room, not the line, so that a long
+    paste stays quick.
+    """
+    room = max(1, room)
+    used = 0
+    for ch in chars:
+        used += char_cells(ch)
+        if used >= room:
+            break
+    else:
+        start = 0  # the whole line fits
+    start = min(start, cursor)
+    before = sum(char_cells(ch) for ch in chars[start:cursor])
+    while before > room - 1 and start < cursor:
+        before -= char_cells(chars[start])
+        start += 1
+    end, used = start, 0
+    while end < len(chars) and used + char_cells(chars[end]) <= room:
+        used += char_cells(chars[end])
+        end += 1
+    return start, end

@@ -18,7 +18,7 @@ from twisted.conch.recvline import HistoricRecvLine
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
-from chat.client.render import Event, Span, ansi, cells, styled
+from chat.client.render import Event, Span, ansi, cells, char_cells, input_window, styled
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 
@@ -36,6 +36,9 @@ class ChatTerminal(HistoricRecvLine):
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._prompt = b"> "
         self.masked = False
+        # The first character of the input line on screen: a line wider
+        # than the terminal scrolls sideways under the cursor.
+        self._scroll = 0
 
     # -- layout --------------------------------------------------------------
 
@@ -56,12 +59,23 @@ class ChatTerminal(HistoricRecvLine):
         self.status_changed()
         self.drawInputLine()
 
+    def _shown(self) -> list[str]:
+        """The input line's characters as drawn: stars for a password."""
+        if self.masked:
+            return ["*"] * len(self.lineBuffer)
+        return [ch.decode("utf-8", "replace") for ch in self.lineBuffer]
+
+    def _prompt_cells(self) -> int:
+        return cells(self._prompt.decode("utf-8", "replace"))
+
     def drawInputLine(self) -> None:
         t = self.terminal
+        shown = self._shown()
+        start, end = input_window(shown, self.lineBufferIndex, self.width - self._prompt_cells(), self._scroll)
+        self._scroll = start
         t.cursorPosition(0, self.height - 1)
         t.eraseLine()
-        typed = b"*" * len(self.lineBuffer) if self.masked else b"".join(self.lineBuffer)
-        t.write(self._prompt + typed)
+        t.write(self._prompt + "".join(shown[start:end]).encode("utf-8"))
         self._place_cursor()
 
     def _place_cursor(self) -> None:
@@ -70,9 +84,9 @@ class ChatTerminal(HistoricRecvLine):
         than with save/restore cursor, which some emulators clamp into the
         scroll region.)
         """
-        before = self.lineBuffer[: self.lineBufferIndex]
-        typed = len(before) if self.masked else cells(b"".join(before).decode("utf-8", "replace"))
-        self.terminal.cursorPosition(cells(self._prompt.decode("utf-8", "replace")) + typed, self.height - 1)
+        before = self._shown()[self._scroll: self.lineBufferIndex]
+        typed = sum(char_cells(ch) for ch in before)
+        self.terminal.cursorPosition(self._prompt_cells() + typed, self.height - 1)
 
     def _set_prompt(self, prompt: str) -> None:
         self._prompt = prompt.encode("utf-8")
@@ -106,12 +120,21 @@ class ChatTerminal(HistoricRecvLine):
         self._set_prompt("Password: ")
 
     def characterReceived(self, ch: bytes, moreCharactersComing: bool) -> None:
-        if not self.masked:
+        # Typed in place while the line fits (each character is at most two
+        # columns); drawn again once it may not, so that it scrolls sideways.
+        fits = self._scroll == 0 and self._prompt_cells() + 2 * (len(self.lineBuffer) + 1) < self.width
+        if fits and not self.masked:
             super().characterReceived(ch, moreCharactersComing)
             return
-        self.lineBuffer.insert(self.lineBufferIndex, ch)
+        if self.mode == "insert":
+            self.lineBuffer.insert(self.lineBufferIndex, ch)
+        else:
+            self.lineBuffer[self.lineBufferIndex: self.lineBufferIndex + 1] = [ch]
         self.lineBufferIndex += 1
-        self.terminal.write(b"*")
+        if fits:
+            self.terminal.write(b"*")
+        else:
+            self.drawInputLine()
 
     def finish(self, code: int) -> None:
         self._finish(code)
@@ -191,7 +214,7 @@ class ChatTerminal(HistoricRecvLine):
         line = b"".join(self.lineBuffer)
         if self.masked:  # a password: kept out of the history
             self.masked = False
-            self.lineBuffer, self.lineBufferIndex = [], 0
+            self.lineBuffer, self.lineBufferIndex, self._scroll = [], 0, 0
             self._set_prompt("> ")
             assert self.client is not None
             self.client.line_entered(line.decode("utf-8", "replace"))
@@ -201,6 +224,7 @@ class ChatTerminal(HistoricRecvLine):
         self.historyPosition = len(self.historyLines)
         self.lineBuffer = []
         self.lineBufferIndex = 0
+        self._scroll = 0
         text = line.decode("utf-8", "replace")
         if self.client is None:
             why = self.form.answer(text)
