@@ -229,7 +229,8 @@ class GroupCommit:
             self.in_flight = defer.succeed(None)
             self._committed(batch, waiting)
             return
-        d = self.in_flight = self.history.append_rows(rows)
+        # A write that raises at once still fails its batch, not the queue.
+        d = self.in_flight = defer.maybeDeferred(self.history.append_rows, rows)
         d.addCallbacks(lambda _: self._committed(batch, waiting), lambda f: self._failed(f, batch, waiting))
 
     def _committed(self, batch: list[_Entry], waiting: list[defer.Deferred[None]]) -> None:

@@ -196,6 +196,9 @@ class ChatService(service.Service):
         await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
         await self.factory.shutdown()
+        if self.factory.commit is not None:
+            # What was accepted while the goodbyes went out is stored too.
+            await self.factory.commit.flushed()
         if self.factory.cluster is not None:
             await self.factory.cluster.stop()
         if self.factory.store is not None:

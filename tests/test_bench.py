@@ -116,5 +116,11 @@ def test_rounds_are_reported_as_the_median_round_with_every_loss_counted() -> No
     assert chosen["lost"] == 2, "a round that lost messages is not hidden by the median"
     failed = median_run([flat(800.0), {**flat(0.0), "error": "server died"}])
     assert failed["deliveries_per_s"] == 800.0 and failed["round_errors"] == ["server died"]
+    assert median_run([flat(900.0), flat(500.0)])["deliveries_per_s"] == 500.0, "of two, the worse"
+    slow = {**flat(100.0), "mode": "rate", "latency_ms": {"p50": 1.0, "p99": 30.0, "max": 40.0}}
+    fast = {**slow, "latency_ms": {"p50": 1.0, "p99": 10.0, "max": 40.0}}
+    unmeasured = {**slow, "latency_ms": {"p50": None, "p99": None, "max": None}}
+    assert median_run([fast, slow])["latency_ms"]["p99"] == 30.0, "of two, the longer p99"
+    assert median_run([unmeasured, fast])["latency_ms"]["p99"] == 10.0, "a round that measured nothing is not chosen"
     notes = sections([chosen])[0][3]
     assert any("median of 3 rounds" in n and "500.0 to 900.0" in n for n in notes), notes

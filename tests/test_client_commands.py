@@ -83,6 +83,9 @@ class RenderTests(SynchronousTestCase):
         wide = list("日本語日本語")
         self.assertEqual(input_window(wide, 6, 7), (3, 6), "wide characters count two columns")
         self.assertEqual(input_window(line[:3], 3, 5, start=6), (0, 3), "a line cut short fits again")
+        self.assertEqual(input_window(list("a" * 23), 23, 18, start=23), (6, 23),
+                         "backspacing at the end of a scrolled line keeps the columns filled")
+        self.assertEqual(input_window(list("a" * 100), 100, 58, start=83), (43, 100), "so does a wider terminal")
 
     def test_sanitize_neutralises_escapes_and_controls(self) -> None:
         hostile = "\x1b[2J\x1b]0;pwned\x07\r\x08\x9b31m\u202eevil\u200b\n"

@@ -231,6 +231,11 @@ def test_a_line_wider_than_the_terminal_scrolls_sideways(server: ServerProcess, 
     assert me.cursor() == (99, bottom), "the cursor at the right edge, after the last character"
     assert me.row_of(" alice | lobby") == status_row and "bob has joined lobby" in me.text(), \
         "nothing above the input line moved"
+    me.type("\x7f" * 5)  # Backspace over " w059": the line stays filled from the left
+    _until(lambda: me.lines()[-1].rstrip().endswith("w058"), "backspacing at the end", me)
+    assert len(me.lines()[-1].rstrip()) >= 98, me.lines()[-1]
+    assert me.cursor() == (99, bottom)
+    me.type(" w059")
     me.type("\x1b[H")  # Home
     _until(lambda: me.lines()[-1].startswith("> w000 w001"), "Home brings the start into view", me)
     assert me.cursor() == (2, bottom)

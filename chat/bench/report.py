@@ -72,15 +72,22 @@ def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         return dict(runs[-1])
     mode = ok[0]["mode"]
 
-    def figure(r: dict[str, Any]) -> float:
+    def figure(r: dict[str, Any]) -> float | None:
+        if r.get("error"):
+            return None
         if mode == "idle":
-            return r.get("rss_per_client_kib") or 0.0
+            return r.get("rss_per_client_kib")
         if mode == "rate":
-            return r["latency_ms"]["p99"] or 0.0
-        return r["deliveries_per_s"] or 0.0
+            return r["latency_ms"]["p99"]
+        return r["deliveries_per_s"]
 
-    chosen = dict(sorted(ok, key=figure)[(len(ok) - 1) // 2])
-    chosen["rounds"] = [None if r.get("error") else figure(r) for r in runs]
+    measured = [r for r in ok if figure(r) is not None] or ok
+    # Worst first (fewest deliveries, longest p99, most memory), so that
+    # with an even number of rounds the worse middle one is reported.
+    higher_is_better = mode not in ("idle", "rate")
+    ranked = sorted(measured, key=lambda r: (figure(r) or 0.0) * (1 if higher_is_better else -1))
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    chosen["rounds"] = [figure(r) for r in runs]
     for key in ("lost", "reordered", "disconnected"):
         if key in chosen:
             chosen[key] = sum(r.get(key) or 0 for r in ok)

@@ -209,4 +209,9 @@ def input_window(chars: Sequence[str], cursor: int, room: int, start: int = 0) -
     while end < len(chars) and used + char_cells(chars[end]) <= room:
         used += char_cells(chars[end])
         end += 1
+    if end == len(chars):
+        # Deletions or a wider terminal freed columns: fill them from the left.
+        while start > 0 and used + char_cells(chars[start - 1]) <= room - 1:
+            start -= 1
+            used += char_cells(chars[start])
     return start, end

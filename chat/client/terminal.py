@@ -12,9 +12,11 @@ with the cursor put back on the input line after each).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import overload
 
 from twisted.conch.recvline import HistoricRecvLine
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
@@ -23,11 +25,41 @@ from chat.client.render import Event, Span, ansi, cells, char_cells, input_windo
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 
 
+class _Shown(Sequence[str]):
+    """
+    The input line's characters as drawn (stars for a password), decoded only
+    where looked at: drawing a long line reads only the part on screen.
+    """
+
+    def __init__(self, buffer: list[bytes], masked: bool) -> None:
+        self.buffer, self.masked = buffer, masked
+
+    def _one(self, ch: bytes) -> str:
+        return "*" if self.masked else ch.decode("utf-8", "replace")
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self._one(ch) for ch in self.buffer[i]]
+        return self._one(self.buffer[i])
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+
 class ChatTerminal(HistoricRecvLine):
     ps = (b"> ", b"> ")
 
     def __init__(self, form: LogonForm, start: Callable[[ChatTerminal, LogonForm], ChatClient],
-                 finish: Callable[[int], None], size: tuple[int, int]) -> None:
+                 finish: Callable[[int], None], size: tuple[int, int], clock: IReactorTime | None = None) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock
+        self._redraw: IDelayedCall | None = None
         self.form = form
         self.start = start
         self._finish = finish
@@ -59,11 +91,8 @@ class ChatTerminal(HistoricRecvLine):
         self.status_changed()
         self.drawInputLine()
 
-    def _shown(self) -> list[str]:
-        """The input line's characters as drawn: stars for a password."""
-        if self.masked:
-            return ["*"] * len(self.lineBuffer)
-        return [ch.decode("utf-8", "replace") for ch in self.lineBuffer]
+    def _shown(self) -> _Shown:
+        return _Shown(self.lineBuffer, self.masked)
 
     def _prompt_cells(self) -> int:
         return cells(self._prompt.decode("utf-8", "replace"))
@@ -133,8 +162,19 @@ class ChatTerminal(HistoricRecvLine):
         self.lineBufferIndex += 1
         if fits:
             self.terminal.write(b"*")
-        else:
-            self.drawInputLine()
+        elif self._redraw is None:
+            # Once for all the keys of this turn: a paste is one drawing.
+            self._redraw = self.clock.callLater(0, self._draw_later)
+
+    def connectionLost(self, reason: object) -> None:
+        if self._redraw is not None and self._redraw.active():
+            self._redraw.cancel()
+        self._redraw = None
+        super().connectionLost(reason)
+
+    def _draw_later(self) -> None:
+        self._redraw = None
+        self.drawInputLine()
 
     def finish(self, code: int) -> None:
         self._finish(code)
@@ -204,11 +244,20 @@ class ChatTerminal(HistoricRecvLine):
         super().handle_DOWN()
         self.drawInputLine()
 
+    def handle_TAB(self) -> None:
+        # recvline's TAB appends at the end whatever the cursor; insert here.
+        n = self.TABSTOP - (self.lineBufferIndex % self.TABSTOP)
+        self.lineBuffer[self.lineBufferIndex: self.lineBufferIndex] = [b" "] * n
+        self.lineBufferIndex += n
+        self.drawInputLine()
+
     def _deliverBuffer(self, buf: bytes) -> None:
-        # One buffer element per character (not per byte), so that the
-        # cursor keys move over whole characters of recalled history.
-        for ch in buf.decode("utf-8", "replace"):
-            self.characterReceived(ch.encode("utf-8"), False)
+        # A recalled line (UP, DOWN), drawn once by the caller.  One buffer
+        # element per character (not per byte), so that the cursor keys move
+        # over whole characters.
+        chars = [ch.encode("utf-8") for ch in buf.decode("utf-8", "replace")]
+        self.lineBuffer[self.lineBufferIndex: self.lineBufferIndex] = chars
+        self.lineBufferIndex += len(chars)
 
     def handle_RETURN(self) -> None:
         line = b"".join(self.lineBuffer)
