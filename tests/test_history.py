@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 from twisted.internet import defer
 from twisted.logger import globalLogPublisher
@@ -16,6 +18,13 @@ from chat.message import CMsg, Code, encode
 
 def line(room: str, id: int, text: str = "", ts: int = 1000) -> CMsg:
     return CMsg(Code.NORMAL_MESSAGE, text=text or f"m{id}", room=room, nick="n", color="default", id=id, ts=ts)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[History]:
+    history = History(tmp_path)
+    yield history
+    history.close()
 
 
 @pytest_twisted.ensureDeferred
@@ -84,8 +93,7 @@ async def test_retention_by_count_and_age(tmp_path: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_group_commit_batches_and_relays_in_order_after_commit(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_group_commit_batches_and_relays_in_order_after_commit(store: History) -> None:
     batches: list[int] = []
     original = store.append_rows
 
@@ -100,91 +108,75 @@ async def test_group_commit_batches_and_relays_in_order_after_commit(tmp_path: P
     def relay(i: int) -> None:
         relayed.append(i)
 
-    try:
-        for i in range(1, 501):
-            commit.accept(line("busy", i), lambda i=i: relay(i))
-        assert relayed == [], "nothing is relayed before it is stored"
-        await commit.flushed()
-        assert relayed == list(range(1, 501))
-        assert batches == [500], "what one reactor turn accepts is stored in one transaction"
-        msgs, _ = await store.page("busy", limit=200)
-        assert msgs[-1].id == 500
-    finally:
-        store.close()
+    for i in range(1, 501):
+        commit.accept(line("busy", i), lambda i=i: relay(i))
+    assert relayed == [], "nothing is relayed before it is stored"
+    await commit.flushed()
+    assert relayed == list(range(1, 501))
+    assert batches == [500], "what one reactor turn accepts is stored in one transaction"
+    msgs, _ = await store.page("busy", limit=200)
+    assert msgs[-1].id == 500
 
 
 @pytest_twisted.ensureDeferred
-async def test_announcements_keep_their_place_among_messages_being_stored(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_announcements_keep_their_place_among_messages_being_stored(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
-    try:
-        commit.then(lambda: relayed.append("idle"))
-        assert relayed == ["idle"], "with nothing being stored, an announcement goes at once"
-        for i in range(1, 4):
-            commit.accept(line("r", i), lambda i=i: relayed.append(f"m{i}"))
-        commit.then(lambda: relayed.append("bob has left"))
-        commit.accept(line("r", 4), lambda: relayed.append("m4"))
-        assert relayed == ["idle"]
-        await commit.flushed()
-        assert relayed == ["idle", "m1", "m2", "m3", "bob has left", "m4"]
-    finally:
-        store.close()
+    commit.then(lambda: relayed.append("idle"))
+    assert relayed == ["idle"], "with nothing being stored, an announcement goes at once"
+    for i in range(1, 4):
+        commit.accept(line("r", i), lambda i=i: relayed.append(f"m{i}"))
+    commit.then(lambda: relayed.append("bob has left"))
+    commit.accept(line("r", 4), lambda: relayed.append("m4"))
+    assert relayed == ["idle"]
+    await commit.flushed()
+    assert relayed == ["idle", "m1", "m2", "m3", "bob has left", "m4"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_batch_that_cannot_be_stored_is_refused_not_relayed(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_a_batch_that_cannot_be_stored_is_refused_not_relayed(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
     refused: list[str] = []
-    try:
-        # Break the database under the store, as a damaged file would.
-        with sqlite3.connect(store.path) as db:
-            db.execute("DROP TABLE messages")
-        commit.accept(line("r", 1), lambda: relayed.append("m1"), lambda: refused.append("m1"))
-        commit.then(lambda: relayed.append("carol joined"))
-        commit.accept(line("r", 2), lambda: relayed.append("m2"), lambda: refused.append("m2"))
-        await commit.flushed()
-        assert relayed == ["carol joined"], "announcements still go out; unstored messages do not"
-        assert refused == ["m1", "m2"]
-        with sqlite3.connect(store.path) as db:
-            db.executescript(SCHEMA)
-        commit.accept(line("r", 3), lambda: relayed.append("m3"), lambda: refused.append("m3"))
-        await commit.flushed()
-        assert (relayed, refused) == (["carol joined", "m3"], ["m1", "m2"]), "the store works again once the database does"
-    finally:
-        store.close()
+    # Break the database under the store, as a damaged file would.
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TABLE messages")
+    commit.accept(line("r", 1), lambda: relayed.append("m1"), lambda: refused.append("m1"))
+    commit.then(lambda: relayed.append("carol joined"))
+    commit.accept(line("r", 2), lambda: relayed.append("m2"), lambda: refused.append("m2"))
+    await commit.flushed()
+    assert relayed == ["carol joined"], "announcements still go out; unstored messages do not"
+    assert refused == ["m1", "m2"]
+    with sqlite3.connect(store.path) as db:
+        db.executescript(SCHEMA)
+    commit.accept(line("r", 3), lambda: relayed.append("m3"), lambda: refused.append("m3"))
+    await commit.flushed()
+    assert (relayed, refused) == (["carol joined", "m3"], ["m1", "m2"]), "the store works again once the database does"
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_barrier_whose_waiter_accepts_more_waits_for_that_too(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_a_barrier_whose_waiter_accepts_more_waits_for_that_too(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
     seen_by_second_barrier: list[list[str]] = []
-    try:
-        commit.accept(line("r", 1), lambda: relayed.append("m1"))
+    commit.accept(line("r", 1), lambda: relayed.append("m1"))
 
-        def accept_more(_: None) -> defer.Deferred[None]:
-            # Runs inside the first batch's completion: the next batch starts from here.
-            commit.accept(line("r", 2), lambda: relayed.append("m2"))
-            second = commit.flushed()
-            second.addCallback(lambda _: seen_by_second_barrier.append(list(relayed)))
-            return second
+    def accept_more(_: None) -> defer.Deferred[None]:
+        # Runs inside the first batch's completion: the next batch starts from here.
+        commit.accept(line("r", 2), lambda: relayed.append("m2"))
+        second = commit.flushed()
+        second.addCallback(lambda _: seen_by_second_barrier.append(list(relayed)))
+        return second
 
-        await commit.flushed().addCallback(accept_more)
-        assert seen_by_second_barrier == [["m1", "m2"]], "the second barrier fired only once m2 was relayed"
-        commit.accept(line("r", 3), lambda: relayed.append("m3"))
-        await commit.flushed()
-        assert relayed == ["m1", "m2", "m3"], "the queue keeps moving afterwards"
-    finally:
-        store.close()
+    await commit.flushed().addCallback(accept_more)
+    assert seen_by_second_barrier == [["m1", "m2"]], "the second barrier fired only once m2 was relayed"
+    commit.accept(line("r", 3), lambda: relayed.append("m3"))
+    await commit.flushed()
+    assert relayed == ["m1", "m2", "m3"], "the queue keeps moving afterwards"
 
 
 @pytest_twisted.ensureDeferred
-async def test_an_announcement_made_while_relaying_comes_after_the_whole_batch(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_an_announcement_made_while_relaying_comes_after_the_whole_batch(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
 
@@ -192,19 +184,15 @@ async def test_an_announcement_made_while_relaying_comes_after_the_whole_batch(t
         relayed.append("m1")
         commit.then(lambda: relayed.append("bob has left"))
 
-    try:
-        commit.accept(line("r", 1), relay_and_announce)
-        commit.accept(line("r", 2), lambda: relayed.append("m2"))
-        await commit.flushed()
-        await commit.flushed()
-        assert relayed == ["m1", "m2", "bob has left"]
-    finally:
-        store.close()
+    commit.accept(line("r", 1), relay_and_announce)
+    commit.accept(line("r", 2), lambda: relayed.append("m2"))
+    await commit.flushed()
+    await commit.flushed()
+    assert relayed == ["m1", "m2", "bob has left"]
 
 
 @pytest_twisted.ensureDeferred
-async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(tmp_path: Path) -> None:
-    store = History(tmp_path)
+async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
     refused: list[str] = []
@@ -232,7 +220,6 @@ async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(tmp_pat
         assert (relayed, refused) == (["m2"], ["m4"])
     finally:
         globalLogPublisher.removeObserver(observe)
-        store.close()
     assert len(failures) == 2, "each broken action is logged, not swallowed"
 
 
