@@ -265,5 +265,8 @@ def test_wide_characters_edit_in_place(server: ServerProcess, terminal: list[Pty
     bob.send(code=5, text="an interruption 🎉")  # output above must not move the cursor
     me.wait_for("an interruption 🎉")
     assert me.cursor() == (2 + 2, bottom)
+    me.type("\x1b[2~x\x1b[2~")  # Insert (type over), x over 語, Insert again
+    _until(lambda: me.lines()[-1].rstrip() == "> 日x!ok", "a narrow character typed over a wide one", me)
+    assert me.cursor() == (2 + 2 + 1, bottom)
     me.type("\r")
-    assert bob.recv_until(lambda m: m["code"] == 5 and m.get("nick") == "alice")[-1]["text"] == "日語!ok"
+    assert bob.recv_until(lambda m: m["code"] == 5 and m.get("nick") == "alice")[-1]["text"] == "日x!ok"

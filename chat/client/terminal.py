@@ -151,7 +151,10 @@ class ChatTerminal(HistoricRecvLine):
     def characterReceived(self, ch: bytes, moreCharactersComing: bool) -> None:
         # Typed in place while the line fits (each character is at most two
         # columns); drawn again once it may not, so that it scrolls sideways.
+        # Typing over a character (INSERT toggles it) is drawn again too: the
+        # one replaced may be of another width.
         fits = self._scroll == 0 and self._prompt_cells() + 2 * (len(self.lineBuffer) + 1) < self.width
+        fits = fits and (self.masked or self.mode == "insert")
         if fits and not self.masked:
             super().characterReceived(ch, moreCharactersComing)
             return
