@@ -24,7 +24,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from chat.message import CMsg, Code
+from chat.message import CMsg, Code, encode
 from chat.names import fold
 
 SCHEMA = """
@@ -52,26 +52,17 @@ INSERT INTO room_ids (room_key, last_id)
 #: Most messages one HISTORY request may return.
 MAX_PAGE = 200
 
-_FIELDS = ("code", "text", "room", "nick", "to", "color", "id", "ts", "action")
-
-
 #: One stored message: its room's key, id, time and JSON body.
 Row = tuple[str, int, int, str]
 
 
 def to_row(msg: CMsg, body: bytes | None = None) -> Row:
     """
-    The row for C{msg}.  C{body}, the message's frame body when the server
-    has already encoded it for the relay, is stored as it is: the same JSON,
-    not encoded a second time on the busiest path.
+    The row for C{msg}: its body is the frame body that is relayed (pass
+    C{body} when the server has it already, so it is encoded only once).
     """
-    if body is not None:
-        text = body.decode("utf-8")
-    else:
-        text = json.dumps({k: getattr(msg, k) for k in _FIELDS if getattr(msg, k) not in (None, "", False)},
-                          ensure_ascii=False)
     room_key = fold(msg.room) if msg.room is not None and msg.code == Code.NORMAL_MESSAGE else ""
-    return room_key, msg.id or 0, msg.ts or 0, text
+    return room_key, msg.id or 0, msg.ts or 0, (encode(msg) if body is None else body).decode("utf-8")
 
 
 def from_body(body: str) -> CMsg:

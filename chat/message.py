@@ -208,6 +208,11 @@ def encode(msg: CMsg) -> bytes:
     return _encoder.encode(to_dict(msg)).encode("utf-8")
 
 
+def framed(body: bytes) -> bytes:
+    """A frame body with its length prefix."""
+    return _header.pack(len(body)) + body
+
+
 def frame(msg: CMsg) -> bytes:
     """
     The whole frame for C{msg}, length prefix included: what a broadcast
@@ -217,7 +222,7 @@ def frame(msg: CMsg) -> bytes:
     body = encode(msg)
     if len(body) > MAX_FRAME and msg.names:
         return _split_list(msg)
-    return _header.pack(len(body)) + body
+    return framed(body)
 
 
 def _split_list(msg: CMsg) -> bytes:
@@ -235,10 +240,9 @@ def _split_list(msg: CMsg) -> bytes:
         cost = len(_encoder.encode(name).encode("utf-8")) + 1  # the name and a comma
         if chunk and size + cost > MAX_FRAME:
             body = encode(replace(msg, names=tuple(chunk), more=True))
-            frames.append(_header.pack(len(body)) + body)
+            frames.append(framed(body))
             chunk, size = [], overhead
         chunk.append(name)
         size += cost
-    body = encode(replace(msg, names=tuple(chunk), more=False))
-    frames.append(_header.pack(len(body)) + body)
+    frames.append(framed(encode(replace(msg, names=tuple(chunk), more=False))))
     return b"".join(frames)

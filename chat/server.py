@@ -20,7 +20,7 @@ from chat.accounts import Accounts
 from chat.cluster.node import ClusterNode
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.limits import TokenBucket
-from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
+from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, encode, frame, framed
 from chat.names import ChatError
 from chat.state import ChatState, Delivery, User
 
@@ -535,7 +535,8 @@ class ChatServerProtocol(Int32StringReceiver):
         Relay an accepted message: at once, or, with history on, once it is
         stored, to the members it had when it was accepted.
         """
-        data = frame(out)
+        body = encode(out)  # once: relayed to every recipient, and stored
+        data = framed(body)
         commit = self.factory.commit
         if commit is None:
             deliver(recipients, data)
@@ -543,7 +544,7 @@ class ChatServerProtocol(Int32StringReceiver):
             members = tuple(recipients)
             commit.accept(out, lambda: deliver(members, data), lambda: self._error(
                 code, "server-error", "the server could not store this message, so it was not delivered; try again later"),
-                data[4:])
+                body)
 
     def _cluster_refused(self, f: Failure, code: int) -> None:
         if f.check(ChatError):

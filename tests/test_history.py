@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -223,9 +224,12 @@ async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(store: 
     assert len(failures) == 2, "each broken action is logged, not swallowed"
 
 
-def test_a_relayed_frame_body_is_stored_as_it_is_and_reads_back_the_same() -> None:
+def test_a_relayed_frame_body_is_stored_as_it_is_and_old_rows_read_back_the_same() -> None:
     msg = CMsg(Code.NORMAL_MESSAGE, text="héllo ✓", room="Lobby", nick="ann", color="red", id=7, ts=1234, action=True)
-    wire = to_row(msg, encode(msg))
-    encoded_again = to_row(msg)
-    assert wire[:3] == encoded_again[:3] == ("lobby", 7, 1234)
-    assert from_body(wire[3]) == from_body(encoded_again[3]) == replace(msg, history=True)
+    body = encode(msg)
+    row = to_row(msg, body)
+    assert row == ("lobby", 7, 1234, body.decode("utf-8")), "the relayed bytes, not a second encoding"
+    # Rows written before 2026-12-04 hold a JSON object of these fields only.
+    old = json.dumps({"code": 5, "text": "héllo ✓", "room": "Lobby", "nick": "ann", "color": "red", "id": 7,
+                      "ts": 1234, "action": True}, ensure_ascii=False)
+    assert from_body(row[3]) == from_body(old) == replace(msg, history=True)

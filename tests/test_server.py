@@ -156,16 +156,18 @@ class RoomTests(ServerTestCase):
         self.assertEqual(carol.received(), [])
 
     def test_broadcast_frame_is_encoded_once(self) -> None:
+        import chat.message
         import chat.server
         calls = []
-        original = chat.server.frame
+        original = chat.server.encode
 
         def counting(msg: Any) -> bytes:
             calls.append(msg)
             return original(msg)
 
         clients = [self.logon(f"u{i}") for i in range(5)]
-        self.patch(chat.server, "frame", counting)
+        self.patch(chat.server, "encode", counting)
+        self.patch(chat.message, "encode", counting)  # and through frame()
         clients[0].send(code=5, text="x")
         self.assertEqual(len(calls), 1)
         self.assertTrue(all(len(c.received()) >= 1 for c in clients))
