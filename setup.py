@@ -33,7 +33,6 @@ setup(
     entry_points={
         "console_scripts": [
             "chat-client = chat.client.main:main",
-            "chat-bench = chat.bench.__main__:main",
         ],
     },
 )

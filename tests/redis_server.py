@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from chat.bench.servers import free_port
+from benchmarks.servers import free_port
 from tests.processes import TIMEOUT
 
 _installed: list[str] = []

@@ -1,5 +1,5 @@
 """
-The benchmark (python -m chat.bench) on a tiny scenario, against the real
+The benchmark (python -m benchmarks) on a tiny scenario, against the real
 chat server and the broadcast baseline: it must count real deliveries and
 find none lost or out of order.  No figure is asserted on: speeds vary.
 The counters are also checked on their own, on bytes cut at awkward places.
@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
-from chat.bench import counting
-from chat.bench.payload import FIELD_LEN, Payload
+from benchmarks import counting
+from benchmarks.payload import FIELD_LEN, Payload
 from tests.processes import ROOT, source_env
 
 
 def _bench(*args: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "chat.bench", "--scenario", "flat:4:2", "--duration", "1", "--warmup", "0.2",
+        [sys.executable, "-m", "benchmarks", "--scenario", "flat:4:2", "--duration", "1", "--warmup", "0.2",
          "--json", "-", "--quiet", *args],
         cwd=ROOT, env=source_env(), capture_output=True, timeout=50, check=False,
     )
@@ -101,7 +101,7 @@ def test_cluster_mode_spreads_the_clients_over_two_nodes_and_loses_nothing() -> 
 
 
 def test_rounds_are_reported_as_the_median_round_with_every_loss_counted() -> None:
-    from chat.bench.report import median_run, sections
+    from benchmarks.report import median_run, sections
 
     def flat(per_s: float, lost: int = 0) -> dict:
         return {"scenario": "100-10", "title": "t", "target": "chat", "server": "chat", "mode": "flat",

@@ -1,12 +1,12 @@
 """
-python -m chat.bench: measure the chat server's fan-out against baselines
+python -m benchmarks: measure the chat server's fan-out against baselines
 started in the same run, and report ratios (docs/performance.md).
 
-    python -m chat.bench                                  # the default set, about four minutes
-    python -m chat.bench --scenario 100-10 --targets chat,broadcast
-    python -m chat.bench --target 127.0.0.1:1500          # a chat server already running
-    python -m chat.bench --json results.json --markdown table.md --plot docs/performance.png
-    python -m chat.bench --profile profiles/              # and py-spy the chat server in 100-10
+    python -m benchmarks                                  # the default set, about four minutes
+    python -m benchmarks --scenario 100-10 --targets chat,broadcast
+    python -m benchmarks --target 127.0.0.1:1500          # a chat server already running
+    python -m benchmarks --json results.json --markdown table.md --plot docs/performance.png
+    python -m benchmarks --profile profiles/              # and py-spy the chat server in 100-10
 """
 
 from __future__ import annotations
@@ -19,17 +19,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chat.bench import counting, plot, report, scenarios
-from chat.bench.payload import MAX_SENDERS, new_tag
-from chat.bench.profile import Profiler
-from chat.bench.runner import Run, Settings
-from chat.bench.servers import ExternalTarget, Target, all_targets, code_fingerprint
+from benchmarks import counting, plot, report, scenarios
+from benchmarks.payload import MAX_SENDERS, new_tag
+from benchmarks.profile import Profiler
+from benchmarks.runner import Run, Settings
+from benchmarks.servers import ExternalTarget, Target, all_targets, code_fingerprint
 
 DEFAULT_TARGETS = "chat,chat-nohistory,broadcast,words,ngircd"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m chat.bench", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=scenarios.__doc__)
     p.add_argument("--scenario", default="default",
@@ -103,16 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         chosen = scenarios.needs(scenarios.parse(args.scenario))
     except ValueError as e:
-        print(f"python -m chat.bench: {e}", file=sys.stderr)
+        print(f"python -m benchmarks: {e}", file=sys.stderr)
         return 2
     hard = raise_fd_limit()
     biggest = max(s.clients for s in chosen)
     if hard < biggest + 200:
-        print(f"python -m chat.bench: {biggest:,} clients need a descriptor limit above {biggest + 200:,}; "
+        print(f"python -m benchmarks: {biggest:,} clients need a descriptor limit above {biggest + 200:,}; "
               f"the hard limit is {hard:,} (ulimit -Hn)", file=sys.stderr)
         return 2
     if any(s.senders > MAX_SENDERS for s in chosen):
-        print(f"python -m chat.bench: at most {MAX_SENDERS - 1} senders", file=sys.stderr)
+        print(f"python -m benchmarks: at most {MAX_SENDERS - 1} senders", file=sys.stderr)
         return 2
 
     targets: list[Target]
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = []
         for key in (k.strip() for k in args.targets.split(",") if k.strip()):
             if key not in known:
-                print(f"python -m chat.bench: unknown target {key!r}; choose from {', '.join(known)}", file=sys.stderr)
+                print(f"python -m benchmarks: unknown target {key!r}; choose from {', '.join(known)}", file=sys.stderr)
                 return 2
             target = known[key]
             why = target.missing()

@@ -353,7 +353,7 @@ def build(results: list[dict[str, Any]], settings: dict[str, Any], unavailable: 
           versions: dict[str, str], capacity: dict[str, Any] | None, profile: list[dict[str, Any]] | None) -> dict[str, Any]:
     chat = primary(results)
     return {
-        "command": " ".join([os.path.basename(sys.executable), "-m", "chat.bench", *sys.argv[1:]]),
+        "command": " ".join([os.path.basename(sys.executable), "-m", "benchmarks", *sys.argv[1:]]),
         "machine": machine(),
         "settings": settings,
         "counter_capacity": capacity,

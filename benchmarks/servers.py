@@ -37,9 +37,11 @@ from typing import Any
 
 import twisted
 
-#: The checkout whose code is benchmarked (chat/bench/servers.py -> the root).
-ROOT = Path(__file__).resolve().parents[2]
-BENCHMARKS = ROOT / "benchmarks"
+#: This package: the benchmark and its baseline servers (broadcast_server.py,
+#: words.tac, ngircd.conf.template), run from a source checkout.
+BENCHMARKS = Path(__file__).resolve().parent
+#: The checkout whose code is benchmarked (benchmarks/servers.py -> the root).
+ROOT = BENCHMARKS.parent
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -135,7 +137,7 @@ class Target:
 
     key = "?"
     title = "?"
-    #: The generator's dialect (see chat.bench.generator.make_dialect).
+    #: The generator's dialect (see benchmarks.generator.make_dialect).
     dialect: dict[str, Any]
     #: Clients that may be setting up at once, if the server wants fewer
     #: than the benchmark's default (its listen backlog).
@@ -169,14 +171,18 @@ def code_fingerprint() -> str:
 
 
 def _git_revision() -> str:
+    """The checkout's commit, or "?" when git or the checkout's .git is missing."""
     try:
-        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                             check=False, capture_output=True, text=True, timeout=10).stdout.strip()
+        found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                               check=False, capture_output=True, text=True, timeout=10)
+        rev = found.stdout.strip() if found.returncode == 0 else ""
+        if not rev:
+            return "?"
         dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                                check=False, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
         return "?"
-    return f"{rev}{' + uncommitted changes' if dirty else ''}" if rev else "?"
+    return f"{rev}{' + uncommitted changes' if dirty else ''}"
 
 
 class ChatTarget(Target):

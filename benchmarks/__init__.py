@@ -1,5 +1,7 @@
 """
-The chat fan-out benchmark: C{python -m chat.bench}.
+The chat fan-out benchmark: C{python -m benchmarks}, run from the root of a
+source checkout (after C{pip install '.[bench]'}).  It is not part of the
+installed C{chat} package: it benchmarks the checkout it sits in.
 
 It starts the server under test (and the baselines it is compared with) as
 child processes, drives them from load generators in processes of their
@@ -22,4 +24,10 @@ One idea per module:
     report.py     the table, the targets and the JSON
     plot.py       the PNG (matplotlib, optional)
     __main__.py   the command line
+
+and the baselines it starts (servers.py):
+
+    broadcast_server.py   the bare Twisted broadcast server, the floor
+    words.tac             twistd words, Twisted's IRC server
+    ngircd.conf.template  ngIRCd's configuration
 """

@@ -1,7 +1,7 @@
 """
 The load generator: one process holding many benchmark clients.
 
-    python -m chat.bench.generator < commands
+    python -m benchmarks.generator < commands
 
 It is driven by the benchmark's runner through its standard input and
 output, one JSON object a line.  The first line in is its configuration;
@@ -21,7 +21,7 @@ Times are microseconds since the run's epoch on the monotonic clock.
 
 It is a plain epoll loop rather than Twisted: the server under test gets one
 core and this process the other, and it has to read what the fastest server
-writes; see L{chat.bench.counting} for how it counts.
+writes; see L{benchmarks.counting} for how it counts.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ import sys
 import time
 from typing import Any
 
-from chat.bench.counting import Chunk, Counter, make_counter
-from chat.bench.dialect import BroadcastDialect, ChatDialect, Dialect, Stage
-from chat.bench.irc import IrcDialect
-from chat.bench.payload import Payload
+from benchmarks.counting import Chunk, Counter, make_counter
+from benchmarks.dialect import BroadcastDialect, ChatDialect, Dialect, Stage
+from benchmarks.irc import IrcDialect
+from benchmarks.payload import Payload
 
 #: Times a client reconnects when the server resets it before it is set up
 #: (a listen backlog smaller than the clients connecting at once).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat.bench.dialect import Dialect, Stage, Unit
+from benchmarks.dialect import Dialect, Stage, Unit
 
 CHANNEL = "#lobby"
 

@@ -38,7 +38,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from chat.bench.payload import (
+from benchmarks.payload import (
     FIELD_LEN,
     MARK,
     SENDER_DIGITS,

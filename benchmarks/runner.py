@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from chat.bench import procstat
-from chat.bench.profile import Profiler
-from chat.bench.scenarios import Scenario
-from chat.bench.servers import (
+from benchmarks import procstat
+from benchmarks.profile import Profiler
+from benchmarks.scenarios import Scenario
+from benchmarks.servers import (
     ExternalServer,
     ExternalTarget,
     RunningServer,
@@ -89,11 +89,11 @@ def _cpus() -> tuple[set[int], set[int]] | None:
 
 
 class GeneratorProcess:
-    """A C{python -m chat.bench.generator} child and the events it prints."""
+    """A C{python -m benchmarks.generator} child and the events it prints."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chat.bench.generator"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "benchmarks.generator"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             # One thread: numpy's BLAS would otherwise start a worker per core
             # that spins between calls, on the generator's own core.
             stderr=subprocess.PIPE, env=source_env(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",

@@ -5,7 +5,7 @@ A dialect describes the setup of one client as stages (send these bytes,
 then wait for the unit that says it worked), how to cut a setup buffer into
 units, and how to write a batch of messages.  Setup is the slow path: it
 decodes every frame or line.  Once a client is set up, what it receives
-goes to L{chat.bench.counting} instead, which decodes nothing.
+goes to L{benchmarks.counting} instead, which decodes nothing.
 """
 
 from __future__ import annotations
