@@ -1,15 +1,38 @@
 """
-Per-client flood control, as pure arithmetic on times the caller passes in
-(so tests need no clock and the server needs no timer per client).
+Every per-client limit with its default (declared once, here: the twistd
+options and docs/operations.md take them from L{Limits}), and flood control
+as pure arithmetic on times the caller passes in (so tests need no clock and
+the server needs no timer per client).
 """
 
 from __future__ import annotations
+
+import attrs
 
 #: Frames per second a client may send on average, and how many at once.
 FLOOD_RATE = 10.0
 FLOOD_BURST = 20
 #: A client slowed down in this many consecutive seconds is flooding.
 FLOOD_KICK = 10
+
+#: Bytes a client may leave unread in its outgoing queue, beyond the
+#: transport's own buffer, before it is dropped as a slow consumer.
+MAX_OUTGOING = 1024 * 1024
+
+
+@attrs.frozen
+class Limits:
+    """Every per-client limit of the server.  Zero turns a limit off."""
+
+    max_outgoing: int = MAX_OUTGOING
+    max_clients: int = 10000
+    max_per_address: int = 100
+    logon_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    ping_timeout: float = 30.0
+    flood_rate: float = FLOOD_RATE
+    flood_burst: int = FLOOD_BURST
+    flood_kick: int = FLOOD_KICK
 
 
 class TokenBucket:

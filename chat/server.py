@@ -1,13 +1,16 @@
 """
-The listener and the per-client protocol: bytes in, L{ChatState} calls, frames
-out.  One connection misbehaving never reaches anyone else: its bad frames
-are answered on its own connection, and its slowness is bounded by an
-outgoing limit past which it alone is dropped.
+The native front end: the CMsg protocol of docs/protocol.md over
+C{Int32StringReceiver}.  It only translates: a frame becomes a call on the
+chat service (L{chat.service.IChatService}), what the service answers or
+delivers becomes frames.  One connection misbehaving never reaches anyone
+else: its bad frames are answered on its own connection, and its slowness is
+bounded by an outgoing limit past which it alone is dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet import defer, interfaces
 from twisted.internet.protocol import Factory
@@ -17,16 +20,11 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from chat.accounts import Accounts
-from chat.cluster.node import ClusterNode
-from chat.history import MAX_PAGE, GroupCommit, History
-from chat.limits import TokenBucket
-from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, encode, frame, framed
-from chat.names import ChatError
-from chat.state import ChatState, Delivery, User
-
-#: Bytes a client may leave unread in its outgoing queue, beyond the
-#: transport's own buffer, before it is dropped as a slow consumer.
-MAX_OUTGOING = 1024 * 1024
+from chat.event import Event
+from chat.limits import Limits, TokenBucket
+from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
+from chat.outbox import Outbox, TurnFlusher
+from chat.service import SERVER_ERROR, ChatError, IChatService, IClient, IUser, Page
 
 SHUTDOWN_TEXT = "The server is shutting down."
 
@@ -37,73 +35,24 @@ QUIT_REASON_MAX = 200
 CLOSE_GRACE = 10.0
 
 
-class Limits:
-    """
-    Every per-client limit of the server, with its documented default
-    (docs/operations.md).  Zero turns a limit off.
-    """
-
-    __slots__ = (
-        "flood_burst",
-        "flood_kick",
-        "flood_rate",
-        "idle_timeout",
-        "logon_timeout",
-        "max_clients",
-        "max_outgoing",
-        "max_per_address",
-        "ping_timeout",
-    )
-
-    def __init__(self, max_outgoing: int = MAX_OUTGOING, max_clients: int = 10000,
-                 max_per_address: int = 100, logon_timeout: float = 30.0,
-                 idle_timeout: float = 60.0, ping_timeout: float = 30.0,
-                 flood_rate: float = 10.0, flood_burst: int = 20, flood_kick: int = 10) -> None:
-        self.max_outgoing = max_outgoing
-        self.max_clients = max_clients
-        self.max_per_address = max_per_address
-        self.logon_timeout = logon_timeout
-        self.idle_timeout = idle_timeout
-        self.ping_timeout = ping_timeout
-        self.flood_rate = flood_rate
-        self.flood_burst = flood_burst
-        self.flood_kick = flood_kick
-
-
-def fan_out(deliveries: list[Delivery]) -> None:
-    """Encode each message once and write the same frame to every recipient."""
-    for recipients, msg in deliveries:
-        deliver(recipients, frame(msg))
-
-
-def deliver(recipients: Iterable[User], data: bytes) -> None:
-    """The per-recipient loop of every broadcast: one buffer append each."""
-    for user in recipients:
-        user.session.send_frame(data)
-
-
-@implementer(interfaces.IPushProducer)
+@implementer(interfaces.IPushProducer, IClient)
 class ChatServerProtocol(Int32StringReceiver):
     """
     One client.  It is registered as the push producer of its own transport
     only to learn when the transport's buffer is full (C{pauseProducing}):
-    from then on it counts what it queues, and past C{max_outgoing} it drops
-    the connection instead of buffering without bound.
+    its L{Outbox} then counts what it queues, and past C{max_outgoing} the
+    connection is dropped instead of buffering without bound.
     """
 
     MAX_LENGTH = MAX_FRAME
     log = Logger()
 
     factory: ChatServerFactory
-    user: User | None = None
-    outbox: list[bytes] | None = None
-    # Joins whose history is still being read: where in the outbox each goes.
-    _replays: list[list[int]] | None = None
+    user: IUser | None = None
+    outbox: Outbox
     closing = False
     lost = False
     _timers: list[interfaces.IDelayedCall] = []  # replaced per connection in connectionMade
-    backlogged = False
-    backlog = 0
     quit_reason = "has lost the connection"
     bucket: TokenBucket | None = None
     holds = 0
@@ -119,8 +68,9 @@ class ChatServerProtocol(Int32StringReceiver):
             set_nodelay(True)
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
+        self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer)
         self.connected_at = self.last_heard = factory.clock.seconds()
-        self._timers: list[interfaces.IDelayedCall] = []
+        self._timers = []
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
         self.host = str(getattr(self.transport.getPeer(), "host", ""))
@@ -130,58 +80,41 @@ class ChatServerProtocol(Int32StringReceiver):
 
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.closing = self.lost = True
+        self.outbox.close()
         for timer in self._timers:
             if timer.active():
                 timer.cancel()
         user, self.user = self.user, None
-        cluster = self.factory.cluster
-        if user is not None and cluster is not None:
-            cluster.quit(user, self.quit_reason)
-        elif user is not None and self.factory.stopping:
-            self.factory.state.quit(user, self.quit_reason)  # everyone is leaving: no announcements
-        elif user is not None:
+        if user is not None:
             # The reason a user typed is message text: it is not logged.
             why = "has quit" if self.quit_reason.startswith("has quit") else self.quit_reason
             self.log.info("{nick} disconnected: {why}", nick=user.nick, why=why)
-            self.factory.announce(self.factory.state.quit(user, self.quit_reason))
+            self._quit(user)
         self.factory.connection_lost(self)
 
-    def send_frame(self, data: bytes) -> None:
-        """
-        Queue one encoded frame; the per-recipient step of every broadcast.
-        Frames wait in an outbox until the end of this reactor turn and go
-        to the transport in one write: a write costs microseconds, an
-        append a tenth of that (docs/performance.md).
-        """
-        if self.closing:
-            return
-        outbox = self.outbox
-        if outbox is None:
-            self.outbox = [data]
-            self.factory.schedule_flush(self)
-        else:
-            outbox.append(data)
+    def _quit(self, user: IUser) -> None:
+        d = self.factory.service.quit(user, self.quit_reason)
+        d.addErrback(lambda f: self.log.failure("announcing that {nick} left", f, nick=user.nick))
 
-    def flush(self) -> None:
-        """Write the outbox; called once per reactor turn by the factory."""
-        if self._replays:
-            return  # a join's history goes first; written once it is read
-        outbox, self.outbox = self.outbox, None
-        if outbox is None or self.closing:
-            return
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-        if self.backlogged:
-            self.backlog += len(data)
-            if self.backlog > self.factory.limits.max_outgoing:
-                self._drop_slow_consumer()
-                return
-        self.transport.write(data)
+    # -- IClient: what the chat service delivers ------------------------------
+
+    def deliver(self, event: Event) -> None:
+        self.outbox.push(event.frame)
+
+    def reserve(self) -> Callable[[Sequence[Event]], None]:
+        fill = self.outbox.reserve()
+        return lambda events: fill([event.frame for event in events])
+
+    def disconnect(self, error: ChatError) -> None:
+        self.user = None  # the chat has forgotten this user already
+        self.quit_reason = ""
+        self.close_with(CMsg(Code.ERROR, close=True, error=error.slug, text=error.text))
 
     def send(self, msg: CMsg) -> None:
-        self.send_frame(frame(msg))
+        self.outbox.push(frame(msg))
 
     def _drop_slow_consumer(self) -> None:
-        self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self._peer(), n=self.backlog)
+        self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self._peer(), n=self.outbox.backlog)
         self.quit_reason = "was disconnected: not reading its messages"
         self.closing = True
         self.transport.abortConnection()
@@ -190,8 +123,8 @@ class ChatServerProtocol(Int32StringReceiver):
         """Send a last frame, then close once it has been written."""
         if self.closing:
             return
-        self._replays = None  # last words: what is queued goes now, replays or not
-        self.flush()
+        self.outbox.drain()  # last words: what is queued goes now, replays or not
+        self.outbox.close()
         self.transport.write(frame(msg))
         self.closing = True
         self.transport.unregisterProducer()
@@ -209,11 +142,10 @@ class ChatServerProtocol(Int32StringReceiver):
     # -- IPushProducer: our transport tells us when its buffer is full ------
 
     def pauseProducing(self) -> None:
-        self.backlogged = True
+        self.outbox.pause()
 
     def resumeProducing(self) -> None:
-        self.backlogged = False
-        self.backlog = 0
+        self.outbox.resume()
 
     def stopProducing(self) -> None:
         self.closing = True
@@ -311,255 +243,104 @@ class ChatServerProtocol(Int32StringReceiver):
     def _error(self, reply_to: int, slug: str, text: str) -> None:
         self.send(CMsg(Code.ERROR, text=text, error=slug, reply_to=reply_to))
 
+    def _refused(self, failure: Failure, code: int) -> None:
+        """A request the service failed: its ERROR, on this connection only."""
+        if failure.check(ChatError):
+            self._error(code, failure.value.slug, failure.value.text)
+        else:
+            self.log.failure("a request (code {code}) failed", failure, code=code)
+            self._error(code, "server-error", SERVER_ERROR)
+
+    def _waiting_for(self, code: int, d: defer.Deferred[Any]) -> None:
+        """
+        Read nothing more from this client until C{d} is answered, so that
+        its requests keep their order; a refusal is the client's ERROR.
+        """
+        d.addErrback(self._refused, code)
+        if not d.called:
+            self._hold()
+            d.addBoth(lambda _: self._release())
+
     def do_nickname(self, msg: CMsg) -> None:
-        accounts = self.factory.accounts
-        if self.factory.cluster is not None:
-            self._waiting_for(msg.code, defer.Deferred.fromCoroutine(self._checked_nickname(msg)))
-            return
-        if accounts is None or not accounts.active:
-            self._take_nickname(msg.text)
-            return
         # Checking a password may take a while (and a wrong one takes long on
         # purpose): read nothing more from this client until it is answered.
-        d = defer.Deferred.fromCoroutine(self._checked_nickname(msg))
-        d.addErrback(lambda f: self.log.failure("checking a nickname", f))
-        if not d.called:
-            self._hold()
-            d.addBoth(lambda _: self._release())
+        self._waiting_for(msg.code, defer.Deferred.fromCoroutine(self._take_nickname(msg)))
 
-    def _waiting_for(self, code: int, d: defer.Deferred[object]) -> None:
-        """
-        Read nothing more from this client until C{d} (a request to the
-        cluster, or to the history store) is answered, so that its requests
-        keep their order; a refusal is the client's ERROR.
-        """
-        def refused(f: Failure) -> None:
-            if f.check(ChatError):
-                self._error(code, f.value.slug, f.value.text)
-            elif self.factory.cluster is not None:
-                self.log.failure("a cluster request failed", f)
-                self._error(code, "cluster-unavailable", "the server cannot reach the rest of the chat now; try again soon")
-            else:
-                self.log.failure("a request failed", f)
-                self._error(code, "server-error", "the server could not carry out this request; try again later")
-
-        d.addErrback(refused)
-        if not d.called:
-            self._hold()
-            d.addBoth(lambda _: self._release())
-
-    async def _checked_nickname(self, msg: CMsg) -> None:
+    async def _take_nickname(self, msg: CMsg) -> None:
         accounts = self.factory.accounts
         if accounts is not None and accounts.active:
             try:
                 await accounts.check(msg.text, msg.password)
-            except ChatError as e:
-                self._error(msg.code, e.slug, e.text)
-                return
-            except Exception:
+            except ChatError:
+                raise
+            except Exception as e:
                 self.log.failure("checking the password of {nick}", nick=msg.text)
-                self._error(msg.code, "accounts-unavailable", "accounts cannot be checked now; try again later")
-                return
-        if self.factory.cluster is not None:
-            await self._take_cluster_nickname(msg.text)
-            return
-        try:
-            self._take_nickname(msg.text)
-        except ChatError as e:
-            self._error(msg.code, e.slug, e.text)
-
-    def _take_nickname(self, nick: str) -> None:
+                raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
         if self.closing:
             return
-        state = self.factory.state
+        service = self.factory.service
         if self.user is None:
-            self.user = state.logon(nick, self)
-            self.log.info("{peer} logged on as {nick}", peer=self._peer(), nick=self.user.nick)
-            self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
-            return
-        old = self.user.nick
-        announcements = state.rename(self.user, nick)
-        self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
-        self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
-        self.factory.announce(announcements)
-
-    async def _take_cluster_nickname(self, nick: str) -> None:
-        cluster = self.factory.cluster
-        assert cluster is not None
-        if self.closing:
-            return
-        if self.user is None:
-            user = await cluster.logon(nick, self)
-            if self.closing:  # gone while the cluster answered
-                cluster.quit(user, self.quit_reason)
+            user = await service.logon(msg.text, self)
+            if self.closing:  # gone while the service answered
+                self._quit(user)
                 return
             self.user = user
             self.log.info("{peer} logged on as {nick}", peer=self._peer(), nick=user.nick)
         else:
             old = self.user.nick
-            await cluster.rename(self.user, nick)
+            await service.rename(self.user, msg.text)
+            if self.user is None:
+                return
             self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
         self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
 
     def do_join(self, msg: CMsg) -> None:
-        assert self.user is not None
-        if self.factory.cluster is not None:
-            self._waiting_for(msg.code, self.factory.cluster.join(self.user, msg.target_room))
-            return
-        deliveries = self.factory.state.join(self.user, msg.target_room)
-        self.log.info("{nick} joined {room}", nick=self.user.nick, room=msg.target_room)
-        commit = self.factory.commit
-        if commit is None or not self.factory.replay:
-            self.factory.announce(deliveries)
-            return
-        # The replay is the room's messages up to the join (none of which was
-        # relayed to the joiner), read once they are all stored.  It goes
-        # right after the join and the member list; what the room says
-        # meanwhile waits behind it (the slot).
-        room = self.factory.state.member_room(self.user, deliveries[0][1].room or msg.target_room)
-        upto, slot = room.last_id, [0]
-
-        def announced() -> None:
-            fan_out(deliveries)
-            slot[0] = len(self.outbox or ())
-            self._replays = [*(self._replays or ()), slot]
-
-        commit.then(announced)
-        replay = self.factory.replay
-        commit.flushed().addCallback(
-            lambda _: self.closing or self._send_history(room.name, None, None, replay, upto=upto, slot=slot))
+        self._waiting_for(msg.code, self.factory.service.join(self.user, msg.target_room))
 
     def do_history(self, msg: CMsg) -> None:
-        assert self.user is not None
-        room = self.factory.state.member_room(self.user, msg.target_room)
-        if self.factory.store is None and self.factory.cluster is None:
-            raise ChatError("no-history", "this server keeps no history")
         if msg.before is not None and msg.after is not None:
             raise ChatError("bad-request", "give 'before' or 'after', not both")
-        self._send_history(room.name, msg.before, msg.after, msg.limit or 50)
+        d = self.factory.service.history(self.user, msg.target_room, msg.before, msg.after, msg.limit or 50)
 
-    def _send_history(self, room: str, before: int | None, after: int | None, limit: int,
-                      upto: int | None = None, slot: list[int] | None = None) -> None:
-        """
-        Messages from the store, oldest first, then the end marker (code 11).
-        A join's replay (C{upto}: the room's last id at the join) goes into
-        its C{slot} of the outbox, ahead of what was queued after it.
-        """
-        d: defer.Deferred[tuple[list[CMsg], bool]]
-        if self.factory.cluster is not None:
-            d = defer.Deferred.fromCoroutine(self.factory.cluster.history(room, before, after, min(limit, MAX_PAGE)))
-        else:
-            assert self.factory.store is not None
-            d = self.factory.store.page(room, before=before if upto is None else upto + 1, after=after,
-                                        limit=min(limit, MAX_PAGE))
+        def send(page: Page) -> None:
+            for event in page.events:
+                self.outbox.push(event.frame)
+            self.send(CMsg(Code.HISTORY, room=page.room, more=page.more, before=msg.before, after=msg.after))
 
-        def send(page: tuple[list[CMsg], bool]) -> None:
-            msgs, more = page
-            frames = [frame(m) for m in msgs]
-            frames.append(frame(CMsg(Code.HISTORY, room=room, more=more, before=before, after=after)))
-            if slot is None:
-                for data in frames:
-                    self.send_frame(data)
-            elif not self.closing:
-                if self.outbox is None:
-                    self.outbox = []
-                self.outbox[slot[0]:slot[0]] = frames
-                for other in self._replays or ():
-                    if other is not slot and other[0] >= slot[0]:
-                        other[0] += len(frames)
-
-        def done(result: object) -> object:
-            if slot is not None and self._replays and slot in self._replays:
-                self._replays = [s for s in self._replays if s is not slot] or None
-                if self._replays is None and self.outbox:
-                    self.factory.schedule_flush(self)
-            return result
-
-        d.addCallback(send)
-        d.addBoth(done)
-        self._waiting_for(Code.HISTORY, d)
+        self._waiting_for(msg.code, d.addCallback(send))
 
     def do_leave(self, msg: CMsg) -> None:
         if msg.close:
             reason = msg.text.strip()[:QUIT_REASON_MAX]
             self.quit_reason = f"has quit: {reason}" if reason else "has quit"
             goodbye = CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye.")
-            if self.factory.cluster is not None:
-                self._hold()
-                self.factory.cluster.barrier().addCallback(lambda _: self.close_with(goodbye))
-            elif self.factory.commit is None:
-                self.close_with(goodbye)
-            else:
-                # Let the quitter see its last lines relayed before the goodbye.
-                self._hold()
-                self.factory.commit.flushed().addCallback(lambda _: self.close_with(goodbye))
+            # Let the quitter see its last lines relayed before the goodbye.
+            self._hold()
+            self.factory.service.barrier().addBoth(lambda _: self.close_with(goodbye))
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")
-        if self.factory.cluster is not None:
-            self._waiting_for(msg.code, self.factory.cluster.leave(self.user, msg.target_room))
-            return
-        self.factory.announce(self.factory.state.leave(self.user, msg.target_room))
+        self._waiting_for(msg.code, self.factory.service.leave(self.user, msg.target_room))
 
     def do_chatters(self, msg: CMsg) -> None:
-        if self.factory.cluster is not None:
-            d = defer.Deferred.fromCoroutine(self.factory.cluster.members(msg.target_room))
-            self._waiting_for(msg.code, d.addCallback(self.send))
-            return
-        self.send(self.factory.state.members(msg.target_room))
+        d = self.factory.service.members(msg.target_room)
+        self._waiting_for(msg.code, d.addCallback(
+            lambda members: self.send(CMsg(Code.SENDING_CHATTERS_LIST, room=members.room, names=members.names))))
 
     def do_message(self, msg: CMsg) -> None:
-        assert self.user is not None
-        cluster = self.factory.cluster
-        if cluster is not None:
-            # Not held: messages keep their order on the one Redis connection.
-            cluster.say(self.user, msg.target_room, msg.text, msg.color, msg.action).addErrback(
-                self._cluster_refused, msg.code)
-            return
-        recipients, out = self.factory.state.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
-        self._accepted(recipients, out, msg.code)
+        # Not held: the service keeps each sender's messages in order.
+        d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
+        d.addErrback(self._refused, msg.code)
 
     def do_private(self, msg: CMsg) -> None:
-        assert self.user is not None
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
-        cluster = self.factory.cluster
-        if cluster is not None:
-            cluster.private(self.user, msg.to, msg.text, msg.color, msg.action).addErrback(
-                self._cluster_refused, msg.code)
-            return
-        self._accepted(*self.factory.state.private(self.user, msg.to, msg.text, msg.color, msg.action), msg.code)
-
-    def _accepted(self, recipients: Iterable[User], out: CMsg, code: int) -> None:
-        """
-        Relay an accepted message: at once, or, with history on, once it is
-        stored, to the members it had when it was accepted.
-        """
-        body = encode(out)  # once: relayed to every recipient, and stored
-        data = framed(body)
-        commit = self.factory.commit
-        if commit is None:
-            deliver(recipients, data)
-        else:
-            members = tuple(recipients)
-            commit.accept(out, lambda: deliver(members, data), lambda: self._error(
-                code, "server-error", "the server could not store this message, so it was not delivered; try again later"),
-                body)
-
-    def _cluster_refused(self, f: Failure, code: int) -> None:
-        if f.check(ChatError):
-            self._error(code, f.value.slug, f.value.text)
-        else:
-            self.log.failure("a cluster request failed", f)
-            self._error(code, "cluster-unavailable",
-                        "the server lost the rest of the chat while sending this; it may not have been delivered")
+        d = self.factory.service.private(self.user, msg.to, msg.text, msg.color, msg.action)
+        d.addErrback(self._refused, msg.code)
 
     def do_room_list(self, msg: CMsg) -> None:
-        if self.factory.cluster is not None:
-            d = defer.Deferred.fromCoroutine(self.factory.cluster.room_list())
-            self._waiting_for(msg.code, d.addCallback(self.send))
-            return
-        self.send(self.factory.state.room_list())
+        d = self.factory.service.room_list()
+        self._waiting_for(msg.code, d.addCallback(lambda names: self.send(CMsg(Code.ROOM_LIST, names=names))))
 
     def do_ping(self, msg: CMsg) -> None:
         self.send(CMsg(Code.PONG, text=msg.text))
@@ -584,42 +365,23 @@ class ChatServerProtocol(Int32StringReceiver):
 
 
 class ChatServerFactory(Factory):
-    """Owns the chat state and every live connection (to say goodbye)."""
+    """Every live connection of the native front end (to count them, and to say goodbye)."""
 
     protocol = ChatServerProtocol
     log = Logger()
 
     noisy = False
 
-    def __init__(self, state: ChatState, clock: interfaces.IReactorTime, limits: Limits | None = None,
-                 accounts: Accounts | None = None, store: History | None = None, replay: int = 50,
-                 cluster: ClusterNode | None = None) -> None:
-        self.cluster = cluster
-        if cluster is not None:
-            cluster.lost_contact = self._lost_contact
-        self.store = store
-        self.commit = GroupCommit(store, clock) if store is not None else None
-        self.replay = replay
-        self.state = state
+    def __init__(self, service: IChatService, clock: interfaces.IReactorTime, limits: Limits | None = None,
+                 accounts: Accounts | None = None) -> None:
+        self.service = service
         self.clock = clock
         self.limits = limits or Limits()
         self.accounts = accounts
-        self.stopping = False
-        self._to_flush: list[ChatServerProtocol] = []
+        self.flusher = TurnFlusher(clock)
         self.connections: set[ChatServerProtocol] = set()
         self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None
-
-    def schedule_flush(self, proto: ChatServerProtocol) -> None:
-        """One flush of every outbox per reactor turn, however many frames."""
-        if not self._to_flush:
-            self.clock.callLater(0, self.flush)
-        self._to_flush.append(proto)
-
-    def flush(self) -> None:
-        protos, self._to_flush = self._to_flush, []
-        for proto in protos:
-            proto.flush()
 
     def connection_made(self, proto: ChatServerProtocol) -> tuple[str, str] | None:
         """Count the connection; return (slug, text) if it is over a limit."""
@@ -647,40 +409,17 @@ class ChatServerFactory(Factory):
             d, self._all_gone = self._all_gone, None
             d.callback(None)
 
-    def announce(self, deliveries: list[Delivery]) -> None:
-        """
-        Relay joins, leaves and renames in their place in the order: after
-        the messages accepted before them, which may still be being stored.
-        """
-        if self.commit is None:
-            fan_out(deliveries)
-        else:
-            self.commit.then(lambda: fan_out(deliveries))
-
-    def _lost_contact(self) -> None:
-        """The cluster dropped this node: every client must log on again."""
-        for proto in list(self.connections):
-            proto.user = None
-            proto.quit_reason = ""
-            proto.close_with(CMsg(Code.ERROR, close=True, error="cluster-unavailable", text=(
-                "this server lost contact with the rest of the chat for too long; connect again")))
-
     def shutdown(self, grace: float = 5.0) -> defer.Deferred[None]:
-        self.stopping = True
-        return self._shutdown(grace)
-
-    def _shutdown(self, grace: float) -> defer.Deferred[None]:
         """
-        Tell every client the server is going (code 5 with close), close each
-        connection once that frame is flushed, and fire when all are closed;
-        connections still open after C{grace} seconds are aborted.
+        Relay what was accepted, then tell every client the server is going
+        (code 5 with close), close each connection once that frame is
+        flushed, and fire when all are closed; connections still open after
+        C{grace} seconds are aborted.
         """
-        if self.commit is not None:
-            # Relay what was accepted before saying goodbye.
-            d = self.commit.flushed()
-            d.addCallback(lambda _: self._goodbye(grace))
-            return d
-        return self._goodbye(grace)
+        d = self.service.barrier()
+        d.addErrback(lambda f: self.log.failure("relaying before the goodbyes", f))
+        d.addCallback(lambda _: self._goodbye(grace))
+        return d
 
     def _goodbye(self, grace: float) -> defer.Deferred[None]:
         if not self.connections:
@@ -705,3 +444,4 @@ class ChatServerFactory(Factory):
         for proto in list(self.connections):
             self.log.warn("aborting a client that did not take its goodbye")
             proto.transport.abortConnection()
+

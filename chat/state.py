@@ -3,38 +3,36 @@ The chat itself: users, nicknames, rooms and membership, with no I/O.
 
 Every operation either raises L{ChatError} (the request is refused and
 nothing changed) or returns the deliveries it causes: pairs of recipients and
-the one L{CMsg} they all receive.  The server encodes each CMsg once and
-writes the same frame to every recipient, so this module decides *who hears
-what* and nothing about *how*.
+the one L{CMsg} they all receive.  The backend makes each CMsg one event,
+encoded once for every recipient, so this module decides *who hears what*
+and nothing about *how*.  The checks both backends make (may this user log
+on, rename, join, say this) are the functions at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
 from chat.names import ChatError, check_nick, check_room, check_text, fold
+from chat.service import IClient, IUser, Members
 
 #: Rooms one client may be in at once.
 MAX_ROOMS_PER_USER = 20
 
 
-class Session(Protocol):
-    """What the state needs of a connection: a place to send frames."""
-
-    def send_frame(self, frame: bytes) -> None: ...
-
-
+@implementer(IUser)
 class User:
-    """A logged-on client."""
+    """A logged-on user and the connection it is reached through."""
 
-    __slots__ = ("key", "nick", "rooms", "session")
+    __slots__ = ("client", "key", "nick", "rooms")
 
-    def __init__(self, nick: str, session: Session) -> None:
+    def __init__(self, nick: str, client: IClient) -> None:
         self.nick = nick
         self.key = fold(nick)
-        self.session = session
+        self.client = client
         self.rooms: dict[str, Room] = {}
 
     def __repr__(self) -> str:
@@ -75,6 +73,15 @@ class ChatState:
         # room's ids keep growing when it fills again.
         self._last_ids: dict[str, int] = dict(last_ids or {})
 
+    def continue_ids(self, last_ids: Mapping[str, int]) -> None:
+        """Go on from the ids a room had (in the history), so that none is used twice."""
+        for key, last in last_ids.items():
+            room = self.rooms.get(key)
+            if room is not None:
+                room.last_id = max(room.last_id, last)
+            else:
+                self._last_ids[key] = max(self._last_ids.get(key, 0), last)
+
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
 
@@ -83,13 +90,10 @@ class ChatState:
     def find_user(self, nick: str) -> User | None:
         return self.users.get(fold(nick))
 
-    def logon(self, nick: str, session: Session) -> User:
-        """Register C{nick} for C{session}; unique case-insensitively."""
-        nick = check_nick(nick)
-        key = fold(nick)
-        if key in self.users:
-            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
-        user = User(nick, session)
+    def logon(self, nick: str, client: IClient) -> User:
+        """Register C{nick} for C{client}; unique case-insensitively."""
+        nick, key = check_logon(self.users, nick)
+        user = User(nick, client)
         self.users[key] = user
         return user
 
@@ -98,11 +102,7 @@ class ChatState:
         Change C{user}'s nickname.  The caller answers the user itself; the
         deliveries are the announcements to each room the user is in.
         """
-        new = check_nick(new)
-        key = fold(new)
-        holder = self.users.get(key)
-        if holder is not None and holder is not user:
-            raise ChatError("nick-in-use", f"the nickname {new} is in use")
+        new, key = check_rename(self.users, user, new)
         old = user.nick
         del self.users[user.key]
         for room in user.rooms.values():
@@ -122,13 +122,6 @@ class ChatState:
 
     def find_room(self, name: str) -> Room | None:
         return self.rooms.get(fold(name))
-
-    def member_room(self, user: User, name: str) -> Room:
-        """The room C{name} if C{user} is in it."""
-        room = user.rooms.get(fold(name))
-        if room is None:
-            raise ChatError("not-in-room", f"you are not in {name}")
-        return room
 
     def join(self, user: User, name: str) -> list[Delivery]:
         """Join (and create on first join) room C{name}."""
@@ -153,7 +146,7 @@ class ChatState:
 
     def leave(self, user: User, name: str) -> list[Delivery]:
         """Leave one room; the leaver hears its own leave, as it heard its join."""
-        room = self.member_room(user, name)
+        room = member_room(user, name)
         recipients = tuple(room.members.values())
         self._remove(user, room)
         return [(recipients, CMsg(Code.LEAVING_CHAT, text=f"{user.nick} has left {room.name}", nick=user.nick, room=room.name))]
@@ -176,26 +169,21 @@ class ChatState:
         del self.users[user.key]
         return deliveries
 
-    def members(self, name: str) -> CMsg:
-        """The chatters list of an existing room."""
+    def members(self, name: str) -> Members:
+        """The members of an existing room."""
         room = self.find_room(check_room(name))
         if room is None:
             raise ChatError("no-such-room", f"there is no room {name}")
-        return CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=room.names())
+        return Members(room.name, room.names())
 
-    def room_list(self) -> CMsg:
-        names = sorted((r.name for r in self.rooms.values()), key=fold)
-        return CMsg(Code.ROOM_LIST, names=tuple(names))
+    def room_list(self) -> tuple[str, ...]:
+        return tuple(sorted((r.name for r in self.rooms.values()), key=fold))
 
     # -- messages ----------------------------------------------------------
 
     def say(self, user: User, name: str, text: str, color: str | None, action: bool = False) -> Delivery:
         """A chat line to a room the user is in: the hot path."""
-        room = user.rooms.get(fold(name))
-        if room is None:
-            raise ChatError("not-in-room", f"you are not in {name}")
-        check_text(text)
-        color = check_color(color)
+        room, color = check_say(user, name, text, color)
         room.last_id += 1
         msg = CMsg(
             Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
@@ -208,17 +196,59 @@ class ChatState:
         target = self.find_user(to)
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
-        check_text(text)
         msg = CMsg(
             Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
-            color=check_color(color), ts=self._now_ms(), action=action,
+            color=check_private(text, color), ts=self._now_ms(), action=action,
         )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, msg
 
 
+# -- the checks every backend makes -------------------------------------------
+
+
+def check_logon(users: Mapping[str, User], nick: str) -> tuple[str, str]:
+    """The nickname and its key, if it is valid and not taken by one of C{users}."""
+    nick = check_nick(nick)
+    key = fold(nick)
+    if key in users:
+        raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+    return nick, key
+
+
+def check_rename(users: Mapping[str, User], user: User, new: str) -> tuple[str, str]:
+    """The new nickname and its key, if C{user} may take it (its own, in another case, it may)."""
+    new = check_nick(new)
+    key = fold(new)
+    holder = users.get(key)
+    if holder is not None and holder is not user:
+        raise ChatError("nick-in-use", f"the nickname {new} is in use")
+    return new, key
+
+
+def member_room(user: User, name: str) -> Room:
+    """The room C{name} if C{user} is in it."""
+    room = user.rooms.get(fold(name))
+    if room is None:
+        raise ChatError("not-in-room", f"you are not in {name}")
+    return room
+
+
+def check_say(user: User, name: str, text: str, color: str | None) -> tuple[Room, str]:
+    """The room and the colour of a line C{user} may say there."""
+    room = member_room(user, name)
+    check_text(text)
+    return room, check_color(color)
+
+
+def check_private(text: str, color: str | None) -> str:
+    """The colour of a private line, if its text may be sent."""
+    check_text(text)
+    return check_color(color)
+
+
 def check_join(user: User, name: str, max_rooms: int) -> tuple[str, str]:
-    """The room name and its key, if C{user} may join it (a cluster node checks the same)."""
+    """The room name and its key, if C{user} may join it."""
     name = check_room(name)
     key = fold(name)
     if key in user.rooms:

@@ -4,24 +4,26 @@ The twistd plugin's options and service: C{twistd -n chat --port 0}.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from twisted.application import service
 from twisted.cred import credentials, strcred
 from twisted.internet import defer, endpoints
 from twisted.internet.interfaces import IListeningPort, IReactorCore
-from twisted.internet.task import LoopingCall
+from twisted.application.internet import TimerService
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
-from chat.cluster.node import ClusterNode, RedisAddress
-from chat.history import History
+from chat.cluster.address import RedisAddress
+from chat.limits import Limits
+from chat.local import LocalChat
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
-from chat.server import ChatServerFactory, Limits
-from chat.state import MAX_ROOMS_PER_USER, ChatState
+from chat.server import ChatServerFactory
+from chat.state import MAX_ROOMS_PER_USER
 
 
 def _quote(value: str) -> str:
@@ -127,86 +129,102 @@ SWEEP_INTERVAL = 1.0
 PRUNE_INTERVAL = 600.0
 
 
-class ChatService(service.Service):
+class ChatServer(service.MultiService):
     """
-    Listens on each endpoint; on stop, closes the listeners, then says
-    goodbye to every client and waits until their goodbyes are flushed.
+    The whole server: the backend first, then what uses it.  Children stop
+    one after the other in reverse order, each once the one after it has
+    stopped: the listeners say goodbye to every client before the backend
+    stores the last messages and closes its database or leaves the cluster.
+    """
+
+    def stopService(self) -> defer.Deferred[None]:
+        service.Service.stopService(self)
+        return defer.Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        for child in reversed(list(self)):
+            await defer.maybeDeferred(child.stopService)
+
+
+class ListeningService(service.Service):
+    """
+    Listens on each endpoint for one front end.  The ports are bound at
+    once (in C{privilegedStartService}, so that a port in use stops twistd
+    with the reason) but accept nobody until the backend is ready; on stop,
+    the ports close, then the front end says goodbye to its clients.
     """
 
     log = Logger()
 
     def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: ChatServerFactory,
-                 keep: int = 0, days: float = 0) -> None:
+                 ready: Callable[[], defer.Deferred[None]]) -> None:
         self.reactor = reactor
-        self.keep, self.days = keep, days
-        self._pruner = LoopingCall(self.prune)
-        self._pruner.clock = reactor  # type: ignore[assignment]
         self.descriptions = list(descriptions)
         self.factory = factory
+        self.ready = ready
         self.ports: list[IListeningPort] = []
-        self._sweeper = LoopingCall(factory.sweep)
-        self._sweeper.clock = reactor  # type: ignore[assignment]
-
-    def startService(self) -> None:
-        super().startService()
-        cluster = self.factory.cluster
-        if cluster is not None:
-            if not cluster.advertise and self.ports:
-                address = self.ports[0].getHost()
-                cluster.advertise = f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
-            cluster.start()
-        self._sweeper.start(SWEEP_INTERVAL, now=False)
-        if self.factory.store is not None and (self.keep or self.days):
-            self._pruner.start(PRUNE_INTERVAL, now=True)
-
-    def prune(self) -> defer.Deferred[None]:
-        """Retention, in the database thread: the reactor never waits for it."""
-        assert self.factory.store is not None
-        cutoff = int((self.reactor.seconds() - self.days * 86400) * 1000) if self.days else None  # type: ignore[attr-defined]
-        d = self.factory.store.prune(self.keep, cutoff)
-        d.addCallback(lambda n: n and self.log.info("pruned {n} old messages", n=n))
-        d.addErrback(lambda f: self.log.failure("pruning the history", f))
-        return d  # type: ignore[return-value]
 
     def privilegedStartService(self) -> None:
-        # Listen here, synchronously, so that a port in use makes twistd fail
-        # at once with the reason instead of running with no listener.
         for description in self.descriptions:
             endpoint = endpoints.serverFromString(self.reactor, description)
             result: list[object] = []
             endpoint.listen(self.factory).addBoth(result.append)
             if result and isinstance(result[0], Failure):
-                result[0].raiseException()
-            self._listening(result[0], description)  # type: ignore[arg-type]
+                raise CannotListen(f"cannot listen on {description}: {result[0].getErrorMessage()}")
+            port = result[0]
+            assert IListeningPort.providedBy(port)
+            stop_reading = getattr(port, "stopReading", None)
+            if stop_reading is not None:
+                stop_reading()  # connections wait in the backlog until the backend is ready
+            self.ports.append(port)
         super().privilegedStartService()
 
-    def _listening(self, port: IListeningPort, description: str) -> None:
-        self.ports.append(port)
-        address = port.getHost()
-        self.log.info(
-            "chat server listening on {host}:{port} ({description})",
-            host=getattr(address, "host", address), port=getattr(address, "port", ""),
-            description=description,
-        )
+    def startService(self) -> None:
+        super().startService()
+        d = self.ready()
+        d.addCallback(lambda _: self._accept())
+        d.addErrback(lambda f: self.log.failure("the chat backend did not start", f))
+
+    def _accept(self) -> None:
+        for port, description in zip(self.ports, self.descriptions):
+            start_reading = getattr(port, "startReading", None)
+            if start_reading is not None and port.connected:  # type: ignore[attr-defined]
+                start_reading()
+            address = port.getHost()
+            self.log.info(
+                "chat server listening on {host}:{port} ({description})",
+                host=getattr(address, "host", address), port=getattr(address, "port", ""),
+                description=description,
+            )
+
+    def address(self) -> str:
+        """HOST:PORT of the first listener."""
+        if not self.ports:
+            return ""
+        address = self.ports[0].getHost()
+        return f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
 
     async def _stop(self) -> None:
-        for loop in (self._sweeper, self._pruner):
-            if loop.running:
-                loop.stop()
         await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
         self.ports = []
         await self.factory.shutdown()
-        if self.factory.commit is not None:
-            # What was accepted while the goodbyes went out is stored too.
-            await self.factory.commit.flushed()
-        if self.factory.cluster is not None:
-            await self.factory.cluster.stop()
-        if self.factory.store is not None:
-            self.factory.store.close()
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         return defer.Deferred.fromCoroutine(self._stop())
+
+
+class CannotListen(Exception):
+    """A listening port could not be opened (in use, not allowed...)."""
+
+
+def limits_from(options: Options) -> Limits:
+    return Limits(
+        max_outgoing=options["max-outgoing"], max_clients=options["max-clients"],
+        max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
+        idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
+        flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
+    )
 
 
 def makeService(options: Options, reactor: IReactorCore | None = None) -> service.IService:
@@ -214,23 +232,33 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         from twisted.internet import reactor as default_reactor
 
         reactor = default_reactor  # type: ignore[assignment]
-    cluster = None
+    server = ChatServer()
+    backend: LocalChat | Any
     if options["redis"] is not None:
+        # Imported only here: a single-process server never loads txredisapi.
+        from chat.cluster.node import ClusterNode
+
         # The cluster's history lives in Redis, shared by every node.
-        cluster = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
+        backend = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
                               ttl=options["cluster-ttl"], replay=options["history-replay"],
                               keep=options["history-keep"], max_rooms_per_user=options["max-rooms"])
-    store = None if options["no-history"] or cluster else History(Path(options["data-dir"]))
-    state = ChatState(reactor.seconds, max_rooms_per_user=options["max-rooms"],  # type: ignore[attr-defined]
-                      last_ids=store.last_ids if store else None)
-    limits = Limits(
-        max_outgoing=options["max-outgoing"], max_clients=options["max-clients"],
-        max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
-        idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
-        flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
-    )
+    else:
+        backend = LocalChat(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
+                            replay=options["history-replay"], keep=options["history-keep"],
+                            days=options["history-days"], max_rooms_per_user=options["max-rooms"])
+    backend.setServiceParent(server)
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
-    factory = ChatServerFactory(state, reactor, limits, accounts, store,  # type: ignore[arg-type]
-                                replay=options["history-replay"], cluster=cluster)
-    return ChatService(reactor, options["endpoint"], factory, keep=options["history-keep"],
-                       days=options["history-days"])
+    factory = ChatServerFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+    listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
+    listeners.setServiceParent(server)
+    if isinstance(backend, LocalChat):
+        if not options["no-history"] and (options["history-keep"] or options["history-days"]):
+            pruner = TimerService(PRUNE_INTERVAL, backend.prune)
+            pruner.clock = reactor
+            pruner.setServiceParent(server)
+    elif not backend.advertise:
+        backend.advertise_from = listeners.address
+    sweeper = TimerService(SWEEP_INTERVAL, factory.sweep)
+    sweeper.clock = reactor
+    sweeper.setServiceParent(server)
+    return server

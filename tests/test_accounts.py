@@ -15,8 +15,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
-from chat.server import ChatServerFactory, Limits
-from chat.state import ChatState
+from chat.limits import Limits
+from chat.local import LocalChat
+from chat.server import ChatServerFactory
 from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
 from tests.test_e2e_client import CLIENT
 from tests.test_server import Client, pack
@@ -27,7 +28,7 @@ class AccountsInServerTests(SynchronousTestCase):
         self.clock = MemoryReactorClock()
         checker = InMemoryUsernamePasswordDatabaseDontUse(Alice=b"wonderland")
         self.accounts = Accounts([checker], self.clock)
-        self.factory = ChatServerFactory(ChatState(self.clock.seconds), self.clock, Limits(flood_rate=0),
+        self.factory = ChatServerFactory(LocalChat(self.clock), self.clock, Limits(flood_rate=0),
                                          self.accounts)
         self.port = 1
 

@@ -13,7 +13,9 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python import usage
 
-from chat.cluster.node import ClusterNode, RedisAddress, _PendingJoin, _stream_before
+from chat.cluster.address import RedisAddress
+from chat.cluster.node import ClusterNode, _PendingJoin, _stream_before
+from chat.event import Event
 from chat.state import Room, User
 from chat.tap import Options
 
@@ -22,8 +24,8 @@ class Recorder:
     def __init__(self) -> None:
         self.frames: list[dict[str, object]] = []
 
-    def send_frame(self, data: bytes) -> None:
-        self.frames.append(json.loads(data[4:]))
+    def deliver(self, event: Event) -> None:
+        self.frames.append(json.loads(event.body))
 
 
 def test_redis_urls() -> None:

@@ -16,48 +16,31 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
 import txredisapi  # type: ignore[import-untyped]
+from twisted.application import service
 from twisted.internet import defer, interfaces, task
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chat.cluster import scripts
+from chat.cluster.address import RedisAddress
+from chat.event import Event
 from chat.history import MAX_PAGE, from_body
-from chat.message import CMsg, Code, encode, frame
-from chat.names import ChatError, check_nick, check_room, check_text, fold
-from chat.state import Room, User, check_color, check_join
+from chat.message import CMsg, Code, encode
+from chat.names import ChatError, check_room, fold
+from chat.service import IChatService, IClient, Members, Page
+from chat.state import Room, User, check_join, check_logon, check_private, check_rename, check_say, member_room
+
+_T = TypeVar("_T")
 
 #: Entries one XREAD returns at most.
 READ_COUNT = 1000
 #: Milliseconds one XREAD waits for new entries before it is asked again.
 READ_BLOCK_MS = 5000
-
-_header_size = 4
-
-
-@dataclass(frozen=True)
-class RedisAddress:
-    host: str
-    port: int
-    db: int
-    password: str | None
-    url: str
-
-    @classmethod
-    def parse(cls, url: str) -> RedisAddress:
-        """C{redis://[:password@]host[:port][/db]}."""
-        parts = urlsplit(url)
-        if parts.scheme != "redis" or not parts.hostname:
-            raise ValueError(f"a Redis URL looks like redis://host:6379/0, not {url!r}")
-        path = parts.path.strip("/")
-        if path and not path.isdigit():
-            raise ValueError(f"the database in a Redis URL is a number, not {path!r}")
-        password = unquote(parts.password) if parts.password else None
-        return cls(parts.hostname, parts.port or 6379, int(path or 0), password, url)
 
 
 def new_node_id() -> str:
@@ -81,18 +64,20 @@ def _fields(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def _frame_of(body: str) -> bytes:
-    data = body.encode("utf-8")
-    return len(data).to_bytes(_header_size, "big") + data
-
-
-def _history_msg(body: str) -> CMsg:
-    return from_body(body)
+def _event_of(body: str) -> Event:
+    """An entry's message, relayed as the bytes the script stored."""
+    return Event(body=body.encode("utf-8"))
 
 
 class ClusterUnavailable(ChatError):
     def __init__(self, text: str = "the server cannot reach the rest of the chat now; try again soon") -> None:
         super().__init__("cluster-unavailable", text)
+
+
+#: Said to a sender when Redis failed while its line was on the way.
+LOST_WHILE_SENDING = "the server lost the rest of the chat while sending this; it may not have been delivered"
+#: Said to every client of a node the cluster took for dead.
+REMOVED = "this server lost contact with the rest of the chat for too long; connect again"
 
 
 @dataclass
@@ -110,14 +95,17 @@ class _PendingJoin:
     history: list[Any] | None = None
 
 
-class ClusterNode:
+@implementer(IChatService)
+class ClusterNode(service.Service):
     """
-    The node's side of the cluster: its clients' membership, the Redis
-    scripts that change the shared state, the reader that delivers, the
-    heartbeat that keeps the node alive and reaps dead ones.
+    The cluster backend: this node's side of a chat shared through Redis.
+    Its clients' membership, the Redis scripts that change the shared
+    state, the reader that delivers, the heartbeat that keeps the node
+    alive and reaps dead ones.
     """
 
     log = Logger()
+    name = "chat"
 
     def __init__(self, clock: interfaces.IReactorTime, address: RedisAddress, advertise: str,
                  ttl: float = 10.0, replay: int = 50, keep: int = 10000, max_rooms_per_user: int = 20,
@@ -139,7 +127,9 @@ class ClusterNode:
         self.joining: dict[str, int] = {}  # room key -> joins on their way
         self.registered = False
         self.running = False
-        self.lost_contact: Callable[[], None] = lambda: None
+        # Where the node's address comes from if none was given (its first listener).
+        self.advertise_from: Callable[[], str] = lambda: ""
+        self._ready: list[defer.Deferred[None]] | None = []
         self.commands: Any = None
         self.reader: Any = None
         self._heart = task.LoopingCall(self._beat)
@@ -161,6 +151,29 @@ class ClusterNode:
         handler._factory.initialDelay = 0.2
         handler._factory.maxDelay = max(0.5, self.ttl / 4)
         return handler
+
+    def startService(self) -> None:
+        super().startService()
+        if not self.advertise:
+            self.advertise = self.advertise_from()
+        self.start()
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        return defer.Deferred.fromCoroutine(self.stop())
+
+    def when_ready(self) -> defer.Deferred[None]:
+        """Fires once the node has joined the cluster: until then it can serve nobody."""
+        if self._ready is None:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._ready.append(d)
+        return d
+
+    def _joined(self) -> None:
+        waiting, self._ready = self._ready, None
+        for d in waiting or ():
+            d.callback(None)
 
     def start(self) -> None:
         self.running = True
@@ -192,6 +205,7 @@ class ClusterNode:
                 await self.commands.eval(scripts.REGISTER, [], [self.prefix, self.node_id, info, ttl_ms])
                 self.registered = True
                 self.log.info("joined the cluster at {url} as node {node}", url=self.address.url, node=self.node_id)
+                self._joined()
             elif not await self.commands.eval(scripts.BEAT, [], [self.prefix, self.node_id, info, ttl_ms]):
                 self._removed()
                 return
@@ -210,7 +224,9 @@ class ClusterNode:
         """
         self.log.warn("this node was removed from the cluster: closing its clients")
         self.registered = False
-        self.lost_contact()
+        gone = ClusterUnavailable(REMOVED)
+        for user in list(self.users.values()):
+            user.client.disconnect(gone)
         self.users.clear()
         self.rooms.clear()
         self.pending.clear()
@@ -309,7 +325,7 @@ class ClusterNode:
                     notice = CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
                         f"You may have missed messages in {room.name}: this server was cut off "
                         "from the rest of the chat for too long."))
-                    _deliver(room.members.values(), frame(notice))
+                    _deliver(room.members.values(), Event(notice))
 
     def _room_entry(self, room_key: str, fields: dict[str, str]) -> defer.Deferred[None] | None:
         """Deliver one entry; a Deferred if a local join's answer must come first."""
@@ -333,40 +349,40 @@ class ClusterNode:
                     del self.pending[(room_key, user_key)]
                     self.joining[room_key] -= 1
                     room.members[joined.user.key] = joined.user
-                    _deliver(room.members.values(), _frame_of(fields["m"]))
+                    _deliver(room.members.values(), _event_of(fields["m"]))
                     self._welcome(room, joined)
                     return None
-        _deliver(room.members.values(), _frame_of(fields["m"]))
+        _deliver(room.members.values(), _event_of(fields["m"]))
         return None
 
     def _missed(self, room: Room, count: int) -> None:
         """Entries were trimmed from the stream before this node read them: say so."""
         self.log.warn("{n} entries of {room} were gone before this node read them", n=count, room=room.name)
-        _deliver(room.members.values(), frame(CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
+        _deliver(room.members.values(), Event(CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
             f"You may have missed messages in {room.name}: this server fell behind the rest of the chat."))))
 
     def _welcome(self, room: Room, joined: _PendingJoin) -> None:
         """The joiner's members list and history replay, right after its join."""
         assert joined.names is not None and joined.history is not None
-        session = joined.user.session
+        client = joined.user.client
         names = tuple(sorted(joined.names, key=fold))
-        session.send_frame(frame(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
+        client.deliver(Event(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
         if self.replay:
             newest = joined.history[:self.replay]  # the script read one more: are there more?
             for _, flat in reversed(newest):
-                session.send_frame(frame(_history_msg(_fields(flat)["m"])))
-            session.send_frame(frame(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
+                client.deliver(Event(from_body(_fields(flat)["m"])))
+            client.deliver(Event(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
 
     def _private_entry(self, fields: dict[str, str]) -> None:
         if "m" not in fields:
             return  # a wake-up
-        data = _frame_of(fields["m"])
+        event = _event_of(fields["m"])
         target = self.users.get(fields["r"])
         sender = self.users.get(fields["s"])
         if target is not None:
-            target.session.send_frame(data)
+            target.client.deliver(event)
         if sender is not None and sender is not target:
-            sender.session.send_frame(data)
+            sender.client.deliver(event)
 
     def _read_room(self, room_key: str, entry_id: str) -> None:
         stream = f"{self.prefix}room:{room_key}"
@@ -381,28 +397,45 @@ class ClusterNode:
             self.cursors.pop(f"{self.prefix}room:{room.key}", None)
             self.numbers.pop(room.key, None)
 
-    # -- requests --------------------------------------------------------------
+    # -- requests: the chat service -------------------------------------------
 
-    async def logon(self, nick: str, session: Any) -> User:
-        nick = check_nick(nick)
-        key = fold(nick)
-        if key in self.users:
-            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+    def _answer(self, work: Coroutine[Any, Any, _T] | defer.Deferred[_T],
+                lost: str | None = None) -> defer.Deferred[_T]:
+        """
+        A request's answer, as the service promises it: its result, or a
+        L{ChatError}; Redis failing on the way is C{cluster-unavailable}.
+        """
+        d = defer.Deferred.fromCoroutine(work) if not isinstance(work, defer.Deferred) else work
+
+        def failed(f: Any) -> Any:
+            if f.check(ChatError):
+                return f
+            self.log.failure("a cluster request failed", f)
+            raise ClusterUnavailable(*(lost,) if lost else ())
+
+        return d.addErrback(failed)
+
+    def logon(self, nick: str, client: IClient) -> defer.Deferred[User]:
+        return self._answer(self._logon(nick, client))
+
+    async def _logon(self, nick: str, client: IClient) -> User:
+        nick, key = check_logon(self.users, nick)
         taken = await self._run(scripts.LOGON, self.node_id, key, nick)
         if taken == -1:
             raise ClusterUnavailable()
         if not taken:
             raise ChatError("nick-in-use", f"the nickname {nick} is in use")
-        user = User(nick, session)
+        if key in self.users:  # taken here meanwhile
+            raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+        user = User(nick, client)
         self.users[key] = user
         return user
 
-    async def rename(self, user: User, new: str) -> None:
-        new = check_nick(new)
-        key = fold(new)
-        holder = self.users.get(key)
-        if holder is not None and holder is not user:
-            raise ChatError("nick-in-use", f"the nickname {new} is in use")
+    def rename(self, user: User, new: str) -> defer.Deferred[None]:
+        return self._answer(self._rename(user, new))
+
+    async def _rename(self, user: User, new: str) -> None:
+        new, key = check_rename(self.users, user, new)
         if not await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new):
             raise ChatError("nick-in-use", f"the nickname {new} is in use")
         if self.users.get(user.key) is not user:
@@ -418,7 +451,10 @@ class ClusterNode:
         self.users[key] = user
 
     def join(self, user: User, name: str) -> defer.Deferred[None]:
-        name, key = check_join(user, name, self.max_rooms_per_user)
+        try:
+            name, key = check_join(user, name, self.max_rooms_per_user)
+        except ChatError:
+            return defer.fail()
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay)
         room = self.rooms.get(key)
         if room is None:
@@ -441,19 +477,19 @@ class ClusterNode:
             return f
 
         d.addCallbacks(joined, failed)
-        return d
+        return self._answer(d)
 
-    def leave(self, user: User, name: str) -> defer.Deferred[Any]:
-        key = fold(name)
-        room = user.rooms.get(key)
-        if room is None:
-            raise ChatError("not-in-room", f"you are not in {name}")
+    def leave(self, user: User, name: str) -> defer.Deferred[None]:
+        try:
+            room = member_room(user, name)
+        except ChatError:
+            return defer.fail()
         text = f"{user.nick} has left {room.name}"
-        d = self._run(scripts.LEAVE, user.key, user.nick, key, text)
+        d = self._run(scripts.LEAVE, user.key, user.nick, room.key, text)
         self._drop(user, room)
         # The leaver hears its own leave at once: it no longer reads the room.
-        user.session.send_frame(frame(CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name)))
-        return d
+        user.client.deliver(Event(CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name)))
+        return self._answer(d.addCallback(lambda _: None))
 
     def _drop(self, user: User, room: Room) -> None:
         del user.rooms[room.key]
@@ -462,28 +498,34 @@ class ClusterNode:
             self.joining[room.key] -= 1
         self._forget_room_if_empty(room)
 
-    def quit(self, user: User, why: str) -> defer.Deferred[Any]:
+    def quit(self, user: User, why: str) -> defer.Deferred[None]:
         if self.users.get(user.key) is not user:
             return defer.succeed(None)
         for room in list(user.rooms.values()):
             self._drop(user, room)
         del self.users[user.key]
         d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, why)
-        d.addErrback(lambda f: self.log.warn("could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
+        d.addCallbacks(lambda _: None, lambda f: self.log.warn(
+            "could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
         return d
 
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool) -> defer.Deferred[Any]:
-        room = user.rooms.get(fold(name))
-        if room is None:
-            raise ChatError("not-in-room", f"you are not in {name}")
-        check_text(text)
-        msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=check_color(color),
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+        try:
+            room, color = check_say(user, name, text, color)
+        except ChatError:
+            return defer.fail()
+        msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=color,
                    ts=int(self.clock.seconds() * 1000), action=action)
-        return self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
+        # Messages keep their order on the one Redis connection.
+        d = self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
+        return self._answer(d.addCallback(lambda _: None), LOST_WHILE_SENDING)
 
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[Any]:
-        check_text(text)
-        msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=check_color(color),
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+        try:
+            color = check_private(text, color)
+        except ChatError:
+            return defer.fail()
+        msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=color,
                    ts=int(self.clock.seconds() * 1000), action=action)
         d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), encode(msg).decode("utf-8")[:-1])
 
@@ -491,9 +533,12 @@ class ClusterNode:
             if not nick:
                 raise ChatError("no-such-nick", f"nobody is called {to}")
 
-        return d.addCallback(sent)
+        return self._answer(d.addCallback(sent), LOST_WHILE_SENDING)
 
-    async def members(self, name: str) -> CMsg:
+    def members(self, name: str) -> defer.Deferred[Members]:
+        return self._answer(self._members(name))
+
+    async def _members(self, name: str) -> Members:
         name = check_room(name)
         key = fold(name)
         if not self.connected:
@@ -502,21 +547,29 @@ class ClusterNode:
         names = await self.commands.hvals(f"{self.prefix}members:{key}")
         if not room_name or not names:
             raise ChatError("no-such-room", f"there is no room {name}")
-        return CMsg(Code.SENDING_CHATTERS_LIST, room=room_name, names=tuple(sorted(names, key=fold)))
+        return Members(room_name, tuple(sorted(names, key=fold)))
 
-    async def room_list(self) -> CMsg:
+    def room_list(self) -> defer.Deferred[tuple[str, ...]]:
+        return self._answer(self._room_list())
+
+    async def _room_list(self) -> tuple[str, ...]:
         if not self.connected:
             raise ClusterUnavailable()
         names = await self.commands.hvals(f"{self.prefix}rooms")
-        return CMsg(Code.ROOM_LIST, names=tuple(sorted(names or (), key=fold)))
+        return tuple(sorted(names or (), key=fold))
 
-    async def history(self, room: str, before: int | None, after: int | None,
-                      limit: int) -> tuple[list[CMsg], bool]:
-        """The same pages as L{chat.history.History.page}, from the room's history stream."""
+    def history(self, user: User, room: str, before: int | None, after: int | None,
+                limit: int) -> defer.Deferred[Page]:
+        return self._answer(self._history(user, room, before, after, limit))
+
+    async def _history(self, user: User, name: str, before: int | None, after: int | None,
+                       limit: int) -> Page:
+        """The same pages as the one-process backend's, from the room's history stream."""
+        room = member_room(user, name)
         if not self.connected:
             raise ClusterUnavailable()
         limit = max(1, min(limit, MAX_PAGE))
-        stream = f"{self.prefix}history:{fold(room)}"
+        stream = f"{self.prefix}history:{room.key}"
         if after is not None:
             entries = await self.commands.execute_command("XRANGE", stream, f"({after}-0", "+", "COUNT", limit + 1)
         else:
@@ -527,9 +580,9 @@ class ClusterNode:
         entries = entries[:limit]
         if after is None:
             entries.reverse()
-        return [_history_msg(_fields(flat)["m"]) for _, flat in entries], more
+        return Page(room.name, tuple(Event(from_body(_fields(flat)["m"])) for _, flat in entries), more)
 
 
-def _deliver(recipients: Iterable[User], data: bytes) -> None:
+def _deliver(recipients: Iterable[User], event: Event) -> None:
     for user in recipients:
-        user.session.send_frame(data)
+        user.client.deliver(event)

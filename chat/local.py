@@ -1,0 +1,233 @@
+"""
+The one-process backend: the chat state in memory (L{chat.state}) and its
+history in SQLite (L{chat.history}), every message stored before it is
+relayed, and each join's history replay in its place in the joiner's order.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chat.event import Event
+from chat.history import MAX_PAGE, GroupCommit, History
+from chat.message import CMsg, Code
+from chat.names import ChatError
+from chat.service import IChatService, IClient, Members, Page
+from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
+
+_T = TypeVar("_T")
+
+NOT_STORED = "the server could not store this message, so it was not delivered; try again later"
+REPLAY_FAILED = "the server could not read this room's history; try again later"
+
+
+def _answered(method: Callable[..., _T | defer.Deferred[_T]]) -> Callable[..., defer.Deferred[_T]]:
+    """Give a request the service's contract: a Deferred, fired or failed."""
+
+    @functools.wraps(method)
+    def answer(*args: Any) -> defer.Deferred[_T]:
+        try:
+            result = method(*args)
+        except Exception:
+            return defer.fail()
+        return result if isinstance(result, defer.Deferred) else defer.succeed(result)
+
+    return answer
+
+
+def fan_out(deliveries: list[Delivery]) -> None:
+    """Each message one event, encoded once, given to every recipient."""
+    for recipients, msg in deliveries:
+        deliver(recipients, Event(msg))
+
+
+def deliver(recipients: Iterable[User], event: Event) -> None:
+    """The per-recipient loop of every broadcast: one append each."""
+    for user in recipients:
+        user.client.deliver(event)
+
+
+@implementer(IChatService)
+class LocalChat(service.Service):
+    """
+    The chat of one process.  With a store (C{data_dir}, or a C{store}
+    given by a test), messages are group-committed before they are relayed
+    (L{GroupCommit}); joins, leaves and renames keep their place after the
+    messages still being stored.
+    """
+
+    log = Logger()
+    name = "chat"
+
+    def __init__(self, clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
+                 replay: int = 50, keep: int = 0, days: float = 0.0,
+                 max_rooms_per_user: int = MAX_ROOMS_PER_USER) -> None:
+        self.clock = clock
+        self.data_dir = data_dir
+        self.replay = replay
+        self.keep, self.days = keep, days
+        self.state = ChatState(clock.seconds, max_rooms_per_user=max_rooms_per_user)  # type: ignore[attr-defined]
+        self.store: History | None = None
+        self.commit: GroupCommit | None = None
+        if store is not None:
+            self._use(store)
+
+    def _use(self, store: History) -> None:
+        self.store = store
+        self.commit = GroupCommit(store, self.clock)
+        self.state.continue_ids(store.last_ids)
+
+    # -- life ------------------------------------------------------------------
+
+    def startService(self) -> None:
+        if self.data_dir is not None and self.store is None:
+            self._use(History(self.data_dir))
+            self.log.info("history in {path}", path=str(self.store.path))  # type: ignore[union-attr]
+        super().startService()
+
+    def when_ready(self) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    async def _stop(self) -> None:
+        if self.commit is not None:
+            # What was accepted while the goodbyes went out is stored too.
+            await self.commit.flushed()
+        if self.store is not None:
+            self.store.close()
+
+    def stopService(self) -> defer.Deferred[None]:
+        super().stopService()
+        return defer.Deferred.fromCoroutine(self._stop())
+
+    def prune(self) -> defer.Deferred[None]:
+        """Retention (--history-keep, --history-days), in the database thread."""
+        if self.store is None or not (self.keep or self.days):
+            return defer.succeed(None)
+        cutoff = int((self.clock.seconds() - self.days * 86400) * 1000) if self.days else None
+        d = self.store.prune(self.keep, cutoff)
+        d.addCallback(lambda n: n and self.log.info("pruned {n} old messages", n=n))
+        d.addErrback(lambda f: self.log.failure("pruning the history", f))
+        return d  # type: ignore[return-value]
+
+    # -- ordering ----------------------------------------------------------------
+
+    def _announce(self, deliveries: list[Delivery]) -> None:
+        """
+        Relay joins, leaves and renames in their place in the order: after
+        the messages accepted before them, which may still be being stored.
+        """
+        if self.commit is None:
+            fan_out(deliveries)
+        else:
+            self.commit.then(lambda: fan_out(deliveries))
+
+    def _relay(self, recipients: Iterable[User], msg: CMsg) -> defer.Deferred[None] | None:
+        """
+        An accepted message: relayed at once, or, with history on, once it
+        is stored, to the members it had when it was accepted.
+        """
+        event = Event(msg)
+        commit = self.commit
+        if commit is None:
+            deliver(recipients, event)
+            return None
+        members = tuple(recipients)
+        d: defer.Deferred[None] = defer.Deferred()
+
+        def relay() -> None:
+            deliver(members, event)
+            d.callback(None)
+
+        commit.accept(msg, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)), event.body)
+        return d
+
+    def barrier(self) -> defer.Deferred[None]:
+        return defer.succeed(None) if self.commit is None else self.commit.flushed()
+
+    # -- requests ------------------------------------------------------------------
+
+    @_answered
+    def logon(self, nick: str, client: IClient) -> User:
+        user = self.state.logon(nick, client)
+        return user
+
+    @_answered
+    def rename(self, user: User, nick: str) -> None:
+        self._announce(self.state.rename(user, nick))
+
+    @_answered
+    def join(self, user: User, name: str) -> defer.Deferred[None] | None:
+        deliveries = self.state.join(user, name)
+        commit, store = self.commit, self.store
+        if commit is None or store is None or not self.replay:
+            self._announce(deliveries)
+            return None
+        # The replay is the room's messages up to the join (none of which is
+        # relayed to the joiner), read once they are all stored.  It goes
+        # right after the join and the member list; what the room says
+        # meanwhile waits behind it.
+        room = member_room(user, name)
+        upto = room.last_id
+        done: defer.Deferred[None] = defer.Deferred()
+
+        def announced() -> None:
+            fan_out(deliveries)
+            fill = user.client.reserve()
+            d = commit.flushed()
+            d.addCallback(lambda _: store.page(room.name, before=upto + 1, limit=min(self.replay, MAX_PAGE)))
+
+            def replayed(page: tuple[list[CMsg], bool]) -> None:
+                msgs, more = page
+                fill([*(Event(m) for m in msgs), Event(CMsg(Code.HISTORY, room=room.name, more=more))])
+
+            def failed(f: Any) -> None:
+                self.log.failure("reading the history of {room} for a join", f, room=room.name)
+                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=REPLAY_FAILED))])
+
+            d.addCallbacks(replayed, failed)
+            d.addBoth(lambda _: done.callback(None))
+
+        commit.then(announced)
+        return done
+
+    @_answered
+    def leave(self, user: User, name: str) -> None:
+        self._announce(self.state.leave(user, name))
+
+    @_answered
+    def quit(self, user: User, reason: str) -> None:
+        self._announce(self.state.quit(user, reason))
+
+    @_answered
+    def say(self, user: User, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None] | None:
+        return self._relay(*self.state.say(user, room, text, color, action))
+
+    @_answered
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None] | None:
+        return self._relay(*self.state.private(user, to, text, color, action))
+
+    @_answered
+    def members(self, room: str) -> Members:
+        return self.state.members(room)
+
+    @_answered
+    def room_list(self) -> tuple[str, ...]:
+        return self.state.room_list()
+
+    @_answered
+    def history(self, user: User, name: str, before: int | None, after: int | None,
+                limit: int) -> defer.Deferred[Page]:
+        room = member_room(user, name)
+        if self.store is None:
+            raise ChatError("no-history", "this server keeps no history")
+        d = self.store.page(room.name, before=before, after=after, limit=min(limit, MAX_PAGE))
+        return d.addCallback(lambda page: Page(room.name, tuple(Event(m) for m in page[0]), page[1]))

@@ -1,0 +1,142 @@
+"""
+What one connection has yet to be sent, for any front end: frames gathered
+during a reactor turn go to the transport in one write at its end (a write
+costs microseconds, an append a tenth of that: docs/performance.md); a
+join's history replay keeps its place while it is read; a reader that stops
+reading is dropped past a bound instead of being buffered for without end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from twisted.internet.interfaces import IReactorTime
+
+
+class TurnFlusher:
+    """Flushes every outbox that received something, once, at the end of the reactor turn."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._due: list[Outbox] = []
+
+    def schedule(self, outbox: Outbox) -> None:
+        if not self._due:
+            self.clock.callLater(0, self.flush)
+        self._due.append(outbox)
+
+    def flush(self) -> None:
+        due, self._due = self._due, []
+        for outbox in due:
+            outbox.flush()
+
+
+class _Place:
+    """A reserved position in an outbox, counted in frames from its head."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+
+class Outbox:
+    """
+    Frames for one connection.  C{write} takes the bytes of one flush;
+    C{overflow} is called (and nothing more is written) once more than
+    C{limit} bytes were queued while the transport said its buffer was full
+    (L{pause} until L{resume}).
+    """
+
+    __slots__ = ("_flusher", "_frames", "_overflow", "_places", "_scheduled", "_write",
+                 "backlog", "backlogged", "closed", "limit")
+
+    def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
+                 overflow: Callable[[], None]) -> None:
+        self._flusher = flusher
+        self._write = write
+        self._overflow = overflow
+        self.limit = limit
+        self._frames: list[bytes] = []
+        self._places: list[_Place] = []
+        self._scheduled = False
+        self.backlogged = False
+        self.backlog = 0
+        self.closed = False
+
+    def push(self, data: bytes) -> None:
+        """Queue C{data} (one or more whole frames) for the end of this turn."""
+        if self.closed:
+            return
+        self._frames.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def reserve(self) -> Callable[[Sequence[bytes]], None]:
+        """
+        Keep the next place for frames that come later: what is pushed
+        meanwhile is written only after them.  Returns the function that
+        fills the place (an empty sequence frees it).
+        """
+        place = _Place(len(self._frames))
+        self._places.append(place)
+
+        def fill(frames: Sequence[bytes]) -> None:
+            if place not in self._places:
+                return  # filled already, or drained by a close
+            self._places.remove(place)
+            if frames:
+                self._frames[place.at:place.at] = frames
+                for other in self._places:
+                    if other.at >= place.at:
+                        other.at += len(frames)
+            if self._frames and not self.closed and not self._scheduled:
+                self._scheduled = True
+                self._flusher.schedule(self)
+
+        return fill
+
+    def flush(self) -> None:
+        """Write what is ready: everything up to the first place still waiting."""
+        self._scheduled = False
+        if self.closed:
+            return
+        frames = self._frames
+        ready = self._places[0].at if self._places else len(frames)
+        if not ready:
+            return
+        if ready == len(frames):
+            self._frames = []
+        else:
+            frames = frames[:ready]
+            del self._frames[:ready]
+        for place in self._places:
+            place.at -= ready
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        if self.backlogged:
+            self.backlog += len(data)
+            if self.backlog > self.limit:
+                self.closed = True
+                self._overflow()
+                return
+        self._write(data)
+
+    def drain(self) -> None:
+        """Write everything queued now, places or not: a connection's last words."""
+        self._places = []
+        self.flush()
+
+    def close(self) -> None:
+        """Queue nothing more."""
+        self.closed = True
+        self._frames = []
+        self._places = []
+
+    def pause(self) -> None:
+        """The transport's buffer is full: from now on, count what is queued."""
+        self.backlogged = True
+
+    def resume(self) -> None:
+        self.backlogged = False
+        self.backlog = 0

@@ -1,0 +1,122 @@
+"""
+The chat service: the one interface every front end calls (the native CMsg
+protocol today; IRC and WebSocket next) and every backend implements (one
+process, or a node of a Redis cluster), as C{twisted.words.iwords} is for
+Twisted's own chat server.
+
+The contract, the same for every backend:
+  - every request returns a Deferred: it fires with the result (C{None}
+    for an action), or fails with L{ChatError}, whose C{slug} is the
+    documented error (docs/protocol.md).  Any other failure is a bug or an
+    outage, and the front end answers C{server-error};
+  - what users are told (joins, messages, member lists, the history replay
+    of a join) reaches them as L{Event}s through their L{IClient}, in the
+    order each room decided, never through a request's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+from twisted.internet.defer import Deferred
+from zope.interface import Attribute, Interface
+
+from chat.event import Event
+from chat.names import ChatError
+
+__all__ = ["ChatError", "IChatService", "IClient", "IUser", "Members", "Page", "SERVER_ERROR"]
+
+#: What a user is told when the backend failed it for a reason of its own.
+SERVER_ERROR = "the server could not carry out this request; try again later"
+
+
+class IClient(Interface):
+    """A user's connection as a backend sees it, whatever the front end."""
+
+    def deliver(event: Event) -> None:
+        """
+        Queue C{event} for this user: the per-recipient step of every
+        broadcast, so it must cost no more than an append.
+        """
+
+    def reserve() -> Callable[[Sequence[Event]], None]:
+        """
+        Keep a place in this user's order for events the backend will have
+        later (a join's history replay, read from the store): events
+        delivered meanwhile wait behind it.  Returns the function that puts
+        the events in that place (called once; an empty list frees it).
+        """
+
+    def disconnect(error: ChatError) -> None:
+        """The backend can no longer keep this user: close with C{error}."""
+
+
+class IUser(Interface):
+    """A logged-on user, as returned by L{IChatService.logon}."""
+
+    nick = Attribute("The user's nickname as shown (a rename changes it).")
+
+
+@attrs.frozen
+class Members:
+    """A room's members, for a chatters list."""
+
+    room: str
+    names: tuple[str, ...]
+
+
+@attrs.frozen
+class Page:
+    """A page of a room's history, oldest first, and whether there is more beyond it."""
+
+    room: str
+    events: tuple[Event, ...]
+    more: bool
+
+
+class IChatService(Interface):
+    """One chat: users, rooms and their history, whichever front end they use."""
+
+    def logon(nick: str, client: IClient) -> Deferred[IUser]:
+        """Take C{nick} for C{client} (unique case-insensitively, chat-wide)."""
+
+    def rename(user: IUser, nick: str) -> Deferred[None]:
+        """
+        Change C{user}'s nickname; its rooms are told (code 4 with C{room}),
+        before or after the request's result fires.
+        """
+
+    def join(user: IUser, room: str) -> Deferred[None]:
+        """
+        Join (and create) C{room}.  The room hears the join, then the joiner
+        gets the member list, the history replay with its end marker, then
+        everything said after the join.  Fires once all of that is queued.
+        """
+
+    def leave(user: IUser, room: str) -> Deferred[None]:
+        """Leave C{room}; the room, and the leaver, hear it."""
+
+    def quit(user: IUser, reason: str) -> Deferred[None]:
+        """Remove C{user} from the chat; its rooms hear C{reason}.  Idempotent."""
+
+    def say(user: IUser, room: str, text: str, color: str | None, action: bool) -> Deferred[None]:
+        """
+        A line to a room C{user} is in.  It is stored (when history is kept)
+        before anyone receives it; fires once it is relayed.
+        """
+
+    def private(user: IUser, to: str, text: str, color: str | None, action: bool) -> Deferred[None]:
+        """A private line to C{to}, echoed to its sender."""
+
+    def members(room: str) -> Deferred[Members]:
+        """The members of an existing room."""
+
+    def room_list() -> Deferred[tuple[str, ...]]:
+        """The names of the rooms that have members, sorted case-insensitively."""
+
+    def history(user: IUser, room: str, before: int | None, after: int | None, limit: int) -> Deferred[Page]:
+        """A page of the history of a room C{user} is in (docs/protocol.md, code 11)."""
+
+    def barrier() -> Deferred[None]:
+        """Fires once everything accepted so far has been relayed."""
