@@ -197,6 +197,9 @@ class ClusterNode(service.Service):
     async def _beat(self) -> None:
         """Heartbeat, and removal of nodes that stopped beating."""
         if not self.connected:
+            if not self.registered and self.running:
+                # Starting: join as soon as Redis answers, not a beat later.
+                self.clock.callLater(0.05, self._beat_soon)
             return
         info = self.advertise
         ttl_ms = int(self.ttl * 1000)
@@ -214,6 +217,10 @@ class ClusterNode(service.Service):
                 self.log.warn("node {node} stopped answering: its users were removed", node=node)
         except Exception as e:  # noqa: BLE001 - the next beat tries again
             self.log.warn("cluster heartbeat failed: {e}", e=e)
+
+    def _beat_soon(self) -> None:
+        if not self.registered and self.running:
+            defer.ensureDeferred(self._beat())
 
     def _removed(self) -> None:
         """

@@ -1,0 +1,245 @@
+"""
+The chat service's behaviour, written once against L{IChatService} and run
+against both backends: the one process (a fake clock, a store the test
+answers) and a cluster node on a real redis-server.  What a front end may
+rely on is exactly what passes here for both.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from zope.interface.verify import verifyObject
+
+from chat.names import ChatError
+from chat.service import IChatService, IClient
+from tests.redis_server import RedisProcess
+from tests.service_harness import ClusterHarness, Harness, LocalHarness, Recorder
+
+
+def on_both_backends(test: Callable[[Harness], Awaitable[None]]) -> Callable[..., Any]:
+    """Run C{test} once against each backend, started before and stopped after it."""
+
+    @pytest.mark.parametrize("backend", ["local", "cluster"])
+    @pytest_twisted.ensureDeferred
+    async def run(backend: str, tmp_path: Path) -> None:
+        harness: Harness
+        if backend == "local":
+            harness = LocalHarness()
+        else:
+            # A redis-server of its own (tests/conftest.py stops it after the test).
+            cluster = ClusterHarness(RedisProcess(tmp_path / "redis").url, f"t{secrets.token_hex(4)}:")
+            await cluster.start()
+            harness = cluster
+        try:
+            await test(harness)
+        finally:
+            await harness.stop()
+
+    run.__name__, run.__doc__ = test.__name__, test.__doc__
+    return run
+
+
+async def refused(d: Any) -> str:
+    """The slug of the L{ChatError} a request fails with."""
+    try:
+        await d
+    except ChatError as e:
+        return e.slug
+    raise AssertionError("the request was not refused")
+
+
+def texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m.get("text", "") for m in messages]
+
+
+@on_both_backends
+async def test_both_backends_provide_the_interface(chat: Harness) -> None:
+    assert verifyObject(IChatService, chat.service)
+    assert verifyObject(IClient, Recorder(chat.flusher))
+
+
+@on_both_backends
+async def test_nicknames_are_checked_and_unique_case_insensitively(chat: Harness) -> None:
+    client = chat.client()
+    assert await refused(chat.service.logon("no spaces", client)) == "bad-nick"
+    assert await refused(chat.service.logon("x" * 25, client)) == "bad-nick"
+    await chat.user("alice")
+    assert await refused(chat.service.logon("ALICE", client)) == "nick-in-use"
+    bob = await chat.service.logon("bob", client)
+    assert bob.nick == "bob"
+
+
+@on_both_backends
+async def test_join_is_announced_then_the_joiner_gets_members_and_the_end_of_history(chat: Harness) -> None:
+    alice, _ = await chat.user("alice", "lobby")
+    bob_client = chat.client()
+    bob = await chat.service.logon("bob", bob_client)
+    await chat.call(chat.service.join(bob, "lobby"))
+    await chat.settle()
+    joined = {"code": 1, "text": "bob has joined lobby", "nick": "bob", "room": "lobby"}
+    assert alice.new() == [joined]
+    assert bob_client.new() == [joined, {"code": 3, "room": "lobby", "names": ["alice", "bob"]},
+                                {"code": 11, "room": "lobby"}]
+    assert await refused(chat.service.join(bob, "LOBBY")) == "already-in-room"
+    assert await refused(chat.service.join(bob, "bad room")) == "bad-room"
+
+
+@on_both_backends
+async def test_messages_reach_every_member_with_ids_and_refusals_name_the_reason(chat: Harness) -> None:
+    alice, a = await chat.user("alice", "lobby")
+    bob, _ = await chat.user("bob", "lobby")
+    carol, _ = await chat.user("carol", "elsewhere")
+    alice.new()
+    for i in range(3):
+        await chat.call(chat.service.say(a, "lobby", f"line {i}", "green", False))
+    await chat.settle()
+    got = bob.new()
+    assert texts(got) == ["line 0", "line 1", "line 2"]
+    assert [m["id"] for m in got] == [1, 2, 3]
+    assert all(m["nick"] == "alice" and m["color"] == "green" and m["room"] == "lobby" and m["ts"] > 0 for m in got)
+    assert alice.new() == got and carol.new() == []
+    assert await refused(chat.service.say(a, "elsewhere", "x", None, False)) == "not-in-room"
+    assert await refused(chat.service.say(a, "lobby", "  ", None, False)) == "empty-text"
+    assert await refused(chat.service.say(a, "lobby", "x" * 2001, None, False)) == "text-too-long"
+    assert await refused(chat.service.say(a, "lobby", "x", "puce", False)) == "bad-color"
+    await chat.settle()
+    assert bob.new() == []
+
+
+@on_both_backends
+async def test_a_leave_comes_after_the_leavers_last_words(chat: Harness) -> None:
+    alice, _ = await chat.user("alice", "lobby")
+    bob_client, bob = await chat.user("bob", "lobby")
+    alice.new()
+    said = [chat.service.say(bob, "lobby", f"last {i}", None, False) for i in range(5)]
+    left = chat.service.leave(bob, "lobby")
+    for d in [*said, left]:
+        await chat.call(d)
+    await chat.settle()
+    got = alice.new()
+    assert texts(got) == [f"last {i}" for i in range(5)] + ["bob has left lobby"]
+    assert bob_client.new()[-1] == {"code": 2, "text": "bob has left lobby", "nick": "bob", "room": "lobby"}
+    assert await refused(chat.service.leave(bob, "lobby")) == "not-in-room"
+
+
+@on_both_backends
+async def test_a_joiner_gets_what_was_said_before_as_history_then_what_is_said_after(chat: Harness) -> None:
+    alice_client, alice = await chat.user("alice", "lobby")
+    for i in range(1, 6):
+        await chat.call(chat.service.say(alice, "lobby", f"old {i}", None, False))
+    await chat.settle()
+    bob_client = chat.client()
+    bob = await chat.service.logon("bob", bob_client)
+    joining = chat.service.join(bob, "lobby")
+    chat.service.say(alice, "lobby", "new", None, False)
+    await chat.call(joining)
+    await chat.settle()
+    got = bob_client.new()
+    assert [m["code"] for m in got] == [1, 3, 5, 5, 5, 5, 5, 11, 5]
+    replay = got[2:7]
+    assert texts(replay) == [f"old {i}" for i in range(1, 6)]
+    assert all(m["history"] is True for m in replay) and [m["id"] for m in replay] == [1, 2, 3, 4, 5]
+    assert got[7] == {"code": 11, "room": "lobby"}
+    assert got[8]["text"] == "new" and got[8]["id"] == 6 and "history" not in got[8]
+
+
+@on_both_backends
+async def test_history_pages_back_and_forward(chat: Harness) -> None:
+    _, alice = await chat.user("alice", "lobby")
+    for i in range(1, 13):
+        await chat.call(chat.service.say(alice, "lobby", f"m{i}", None, False))
+    await chat.settle()
+
+    async def page(**kw: Any) -> tuple[list[int], bool]:
+        d = chat.service.history(alice, "LOBBY", kw.get("before"), kw.get("after"), kw["limit"])
+        await chat.settle()
+        result = await d
+        assert result.room == "lobby"
+        assert all(e.msg.history for e in result.events)
+        return [e.msg.id for e in result.events], result.more
+
+    assert await page(limit=5) == ([8, 9, 10, 11, 12], True)
+    assert await page(before=8, limit=5) == ([3, 4, 5, 6, 7], True)
+    assert await page(before=3, limit=5) == ([1, 2], False)
+    assert await page(after=10, limit=5) == ([11, 12], False)
+    assert await page(after=0, limit=3) == ([1, 2, 3], True)
+    assert await refused(chat.service.history(alice, "elsewhere", None, None, 5)) == "not-in-room"
+
+
+@on_both_backends
+async def test_private_messages_go_to_their_target_and_back_to_the_sender(chat: Harness) -> None:
+    alice, a = await chat.user("alice")
+    bob, _ = await chat.user("bob")
+    carol, _ = await chat.user("carol")
+    await chat.call(chat.service.private(a, "BOB", "psst", None, True))
+    await chat.settle()
+    pm = {"code": 6, "text": "psst", "nick": "alice", "to": "bob", "color": "default", "action": True}
+    got = bob.new()
+    assert len(got) == 1 and got[0]["ts"] > 0
+    assert {k: v for k, v in got[0].items() if k != "ts"} == pm
+    assert alice.new() == got and carol.new() == []
+    assert await refused(chat.service.private(a, "nobody", "x", None, False)) == "no-such-nick"
+    assert await refused(chat.service.private(a, "bob", "", None, False)) == "empty-text"
+
+
+@on_both_backends
+async def test_a_rename_is_announced_to_each_room_and_frees_the_old_nickname(chat: Harness) -> None:
+    alice_client, alice = await chat.user("alice", "lobby", "dev")
+    bob, _ = await chat.user("bob", "lobby")
+    alice_client.new()
+    await chat.call(chat.service.rename(alice, "alicia"))
+    await chat.settle()
+    assert alice.nick == "alicia"
+    announce = {"code": 4, "text": "alicia", "nick": "alice", "room": "lobby"}
+    assert bob.new() == [announce]
+    assert sorted(m["room"] for m in alice_client.new()) == ["dev", "lobby"]
+    await chat.service.rename(alice, "ALICIA")  # its own, in another case
+    assert await refused(chat.service.rename(alice, "bob")) == "nick-in-use"
+    assert await refused(chat.service.rename(alice, "bad nick")) == "bad-nick"
+    _, again = await chat.user("alice")
+    assert again.nick == "alice"
+
+
+@on_both_backends
+async def test_a_quit_is_announced_once_with_its_reason(chat: Harness) -> None:
+    alice, _ = await chat.user("alice", "lobby", "dev")
+    _, bob = await chat.user("bob", "lobby", "dev")
+    alice.new()
+    await chat.call(chat.service.quit(bob, "has quit: lunch"))
+    await chat.call(chat.service.quit(bob, "has quit: again"))
+    await chat.settle()
+    got = alice.new()
+    assert sorted((m["room"], m["text"]) for m in got) == [("dev", "bob has quit: lunch"), ("lobby", "bob has quit: lunch")]
+    assert all(m["code"] == 2 and m["nick"] == "bob" for m in got)
+    assert (await chat.service.members("lobby")).names == ("alice",)
+
+
+@on_both_backends
+async def test_members_and_the_room_list(chat: Harness) -> None:
+    await chat.user("bob", "Zoo", "lobby")
+    await chat.user("alice", "lobby")
+    members = await chat.call(chat.service.members("ZOO"))
+    assert (members.room, members.names) == ("Zoo", ("bob",))
+    assert (await chat.service.members("lobby")).names == ("alice", "bob")
+    assert await chat.service.room_list() == ("lobby", "Zoo")
+    assert await refused(chat.service.members("nowhere")) == "no-such-room"
+    assert await refused(chat.service.members("bad room")) == "bad-room"
+
+
+@on_both_backends
+async def test_the_barrier_fires_after_what_was_accepted_is_relayed(chat: Harness) -> None:
+    _, alice = await chat.user("alice", "lobby")
+    bob, _ = await chat.user("bob", "lobby")
+    for i in range(3):
+        chat.service.say(alice, "lobby", f"m{i}", None, False)
+    barrier = chat.service.barrier()
+    await chat.settle()
+    await barrier
+    await chat.settle()
+    assert texts(bob.new())[-3:] == ["m0", "m1", "m2"]
