@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.processes import TIMEOUT, ServerProcess, WireClient
+from benchmarks.servers import free_port
+from tests.processes import TIMEOUT, TWISTD, ServerProcess, WireClient, source_env
 from tests.redis_server import RedisProcess
 
 TTL = 1.0  # --cluster-ttl: a dead node is removed after about 2 x TTL
@@ -265,3 +267,37 @@ def test_a_node_reads_only_the_rooms_its_clients_are_in(tmp_path: Path, redis: R
     assert any('"chat:room:secret"' in r for r in reads["a"]), "the node with a member of secret reads it"
     assert all('"chat:room:lobby"' in r for r in reads["b"])
     assert not any("secret" in r for r in reads["b"]), [r for r in reads["b"] if "secret" in r]
+
+
+def test_a_node_serves_nobody_until_it_has_joined_the_cluster(tmp_path: Path) -> None:
+    """
+    A client that connects while its node cannot yet reach Redis waits (its
+    connection is not accepted) and is then served, instead of being told
+    cluster-unavailable, as a first user trying the node the moment it starts
+    was before.
+    """
+    redis_port = free_port()
+    port = free_port()
+    process = subprocess.Popen(
+        [*TWISTD, "-n", "--pidfile=", "chat", "--endpoint", f"tcp:{port}:interface=127.0.0.1",
+         "--redis", f"redis://127.0.0.1:{redis_port}/0", "--cluster-ttl", str(TTL)],
+        cwd=tmp_path, env=source_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while True:  # the port is bound at start, Redis or not
+            try:
+                early = WireClient("127.0.0.1", port)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the node never bound its port"
+                assert process.poll() is None, "twistd exited"
+                time.sleep(0.02)
+        early.send(code=4, text="early")
+        time.sleep(0.5)
+        RedisProcess(tmp_path / "redis", port=redis_port)
+        assert early.recv() == {"code": 4, "text": "early", "nick": "early"}
+        early.close()
+    finally:
+        process.kill()
+        process.wait(TIMEOUT)

@@ -1,4 +1,8 @@
-"""The server protocol and factory over StringTransport: bytes in, bytes out."""
+"""
+The native front end over StringTransport: bytes in, bytes out.  Most tests
+run it over the real one-process backend (no store); L{TranslationTests}
+over a fake service, to see that it only translates.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,24 @@ import json
 import struct
 from typing import Any
 
+from twisted.internet import defer
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 import attrs
 
+from chat.event import Event
 from chat.limits import Limits
 from chat.local import LocalChat
-from chat.message import MAX_FRAME
+from chat.message import MAX_FRAME, CMsg
+from chat.names import ChatError
 from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
+from chat.service import IChatService, IClient, Members, Page
 
 
 def pack(obj: Any) -> bytes:
@@ -456,3 +466,150 @@ class LimitTests(ServerTestCase):
         self.assertEqual(flooder.received()[-1]["error"], "flood")
         flooder.drop()
         self.assertEqual(alice.received()[-1]["text"], "flooder was disconnected: flooding")
+
+
+@implementer(IChatService)
+class FakeService:
+    """
+    A chat service that records every call and answers only when the test
+    says: the native front end is seen translating, with no backend at all.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], defer.Deferred[Any]]] = []
+
+    def _call(self, name: str, *args: Any) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.calls.append((name, args, d))
+        return d
+
+    def answer(self, result: Any = None) -> tuple[str, tuple[Any, ...]]:
+        """Answer the oldest call not yet answered with C{result} (a ChatError fails it)."""
+        name, args, d = self.calls.pop(0)
+        if isinstance(result, Exception):
+            d.errback(result)
+        else:
+            d.callback(result)
+        return name, args
+
+    def logon(self, nick: str, client: IClient) -> defer.Deferred[Any]:
+        return self._call("logon", nick, client)
+
+    def rename(self, user: Any, nick: str) -> defer.Deferred[None]:
+        return self._call("rename", user, nick)
+
+    def join(self, user: Any, room: str) -> defer.Deferred[None]:
+        return self._call("join", user, room)
+
+    def leave(self, user: Any, room: str) -> defer.Deferred[None]:
+        return self._call("leave", user, room)
+
+    def quit(self, user: Any, reason: str) -> defer.Deferred[None]:
+        return self._call("quit", user, reason)
+
+    def say(self, user: Any, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+        return self._call("say", user, room, text, color, action)
+
+    def private(self, user: Any, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+        return self._call("private", user, to, text, color, action)
+
+    def members(self, room: str) -> defer.Deferred[Members]:
+        return self._call("members", room)
+
+    def room_list(self) -> defer.Deferred[tuple[str, ...]]:
+        return self._call("room_list")
+
+    def history(self, user: Any, room: str, before: int | None, after: int | None, limit: int) -> defer.Deferred[Page]:
+        return self._call("history", user, room, before, after, limit)
+
+    def barrier(self) -> defer.Deferred[None]:
+        return self._call("barrier")
+
+
+class FakeUser:
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+
+
+class TranslationTests(SynchronousTestCase):
+    """The native front end over a fake service: frames in, calls out, answers back as frames."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.service = FakeService()
+        self.factory = ChatServerFactory(self.service, self.clock, Limits(flood_rate=0))
+        self.assertTrue(verifyObject(IChatService, self.service))
+
+    def logged_on(self) -> tuple[Client, FakeUser]:
+        c = Client(self.factory, 40000)
+        c.send(code=4, text="alice")
+        name, (nick, client) = self.service.answer(user := FakeUser("alice"))
+        self.assertEqual((name, nick, client), ("logon", "alice", c.proto))
+        self.assertEqual(c.received(), [{"code": 4, "text": "alice", "nick": "alice"}])
+        return c, user
+
+    def test_each_request_is_one_call_with_the_documented_defaults(self) -> None:
+        c, user = self.logged_on()
+        c.send(code=1)
+        c.send(code=5, text="hi", color="red", action=True)
+        c.send(code=6, to="bob", text="psst")
+        self.assertEqual([(n, a) for n, a, _ in self.service.calls], [("join", (user, "lobby"))])
+        self.service.answer()  # join done: the frames read after it are handled now
+        self.assertEqual([(n, a) for n, a, _ in self.service.calls], [
+            ("say", (user, "lobby", "hi", "red", True)), ("private", (user, "bob", "psst", None, False))])
+
+    def test_results_become_frames(self) -> None:
+        c, user = self.logged_on()
+        c.send(code=3, room="dev")
+        self.service.answer(Members("Dev", ("alice", "bob")))
+        c.send(code=7)
+        self.service.answer(("Dev", "lobby"))
+        c.send(code=11, room="dev", before=10, limit=2)
+        page = Page("Dev", (Event(CMsg(5, text="old", room="Dev", id=9, history=True)),), True)
+        self.assertEqual(self.service.answer(page), ("history", (user, "dev", 10, None, 2)))
+        self.assertEqual(c.received(), [
+            {"code": 3, "room": "Dev", "names": ["alice", "bob"]},
+            {"code": 7, "names": ["Dev", "lobby"]},
+            {"code": 5, "text": "old", "room": "Dev", "id": 9, "history": True},
+            {"code": 11, "room": "Dev", "more": True, "before": 10},
+        ])
+
+    def test_a_refusal_is_an_error_frame_and_anything_else_is_server_error(self) -> None:
+        c, _ = self.logged_on()
+        c.send(code=5, text="x", room="nowhere")
+        self.service.answer(ChatError("not-in-room", "you are not in nowhere"))
+        c.send(code=5, text="y")
+        self.service.answer(RuntimeError("the backend broke"))
+        self.assertEqual([(m["error"], m["reply_to"]) for m in c.received()],
+                         [("not-in-room", 5), ("server-error", 5)])
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertFalse(c.transport.disconnecting)
+
+    def test_what_the_service_delivers_is_written_and_a_disconnect_closes_with_its_error(self) -> None:
+        c, _ = self.logged_on()
+        c.proto.deliver(Event(CMsg(1, text="bob has joined lobby", nick="bob", room="lobby")))
+        fill = c.proto.reserve()
+        c.proto.deliver(Event(CMsg(5, text="after", room="lobby")))
+        self.assertEqual([m["code"] for m in c.received()], [1])
+        fill([Event(CMsg(11, room="lobby"))])
+        self.assertEqual([m["code"] for m in c.received()], [11, 5])
+        c.proto.disconnect(ChatError("cluster-unavailable", "connect again"))
+        self.assertEqual(c.received(), [{"code": 8, "close": True, "error": "cluster-unavailable", "text": "connect again"}])
+        c.drop()
+        self.assertEqual(self.service.calls, [])  # the backend forgot the user already: no quit
+
+    def test_a_lost_connection_quits_with_its_reason_and_a_quit_waits_for_the_barrier(self) -> None:
+        c, user = self.logged_on()
+        c.send(code=2, close=True, text="lunch")
+        self.assertEqual(self.service.answer(), ("barrier", ()))
+        self.assertEqual(c.received(), [{"code": 2, "close": True, "text": "Goodbye."}])
+        c.drop()
+        self.assertEqual(self.service.answer(), ("quit", (user, "has quit: lunch")))
+
+    def test_a_user_gone_before_its_logon_is_answered_is_quit_at_once(self) -> None:
+        c = Client(self.factory, 40001)
+        c.send(code=4, text="alice")
+        c.drop()
+        user = FakeUser("alice")
+        self.service.answer(user)
+        self.assertEqual(self.service.answer(), ("quit", (user, "has lost the connection")))

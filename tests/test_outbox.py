@@ -1,0 +1,110 @@
+"""The per-connection outbox: one write per reactor turn, places kept for replays, a bound on what waits."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+
+from chat.outbox import Outbox, TurnFlusher
+
+
+def outbox(limit: int = 1000) -> tuple[Outbox, Clock, list[bytes], list[str]]:
+    clock = Clock()
+    writes: list[bytes] = []
+    events: list[str] = []
+    box = Outbox(TurnFlusher(clock), writes.append, limit, lambda: events.append("overflow"))
+    return box, clock, writes, events
+
+
+def test_what_is_pushed_in_one_turn_is_written_once_at_its_end() -> None:
+    box, clock, writes, _ = outbox()
+    for data in (b"a", b"b", b"c"):
+        box.push(data)
+    assert writes == []
+    clock.advance(0)
+    assert writes == [b"abc"]
+    box.push(b"d")
+    clock.advance(0)
+    assert writes == [b"abc", b"d"]
+
+
+def test_one_flush_per_turn_for_every_outbox() -> None:
+    clock = Clock()
+    flusher = TurnFlusher(clock)
+    writes: list[bytes] = []
+    boxes = [Outbox(flusher, writes.append, 1000, lambda: None) for _ in range(3)]
+    for box in boxes:
+        box.push(b"x")
+        box.push(b"y")
+    assert len(clock.getDelayedCalls()) == 1
+    clock.advance(0)
+    assert writes == [b"xy"] * 3
+
+
+def test_a_reserved_place_holds_back_what_comes_after_it_until_filled() -> None:
+    box, clock, writes, _ = outbox()
+    box.push(b"join ")
+    fill = box.reserve()
+    box.push(b"live1 ")
+    clock.advance(0)
+    assert writes == [b"join "]  # what came before the place goes at once
+    box.push(b"live2 ")
+    clock.advance(0)
+    assert writes == [b"join "]
+    fill([b"old1 ", b"old2 "])
+    clock.advance(0)
+    assert writes == [b"join ", b"old1 old2 live1 live2 "]
+
+
+def test_places_are_filled_in_any_order_and_each_keeps_its_position() -> None:
+    box, clock, writes, _ = outbox()
+    first = box.reserve()
+    box.push(b"a ")
+    second = box.reserve()
+    box.push(b"b ")
+    second([b"B "])
+    clock.advance(0)
+    assert writes == []
+    first([b"A "])
+    clock.advance(0)
+    assert writes == [b"A a B b "]
+    first([b"again"])  # a place is filled once
+    clock.advance(0)
+    assert writes == [b"A a B b "]
+
+
+def test_an_empty_fill_frees_the_place() -> None:
+    box, clock, writes, _ = outbox()
+    fill = box.reserve()
+    box.push(b"x")
+    fill([])
+    clock.advance(0)
+    assert writes == [b"x"]
+
+
+def test_drain_writes_everything_places_or_not_and_close_stops_queueing() -> None:
+    box, clock, writes, _ = outbox()
+    fill = box.reserve()
+    box.push(b"x")
+    box.drain()
+    assert writes == [b"x"]
+    box.close()
+    box.push(b"y")
+    fill([b"late"])
+    clock.advance(0)
+    assert writes == [b"x"]
+
+
+def test_a_reader_that_stops_reading_overflows_past_the_limit_and_a_resumed_one_is_kept() -> None:
+    box, clock, writes, events = outbox(limit=100)
+    box.pause()
+    for _ in range(9):
+        box.push(b"x" * 10)
+        clock.advance(0)
+    box.resume()
+    assert events == [] and len(b"".join(writes)) == 90
+    box.pause()
+    for _ in range(11):
+        box.push(b"x" * 10)
+        clock.advance(0)
+    assert events == ["overflow"]
+    assert box.closed and len(b"".join(writes)) == 190  # the frame that went over was not written
