@@ -14,7 +14,7 @@ from twisted.internet import defer
 from twisted.logger import globalLogPublisher
 
 from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, from_body, to_row
-from chat.message import CMsg, Code, encode
+from chat.message import CMsg, Code, ProtocolError, encode
 
 
 def line(room: str, id: int, text: str = "", ts: int = 1000) -> CMsg:
@@ -233,3 +233,12 @@ def test_a_relayed_frame_body_is_stored_as_it_is_and_old_rows_read_back_the_same
     old = json.dumps({"code": 5, "text": "héllo ✓", "room": "Lobby", "nick": "ann", "color": "red", "id": 7,
                       "ts": 1234, "action": True}, ensure_ascii=False)
     assert from_body(row[3]) == from_body(old) == replace(msg, history=True)
+
+
+def test_a_stored_row_is_checked_by_the_wire_decoder_like_any_input() -> None:
+    with pytest.raises(ProtocolError) as bad_type:
+        from_body('{"code": 5, "text": 7}')
+    assert bad_type.value.slug == "bad-type"
+    with pytest.raises(ProtocolError):
+        from_body('{"code": 5, "text": "x", "unknown": 1, "names": [1]}')
+    assert from_body('{"code": 5, "text": "x", "unknown": 1}').text == "x"  # unknown keys are ignored, as on the wire
