@@ -5,7 +5,12 @@ a L{CMsg}, encoded at most once however many people receive it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from chat.message import CMsg, decode, encode, frame, framed
+
+_R = TypeVar("_R")
 
 
 class Event:
@@ -16,7 +21,7 @@ class Event:
     use, so a broadcast to a hundred people is still encoded once.
     """
 
-    __slots__ = ("_body", "_frame", "_msg")
+    __slots__ = ("_body", "_frame", "_msg", "_renderings")
 
     def __init__(self, msg: CMsg | None = None, body: bytes | None = None) -> None:
         if msg is None and body is None:
@@ -24,6 +29,7 @@ class Event:
         self._msg = msg
         self._body = body
         self._frame: bytes | None = None
+        self._renderings: dict[str, object] | None = None
 
     @property
     def msg(self) -> CMsg:
@@ -53,6 +59,20 @@ class Event:
                 data = framed(self.body)
             self._frame = data
         return data
+
+    def rendered(self, form: str, render: Callable[[CMsg], _R]) -> _R:
+        """
+        This event in another front end's form (C{render} of its message),
+        computed once per event, however many of that front end's clients
+        receive it.
+        """
+        renderings = self._renderings
+        if renderings is None:
+            renderings = self._renderings = {}
+        elif form in renderings:
+            return renderings[form]  # type: ignore[return-value]
+        result = renderings[form] = render(self.msg)
+        return result
 
     def __repr__(self) -> str:
         return f"<Event {self.msg!r}>"

@@ -1,0 +1,304 @@
+"""
+What every front end's connections share, whatever their wire format: the
+outbox, flood control, holding a client's input while a request is answered,
+keepalive and logon timeouts, dropping a reader that stops reading, closing
+with last words; and the factory that counts connections and says goodbye to
+all of them.  A front end (the native CMsg protocol, IRC) adds only the
+translation between its wire and the chat service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import defer, interfaces
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chat.accounts import Accounts
+from chat.limits import Limits, TokenBucket
+from chat.outbox import Outbox, TurnFlusher
+from chat.service import IChatService, IUser
+
+SHUTDOWN_TEXT = "The server is shutting down."
+
+#: Characters of a quit reason that reach the room (keeps every frame small).
+QUIT_REASON_MAX = 200
+
+#: Seconds a closing connection has to take its last words before it is cut.
+CLOSE_GRACE = 10.0
+
+
+class Connection:
+    """
+    The front-end-independent half of a client connection, mixed into a
+    receiver that stops handing over input while C{paused} (Twisted's
+    C{IntNStringReceiver} and C{LineReceiver} both do).  It is registered as
+    the push producer of its own transport only to learn when the
+    transport's buffer is full: its L{Outbox} then counts what it queues,
+    and past C{max_outgoing} the connection is dropped.
+    """
+
+    log = Logger()
+
+    factory: FrontEndFactory
+    transport: Any
+    paused: bool
+    dataReceived: Callable[[bytes], None]  # the receiver's
+    user: IUser | None = None
+    outbox: Outbox
+    closing = False
+    lost = False
+    _timers: list[interfaces.IDelayedCall] = []  # replaced per connection in connectionMade
+    quit_reason = "has lost the connection"
+    bucket: TokenBucket | None = None
+    holds = 0
+    throttled = False
+    ping_sent: float | None = None
+    host = ""
+
+    # -- what a front end provides -------------------------------------------
+
+    def refuse(self, slug: str, text: str) -> None:
+        """Close the connection with an error the client can read."""
+        raise NotImplementedError
+
+    def send_ping(self) -> None:
+        raise NotImplementedError
+
+    def goodbye(self) -> None:
+        """The server is shutting down: last words, then close."""
+        raise NotImplementedError
+
+    # -- connection ---------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(True)
+        self.transport.registerProducer(self, True)
+        factory, limits = self.factory, self.factory.limits
+        self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer)
+        self.connected_at = self.last_heard = factory.clock.seconds()
+        self._timers = []
+        if limits.flood_rate > 0:
+            self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
+        self.host = str(getattr(self.transport.getPeer(), "host", ""))
+        refusal = factory.connection_made(self)
+        if refusal is not None:
+            self.refuse(*refusal)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.closing = self.lost = True
+        self.outbox.close()
+        for timer in self._timers:
+            if timer.active():
+                timer.cancel()
+        user, self.user = self.user, None
+        if user is not None:
+            # The reason a user typed is message text: it is not logged.
+            why = "has quit" if self.quit_reason.startswith("has quit") else self.quit_reason
+            self.log.info("{nick} disconnected: {why}", nick=user.nick, why=why)
+            self.quit(user)
+        self.factory.connection_lost(self)
+
+    def quit(self, user: IUser) -> None:
+        d = self.factory.service.quit(user, self.quit_reason)
+        d.addErrback(lambda f: self.log.failure("announcing that {nick} left", f, nick=user.nick))
+
+    def quit_with(self, reason: str) -> None:
+        """The quit reason a user gave, as the rooms will read it."""
+        reason = reason.strip()[:QUIT_REASON_MAX]
+        self.quit_reason = f"has quit: {reason}" if reason else "has quit"
+
+    def close_with_data(self, data: bytes) -> None:
+        """Write what is queued and C{data}, then close once it has been written."""
+        if self.closing:
+            return
+        self.outbox.drain()  # last words: what is queued goes now, replays or not
+        self.outbox.close()
+        self.transport.write(data)
+        self.closing = True
+        self.transport.unregisterProducer()
+        self.transport.loseConnection()
+        self._timers.append(self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open))
+
+    def _abort_if_open(self) -> None:
+        if not self.lost:
+            self.transport.abortConnection()
+
+    def _drop_slow_consumer(self) -> None:
+        self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self.peer(), n=self.outbox.backlog)
+        self.quit_reason = "was disconnected: not reading its messages"
+        self.closing = True
+        self.transport.abortConnection()
+
+    def peer(self) -> str:
+        peer = self.transport.getPeer()
+        return f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+
+    # -- IPushProducer: our transport tells us when its buffer is full ------
+
+    def pauseProducing(self) -> None:
+        self.outbox.pause()
+
+    def resumeProducing(self) -> None:
+        self.outbox.resume()
+
+    def stopProducing(self) -> None:
+        self.closing = True
+
+    # -- input ------------------------------------------------------------------
+
+    def heard(self) -> bool:
+        """
+        A whole request arrived: note the time, and charge flood control.
+        False if the client has flooded for too long and is being closed.
+        """
+        self.last_heard = now = self.factory.clock.seconds()
+        self.ping_sent = None
+        if self.bucket is not None:
+            delay = self.bucket.take(now)
+            if delay:
+                if self.bucket.flooding:
+                    self.log.info("dropping {peer}: flooding", peer=self.peer())
+                    self.quit_reason = "was disconnected: flooding"
+                    self.refuse("flood", "too many messages for too long: disconnected")
+                    return False
+                self._throttle(delay)
+        return True
+
+    def hold(self) -> None:
+        """Read nothing more from this client until L{release}: TCP pushes back on it."""
+        self.holds += 1
+        if self.holds == 1:
+            self.paused = True  # the receiver stops handing us input
+            self.transport.pauseProducing()
+
+    def release(self) -> None:
+        """Read on; never called from inside the receiver's callback (it re-enters the parser)."""
+        self.holds -= 1
+        if self.holds or self.closing:
+            return
+        self.paused = False
+        self.transport.resumeProducing()
+        self.dataReceived(b"")  # the input that waited in the buffer
+
+    def waiting_for(self, d: defer.Deferred[Any], refused: Callable[[Failure], None]) -> None:
+        """
+        Read nothing more from this client until C{d} is answered, so that
+        its requests keep their order; C{refused} answers a failure.
+        """
+        d.addErrback(refused)
+        if not d.called:
+            self.hold()
+            d.addBoth(lambda _: self.release())
+
+    def _throttle(self, delay: float) -> None:
+        """Stop reading this client for C{delay} seconds."""
+        if not self.throttled:
+            self.throttled = True
+            self.hold()
+            self._timers.append(self.factory.clock.callLater(delay, self._unthrottle))
+
+    def _unthrottle(self) -> None:
+        self.throttled = False
+        self.release()
+
+    def keepalive(self, now: float) -> None:
+        """Called now and then by the factory: logon timeout and idle PINGs."""
+        limits = self.factory.limits
+        if self.closing:
+            return
+        if self.user is None and limits.logon_timeout and now - self.connected_at > limits.logon_timeout:
+            self.quit_reason = ""
+            self.refuse("logon-timeout", f"no nickname within {limits.logon_timeout:g} seconds")
+        elif limits.idle_timeout and now - self.last_heard > limits.idle_timeout:
+            if self.ping_sent is None:
+                self.ping_sent = now
+                self.send_ping()
+            elif now - self.ping_sent > limits.ping_timeout:
+                self.log.info("dropping {peer}: no answer to PING", peer=self.peer())
+                self.quit_reason = "was disconnected: no answer to PING"
+                self.closing = True
+                self.transport.abortConnection()
+
+
+class FrontEndFactory(Factory):
+    """Every live connection of one front end (to count them, and to say goodbye)."""
+
+    log = Logger()
+    noisy = False
+
+    def __init__(self, service: IChatService, clock: interfaces.IReactorTime, limits: Limits | None = None,
+                 accounts: Accounts | None = None) -> None:
+        self.service = service
+        self.clock = clock
+        self.limits = limits or Limits()
+        self.accounts = accounts
+        self.flusher = TurnFlusher(clock)
+        self.connections: set[Connection] = set()
+        self.per_address: dict[str, int] = {}
+        self._all_gone: defer.Deferred[None] | None = None
+
+    def connection_made(self, proto: Connection) -> tuple[str, str] | None:
+        """Count the connection; return (slug, text) if it is over a limit."""
+        self.connections.add(proto)
+        count = 0  # a UNIX socket's clients are local users, with no address to share
+        if proto.host:
+            count = self.per_address[proto.host] = self.per_address.get(proto.host, 0) + 1
+        limits = self.limits
+        if limits.max_clients and len(self.connections) > limits.max_clients:
+            return "server-full", f"the server has its maximum of {limits.max_clients} clients"
+        if limits.max_per_address and count > limits.max_per_address:
+            return "too-many-connections", f"at most {limits.max_per_address} connections per address"
+        return None
+
+    def connection_lost(self, proto: Connection) -> None:
+        if proto in self.connections:
+            self.connections.discard(proto)
+            if proto.host:
+                left = self.per_address[proto.host] - 1
+                if left:
+                    self.per_address[proto.host] = left
+                else:
+                    del self.per_address[proto.host]
+        if not self.connections and self._all_gone is not None:
+            d, self._all_gone = self._all_gone, None
+            d.callback(None)
+
+    def shutdown(self, grace: float = 5.0) -> defer.Deferred[None]:
+        """
+        Relay what was accepted, then tell every client the server is going,
+        close each connection once that is flushed, and fire when all are
+        closed; connections still open after C{grace} seconds are aborted.
+        """
+        d = self.service.barrier()
+        d.addErrback(lambda f: self.log.failure("relaying before the goodbyes", f))
+        d.addCallback(lambda _: self._goodbye(grace))
+        return d
+
+    def _goodbye(self, grace: float) -> defer.Deferred[None]:
+        if not self.connections:
+            return defer.succeed(None)
+        self.log.info("shutting down: saying goodbye to {n} clients", n=len(self.connections))
+        self._all_gone = d = defer.Deferred()
+        for proto in list(self.connections):
+            proto.quit_reason = "left: the server is shutting down"
+            proto.goodbye()
+        timer = self.clock.callLater(grace, self._abort_stragglers)
+        d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+        return d
+
+    def sweep(self) -> None:
+        """Logon timeouts and keepalive for every connection: one timer for all."""
+        now = self.clock.seconds()
+        for proto in list(self.connections):
+            proto.keepalive(now)
+
+    def _abort_stragglers(self) -> None:
+        for proto in list(self.connections):
+            self.log.warn("aborting a client that did not take its goodbye")
+            proto.transport.abortConnection()
