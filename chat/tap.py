@@ -22,6 +22,8 @@ from chat.cluster.address import RedisAddress
 from chat.limits import Limits
 from chat.local import LocalChat
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
+from chat.frontend import FrontEndFactory
+from chat.irc import IRCFactory
 from chat.server import ChatServerFactory
 from chat.state import MAX_ROOMS_PER_USER
 
@@ -74,6 +76,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["ping-timeout", None, _limits.ping_timeout, "seconds to answer a PING before being dropped", float],
         ["flood-rate", None, _limits.flood_rate, "frames per second a client may send on average (0: no flood control)", float],
         ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
+        ["irc-port", None, None, "also speak IRC (plain TCP) on this port, for IRC clients and bots", int],
         ["redis", None, None, "join a cluster of nodes sharing the chat through this Redis, e.g. redis://127.0.0.1:6379/0"],
         ["advertise", None, None, "address:port other nodes and operators see for this node (default: its first listening address)"],
         ["cluster-ttl", None, 10.0, "seconds without a heartbeat before the cluster takes a node for dead", float],
@@ -90,6 +93,11 @@ class Options(usage.Options, strcred.AuthOptionMixin):
     def __init__(self) -> None:
         super().__init__()
         self["endpoint"] = []
+        self["irc-endpoint"] = []
+
+    def opt_irc_endpoint(self, description: str) -> None:
+        """also speak IRC on this server endpoint, e.g. tcp:6667 or ssl:6697:privateKey=...:certKey=... (repeatable)"""
+        self["irc-endpoint"].append(description)
 
     def opt_endpoint(self, description: str) -> None:
         """server endpoint description, e.g. tcp:0:interface=127.0.0.1 (overrides --port and --interface; repeatable)"""
@@ -119,6 +127,13 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
         if not self["endpoint"]:
             self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
+        if self["irc-port"] is not None:
+            if not 0 <= self["irc-port"] <= 65535:
+                raise usage.UsageError(f"--irc-port must be a TCP port from 0 to 65535; got {self['irc-port']}")
+            description = f"tcp:{self['irc-port']}"
+            if self["interface"]:
+                description += ":interface=" + _quote(self["interface"])
+            self["irc-endpoint"].append(description)
         if self["tls-port"] is not None:
             self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
 
@@ -156,8 +171,9 @@ class ListeningService(service.Service):
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: ChatServerFactory,
-                 ready: Callable[[], defer.Deferred[None]]) -> None:
+    def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: FrontEndFactory,
+                 ready: Callable[[], defer.Deferred[None]], what: str = "chat server") -> None:
+        self.what = what
         self.reactor = reactor
         self.descriptions = list(descriptions)
         self.factory = factory
@@ -192,7 +208,7 @@ class ListeningService(service.Service):
                 start_reading()
             address = port.getHost()
             self.log.info(
-                "chat server listening on {host}:{port} ({description})",
+                "{what} listening on {host}:{port} ({description})", what=self.what,
                 host=getattr(address, "host", address), port=getattr(address, "port", ""),
                 description=description,
             )
@@ -251,6 +267,12 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     factory = ChatServerFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
     listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
     listeners.setServiceParent(server)
+    if options["irc-endpoint"]:
+        irc = IRCFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+        ListeningService(reactor, options["irc-endpoint"], irc, backend.when_ready, "IRC front end").setServiceParent(server)
+        irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
+        irc_sweeper.clock = reactor
+        irc_sweeper.setServiceParent(server)
     if isinstance(backend, LocalChat):
         if not options["no-history"] and (options["history-keep"] or options["history-days"]):
             pruner = TimerService(PRUNE_INTERVAL, backend.prune)

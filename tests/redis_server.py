@@ -2,43 +2,23 @@
 A real C{redis-server} (Debian's package, version 7) for the cluster tests,
 on a loopback port of its own, with its data in a directory of the test's.
 
-If the machine has no redis-server, L{redis_binary} installs Debian's
-package (the test machines run as root and reach Debian's mirrors), so that
-the README's one test command works on a fresh machine; where it cannot,
-the tests fail with the reason: they are never skipped.
+If the machine has no redis-server, Debian's package is installed first
+(L{tests.debian}).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 from benchmarks.servers import free_port
+from tests.debian import debian_program
 from tests.processes import TIMEOUT
 
-_installed: list[str] = []
-
-
 def redis_binary() -> str:
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None)
-    if found:
-        return found
-    if _installed:
-        return _installed[0]
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError("the cluster tests need redis-server 7: apt-get install redis-server")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "redis-server"]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
-    found = shutil.which("redis-server") or "/usr/bin/redis-server"
-    _installed.append(found)
-    return found
+    return debian_program("redis-server")
 
 
 class RedisProcess:

@@ -1,0 +1,98 @@
+"""
+IRC clients in the same rooms as native clients, end to end: a real
+C{twistd chat --irc-endpoint ...}, a raw IRC socket, and Debian's irssi
+driven on a pseudo-terminal as a person would.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.debian import debian_program
+from tests.processes import TIMEOUT, ServerProcess, WireClient
+from tests.terminal import PtyProgram
+
+IRC_LISTENING = re.compile(rb"IRC front end listening on ([\d.]+):(\d+)")
+
+
+def server_with_irc(tmp_path: Path) -> tuple[ServerProcess, str, int]:
+    process = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1",
+                                       "--irc-endpoint", "tcp:0:interface=127.0.0.1"])
+    match = process.wait_for_output(IRC_LISTENING)
+    return process, match.group(1).decode(), int(match.group(2))
+
+
+class IRCSocket:
+    """An IRC client as a bot would be: lines over a blocking socket."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.buffer = b""
+
+    def send(self, *lines: str) -> None:
+        self.sock.sendall("".join(line + "\r\n" for line in lines).encode("utf-8"))
+
+    def until(self, predicate: Callable[[str], bool]) -> list[str]:
+        """Lines up to the first one C{predicate} accepts (answering the server's PINGs)."""
+        seen: list[str] = []
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            while b"\r\n" in self.buffer:
+                raw, self.buffer = self.buffer.split(b"\r\n", 1)
+                line = raw.decode("utf-8")
+                seen.append(line)
+                if line.startswith("PING "):
+                    self.send("PONG " + line[5:])
+                if predicate(line):
+                    return seen
+            data = self.sock.recv(65536)
+            if not data:
+                raise AssertionError(f"connection closed; saw {seen}")
+            self.buffer += data
+        raise AssertionError(f"timed out; saw {seen}")
+
+
+def test_an_irc_bot_and_a_native_client_chat_in_one_room(tmp_path: Path) -> None:
+    process, host, port = server_with_irc(tmp_path)
+    irc = IRCSocket(host, port)
+    irc.send("NICK ircbot", "USER ircbot 0 * :a bot")
+    irc.until(lambda line: " 001 " in line)
+    irc.send("JOIN #lobby")
+    irc.until(lambda line: " 366 " in line)
+    bob = WireClient(process.host, process.port).logon("bob")
+    irc.until(lambda line: line == ":bob!bob@chat JOIN #lobby")
+    bob.send(code=5, text="hello irc")
+    irc.until(lambda line: line == ":bob!bob@chat PRIVMSG #lobby :hello irc")
+    irc.send("PRIVMSG #lobby :hello native")
+    got = bob.recv_until(lambda m: m.get("text") == "hello native")
+    assert got[-1]["nick"] == "ircbot" and got[-1]["room"] == "lobby"
+    process.stop()
+    irc.until(lambda line: line == "ERROR :The server is shutting down.")
+
+
+def test_irssi_joins_a_room_and_chats_with_a_native_client(tmp_path: Path) -> None:
+    irssi = debian_program("irssi")
+    process, host, port = server_with_irc(tmp_path)
+    home = tmp_path / "irssi"
+    home.mkdir()
+    person = PtyProgram([irssi, "--home", str(home), "-n", "carol", "-c", host, "-p", str(port)], cols=120, rows=30)
+    try:
+        person.wait_for("Welcome to the chat chat, carol")
+        person.type("/join #lobby\r")
+        person.wait_for("carol [carol@chat] has joined #lobby")
+        bob = WireClient(process.host, process.port).logon("bob")
+        person.wait_for("bob [bob@chat] has joined #lobby")
+        bob.send(code=5, text="hello carol, from the native client")
+        person.wait_for("hello carol, from the native client")
+        person.type("hi bob, from irssi\r")
+        got = bob.recv_until(lambda m: m.get("text") == "hi bob, from irssi")
+        assert got[-1]["nick"] == "carol"
+        person.type("/quit see you\r")
+        left = bob.recv_until(lambda m: m["code"] == 2)
+        assert left[-1]["text"] == "carol has quit: see you"
+    finally:
+        person.close()

@@ -1,0 +1,168 @@
+"""The IRC front end over StringTransport, in the same rooms as native clients (one-process backend)."""
+
+from __future__ import annotations
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.ircformat import colour_of, coloured, parse, split_text, strip_formatting
+from chat.irc import IRCFactory, IRCServerProtocol
+from chat.limits import Limits
+from chat.local import LocalChat
+from chat.server import ChatServerFactory
+from tests.test_server import Client
+
+
+class IRCClient:
+    def __init__(self, factory: IRCFactory, port: int) -> None:
+        self.proto: IRCServerProtocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", port))  # type: ignore[assignment]
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", port))
+        self.proto.makeConnection(self.transport)
+        self.clock = factory.clock
+
+    def send(self, *lines: str) -> None:
+        self.proto.dataReceived("".join(line + "\r\n" for line in lines).encode("utf-8"))
+
+    def received(self) -> list[str]:
+        self.clock.advance(0)  # type: ignore[attr-defined]
+        data = self.transport.value().decode("utf-8")
+        self.transport.clear()
+        assert data == "" or data.endswith("\r\n"), data
+        return data.split("\r\n")[:-1]
+
+
+class IRCTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1_700_000_000)
+        self.chat = LocalChat(self.clock)
+        limits = Limits(flood_rate=0)
+        self.irc = IRCFactory(self.chat, self.clock, limits, server_name="irc.test")
+        self.native = ChatServerFactory(self.chat, self.clock, limits)
+        self.port = 50000
+
+    def registered(self, nick: str) -> IRCClient:
+        self.port += 1
+        c = IRCClient(self.irc, self.port)
+        c.send("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :Real Name", "CAP END")
+        got = c.received()
+        self.assertEqual(got[0], ":irc.test CAP * LS :")
+        numerics = [line.split()[1] for line in got[1:]]
+        self.assertEqual(numerics[:5], ["001", "002", "003", "004", "005"])
+        self.assertIn("422", numerics)
+        self.assertIn("CHANTYPES=#", got[5])
+        return c
+
+    def test_registration_waits_for_cap_end_and_refuses_a_taken_nickname(self) -> None:
+        self.registered("alice")
+        c = IRCClient(self.irc, 1)
+        c.send("CAP LS", "NICK ALICE", "USER x 0 * :x")
+        self.assertEqual(c.received(), [":irc.test CAP * LS :"])  # nothing before CAP END
+        c.send("CAP END")
+        self.assertEqual(c.received(), [":irc.test 433 ALICE ALICE :the nickname ALICE is in use"])
+        c.send("NICK bad!nick")
+        self.assertTrue(c.received()[0].startswith(":irc.test 432 bad!nick bad!nick :"))
+        c.send("NICK bob")
+        self.assertEqual(c.received()[0], ":irc.test 001 bob :Welcome to the chat chat, bob")
+
+    def test_commands_before_registration_and_unknown_commands(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("JOIN #lobby", "PING :x")
+        self.assertEqual(c.received(), [":irc.test 451 * :You have not registered", ":irc.test PONG irc.test :x"])
+        c = self.registered("alice")
+        c.send("FROB x", "JOIN")
+        self.assertEqual(c.received(), [":irc.test 421 alice FROB :Unknown command",
+                                        ":irc.test 461 alice JOIN :Not enough parameters"])
+
+    def test_an_irc_user_and_a_native_user_chat_in_one_room(self) -> None:
+        irc = self.registered("alice")
+        irc.send("JOIN #lobby")
+        self.assertEqual(irc.received(), [":alice!alice@chat JOIN #lobby", ":irc.test 353 alice = #lobby :alice",
+                                          ":irc.test 366 alice #lobby :End of /NAMES list"])
+        bob = Client(self.native, 40000)
+        bob.send(code=4, text="bob")
+        bob.send(code=1, room="lobby")
+        bob.received()
+        self.assertEqual(irc.received(), [":bob!bob@chat JOIN #lobby"])
+        irc.send("PRIVMSG #lobby :hello \x0304bob\x03")
+        self.assertEqual(irc.received(), [], "no echo of its own line")
+        got = bob.received()
+        self.assertEqual((got[0]["nick"], got[0]["text"], got[0]["room"]), ("alice", "hello bob", "lobby"))
+        bob.send(code=5, text="hi alice", color="bright-red")
+        bob.send(code=5, text="waves", action=True)
+        self.assertEqual(irc.received(), [":bob!bob@chat PRIVMSG #lobby :\x0304hi alice\x03",
+                                          ":bob!bob@chat PRIVMSG #lobby :\x01ACTION waves\x01"])
+        irc.send("PRIVMSG bob :psst", "PRIVMSG nobody :x", "PRIVMSG #elsewhere :x")
+        self.assertEqual(bob.received()[-1]["text"], "psst")
+        self.assertEqual([line.split()[1] for line in irc.received()], ["401", "404"])
+        bob.send(code=4, text="robert")
+        self.assertEqual(irc.received(), [":bob!bob@chat NICK :robert"])
+        irc.send("PART #lobby")
+        self.assertEqual(irc.received(), [":alice!alice@chat PART #lobby"])
+        self.assertEqual(bob.received()[-1]["text"], "alice has left lobby")
+
+    def test_a_long_native_line_is_cut_to_fit_irc_and_a_quit_is_told_once(self) -> None:
+        irc = self.registered("alice")
+        irc.send("JOIN #lobby", "JOIN #dev")
+        bob = Client(self.native, 40000)
+        bob.send(code=4, text="bob")
+        bob.send(code=1, room="lobby")
+        bob.send(code=1, room="dev")
+        irc.received()
+        bob.send(code=5, text="é" * 1500)
+        lines = irc.received()
+        self.assertGreater(len(lines), 1)
+        self.assertTrue(all(len(line.encode("utf-8")) + 2 <= 512 for line in lines))
+        self.assertEqual("".join(line.split(" :", 1)[1] for line in lines), "é" * 1500)
+        bob.send(code=2, close=True, text="lunch")
+        bob.drop()
+        self.assertEqual(irc.received(), [":bob!bob@chat QUIT :has quit: lunch"])
+
+    def test_a_line_too_long_is_answered_with_417_and_the_connection_stays(self) -> None:
+        irc = self.registered("alice")
+        irc.send("PRIVMSG #lobby :" + "x" * 600)
+        self.assertEqual(irc.received(), [":irc.test 417 alice :Input line was too long"])
+        irc.send("PING :still")
+        self.assertEqual(irc.received(), [":irc.test PONG irc.test :still"])
+        self.assertFalse(irc.transport.disconnecting)
+
+    def test_invalid_utf8_is_refused_alone(self) -> None:
+        irc = self.registered("alice")
+        irc.proto.dataReceived(b"PRIVMSG #lobby :\xff\xfe\r\nPING :x\r\n")
+        got = irc.received()
+        self.assertIn("INVALID_UTF8", got[0])
+        self.assertEqual(got[1], ":irc.test PONG irc.test :x")
+
+    def test_quit_closes_with_error_and_the_room_hears_the_reason(self) -> None:
+        bob = Client(self.native, 40000)
+        bob.send(code=4, text="bob")
+        bob.send(code=1, room="lobby")
+        irc = self.registered("alice")
+        irc.send("JOIN #lobby")
+        bob.received()
+        irc.send("QUIT :gone fishing")
+        self.assertEqual(irc.received()[-1], "ERROR :Closing link (quit)")
+        self.assertTrue(irc.transport.disconnecting)
+        irc.proto.connectionLost(None)
+        self.assertEqual(bob.received()[-1]["text"], "alice has quit: gone fishing")
+
+
+class FormatTests(SynchronousTestCase):
+    def test_parse(self) -> None:
+        line = parse("@time=x :nick!u@h PRIVMSG #a,#b :hello :there")
+        assert line is not None
+        self.assertEqual((line.command, line.params, line.tags), ("PRIVMSG", ["#a,#b", "hello :there"], "time=x"))
+        self.assertIsNone(parse("   "))
+        self.assertEqual(parse("nick  alice").params, ["alice"])  # type: ignore[union-attr]
+
+    def test_colours_and_formatting(self) -> None:
+        self.assertEqual(coloured("hi", "bright-red"), "\x0304hi\x03")
+        self.assertEqual(colour_of("\x0304hi"), "bright-red")
+        self.assertIsNone(colour_of("hi"))
+        self.assertEqual(strip_formatting("\x02b\x02 \x0304,01c\x03 \x1fu\x0f\x07"), "b c u")
+
+    def test_split_text_keeps_characters_whole(self) -> None:
+        pieces = split_text("aé" * 10 + "\nnext", 5)
+        self.assertTrue(all(len(p.encode()) <= 5 for p in pieces))
+        self.assertEqual("".join(pieces), "aé" * 10 + "next")
