@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from chat.message import CMsg, Code, decode, encode
 from chat.names import fold
+from chat.service import MAX_PAGE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -49,8 +50,6 @@ INSERT INTO room_ids (room_key, last_id)
     ON CONFLICT (room_key) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)
 """
 
-#: Most messages one HISTORY request may return.
-MAX_PAGE = 200
 
 #: One stored message: its room's key, id, time and JSON body.
 Row = tuple[str, int, int, str]

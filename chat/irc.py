@@ -8,6 +8,7 @@ modern.ircdocs.horse; RFC 2812).
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 from collections import deque
@@ -24,14 +25,15 @@ from chat.event import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.ircformat import MAX_LINE, MAX_TAGS, colour_of, coloured, parse, split_text, strip_formatting
 from chat.message import CMsg, Code
-from chat.names import MAX_NICK, MAX_ROOM
-from chat.service import SERVER_ERROR, ChatError, IClient, Members
+from chat.names import MAX_NICK, MAX_ROOM, fold
+from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page
 
 #: Numerics (RFC 2812 and Modern IRC), by name.
 RPL_WELCOME, RPL_YOURHOST, RPL_CREATED, RPL_MYINFO, RPL_ISUPPORT = "001", "002", "003", "004", "005"
 RPL_UMODEIS, RPL_LUSERCLIENT, RPL_LUSERME = "221", "251", "255"
 RPL_UNAWAY, RPL_NOWAWAY, RPL_ENDOFWHO, RPL_LISTSTART, RPL_LIST, RPL_LISTEND = "305", "306", "315", "321", "322", "323"
 RPL_CHANNELMODEIS, RPL_NOTOPIC, RPL_WHOREPLY, RPL_NAMREPLY, RPL_ENDOFNAMES = "324", "331", "352", "353", "366"
+RPL_USERHOST, RPL_ISON, RPL_WHOISUSER, RPL_WHOISSERVER, RPL_ENDOFWHOIS = "302", "303", "311", "312", "318"
 ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL, ERR_CANNOTSENDTOCHAN, ERR_TOOMANYCHANNELS = "401", "403", "404", "405"
 ERR_NORECIPIENT, ERR_NOTEXTTOSEND, ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, ERR_NOMOTD = "411", "412", "417", "421", "422"
 ERR_NONICKNAMEGIVEN, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NOTONCHANNEL = "431", "432", "433", "442"
@@ -62,10 +64,12 @@ def _mask(nick: str) -> str:
     return f"{nick}!{nick}@chat"
 
 
-def render(msg: CMsg) -> list[str]:
+def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
     """
-    What IRC clients are told of one chat event, as lines without CR-LF,
-    the same for every IRC recipient (so computed once per event).
+    What IRC clients are told of one chat event, as lines without CR-LF and
+    without tags, the same for every IRC recipient (so computed once per
+    event).  A history line is stamped with its time unless the client
+    gets it as a tag (C{server-time}).
     """
     code, nick = msg.code, msg.nick or ""
     if code == Code.JOINING_CHAT and msg.room is not None:
@@ -83,7 +87,7 @@ def render(msg: CMsg) -> list[str]:
             return [f":chat NOTICE {target} :{piece}" for piece in split_text(msg.text, 400)]
         prefix = f":{_mask(nick)} PRIVMSG {target} :"
         text = msg.text
-        if msg.history and msg.ts:
+        if msg.history and msg.ts and stamp_history:
             text = f"[{_clock(msg.ts)}] {text}"
         budget = MAX_LINE - 2 - len(prefix.encode("utf-8")) - 12  # room for colour and CTCP bytes
         lines = []
@@ -94,6 +98,29 @@ def render(msg: CMsg) -> list[str]:
     if code == Code.ERROR:
         return [f":chat NOTICE * :{_one_line(msg.text)}"]
     return []
+
+
+def iso_time(ts_ms: int) -> str:
+    """IRCv3 server-time: UTC, milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts_ms // 1000)) + f".{ts_ms % 1000:03d}Z"
+
+
+def with_tag(line: str, tag: str) -> str:
+    """C{line} with one more message tag."""
+    return f"@{tag};{line[1:]}" if line.startswith("@") else f"@{tag} {line}"
+
+
+def tagged(msg: CMsg, lines: list[str], server_time: bool, msgid: bool) -> list[str]:
+    """The lines of an event with the tags a client asked for (the same for every such client)."""
+    tags = []
+    if server_time and msg.ts:
+        tags.append(f"time={iso_time(msg.ts)}")
+    if msgid and msg.id and msg.room is not None:
+        tags.append(f"msgid={msg.id}")
+    if not tags:
+        return lines
+    prefix = "@" + ";".join(tags) + " "
+    return [prefix + line for line in lines]
 
 
 def _clock(ts_ms: int) -> str:
@@ -119,6 +146,11 @@ class IRCServerProtocol(Connection, LineReceiver):
     password: str | None = None
     negotiating = False
     registering = False
+    caps: frozenset[str] = frozenset()
+    sasl_account: str | None = None
+    _sasl_mechanism: str | None = None
+    _batches = 0
+    channels: set[str] | None = None  # folded rooms this client is in, as it was told
 
     # -- Connection ---------------------------------------------------------------
 
@@ -136,17 +168,39 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     # -- IClient ------------------------------------------------------------------------
 
+    def _lines(self, event: Event) -> list[str]:
+        """The event as this client negotiated to see it (rendered once per kind of client)."""
+        caps = self.caps
+        server_time, msgid = "server-time" in caps, "message-tags" in caps
+        if not (server_time or msgid):
+            return event.rendered("irc", render)
+        return event.rendered(f"irc/{server_time:d}{msgid:d}",
+                              lambda m: tagged(m, render(m, not server_time), server_time, msgid))
+
+    def _track(self, msg: CMsg) -> None:
+        """The channels this client is in, from what it is told (JOIN 0 parts them all)."""
+        if self.user is None or msg.nick != self.user.nick or msg.room is None:
+            return
+        if self.channels is None:
+            self.channels = set()
+        if msg.code == Code.JOINING_CHAT:
+            self.channels.add(msg.room)
+        elif msg.code == Code.LEAVING_CHAT:
+            self.channels.discard(msg.room)
+
     def deliver(self, event: Event) -> None:
         msg = event.msg
+        if msg.code in (Code.JOINING_CHAT, Code.LEAVING_CHAT):
+            self._track(msg)
         if msg.code == Code.SENDING_CHATTERS_LIST:
             self._names(Members(msg.room or "", msg.names or ()))
             return
         if msg.code == Code.HISTORY:
             return  # the end of a join's replay: nothing to show
         if msg.code in (Code.NORMAL_MESSAGE, Code.PRIVATE_MESSAGE) and not msg.history and self.user is not None \
-                and msg.nick == self.user.nick:
-            return  # IRC clients show their own lines themselves
-        lines = event.rendered("irc", render)
+                and msg.nick == self.user.nick and "echo-message" not in self.caps:
+            return  # IRC clients show their own lines themselves, unless they asked for the echo
+        lines = self._lines(event)
         if msg.code in (Code.LEAVING_CHAT, Code.SENDING_NICKNAME) and lines and " PART " not in lines[0]:
             # A quit or a rename is told once per shared room: IRC shows it once.
             if self._seen(lines[0]):
@@ -167,11 +221,21 @@ class IRCServerProtocol(Connection, LineReceiver):
         fill = self.outbox.reserve()
 
         def filled(events: Sequence[Event]) -> None:
-            data = [(line + "\r\n").encode("utf-8") for e in events if e.msg.code != Code.HISTORY
-                    for line in e.rendered("irc", render)]
-            fill(data)
+            fill([(line + "\r\n").encode("utf-8") for line in self._history_lines(events)])
 
         return filled
+
+    def _history_lines(self, events: Sequence[Event], room: str | None = None) -> list[str]:
+        """A history replay or page: a C{chathistory} batch where the client takes batches."""
+        lines = [line for e in events if e.msg.code != Code.HISTORY for line in self._lines(e)]
+        room = room or next((e.msg.room for e in events if e.msg.room), None)
+        if "batch" not in self.caps or room is None:
+            return lines
+        self._batches += 1
+        ref = f"h{self._batches}"
+        return [f":{self.factory.server_name} BATCH +{ref} chathistory {channel(room)}",
+                *(with_tag(line, f"batch={ref}") for line in lines),
+                f":{self.factory.server_name} BATCH -{ref}"]
 
     def disconnect(self, error: ChatError) -> None:
         self.user = None
@@ -222,7 +286,7 @@ class IRCServerProtocol(Connection, LineReceiver):
             return
         handler(line.params)
 
-    _before_registration = frozenset({"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
+    _before_registration = frozenset({"CAP", "AUTHENTICATE", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"})
 
     def _need(self, params: list[str], n: int, command: str) -> bool:
         if len(params) < n or not all(params[:n]):
@@ -244,21 +308,81 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     # -- registration -------------------------------------------------------------------
 
+    def _offered(self, version_302: bool) -> dict[str, str]:
+        """The capabilities this server offers, with their values (sasl only where accounts are on)."""
+        offered = {"server-time": "", "message-tags": "", "echo-message": "", "batch": ""}
+        accounts = self.factory.accounts
+        if accounts is not None and accounts.active:
+            offered["sasl"] = "PLAIN" if version_302 else ""
+        return offered
+
     def irc_CAP(self, params: list[str]) -> None:
         sub = params[0].upper() if params else ""
+        me = f":{self.factory.server_name} CAP {self.nick or '*'}"
         if sub == "LS":
             if self.user is None:
                 self.negotiating = True
-            self.line(f":{self.factory.server_name} CAP {self.nick or '*'} LS :")
+            offered = self._offered(len(params) > 1 and params[1].isdigit() and int(params[1]) >= 302)
+            self.line(f"{me} LS :" + " ".join(f"{k}={v}" if v else k for k, v in offered.items()))
         elif sub == "LIST":
-            self.line(f":{self.factory.server_name} CAP {self.nick or '*'} LIST :")
+            self.line(f"{me} LIST :" + " ".join(sorted(self.caps)))
         elif sub == "REQ":
-            self.line(f":{self.factory.server_name} CAP {self.nick or '*'} NAK :{params[1] if len(params) > 1 else ''}")
+            if self.user is None:
+                self.negotiating = True
+            asked = params[1].split() if len(params) > 1 else []
+            offered = self._offered(True)
+            if asked and all(c.lstrip("-") in offered for c in asked):
+                caps = set(self.caps)
+                for c in asked:
+                    caps.discard(c[1:]) if c.startswith("-") else caps.add(c)
+                self.caps = frozenset(caps)
+                self.line(f"{me} ACK :{' '.join(asked)}")
+            else:
+                self.line(f"{me} NAK :{' '.join(asked)}")
         elif sub == "END":
             self.negotiating = False
             self._register()
         else:
             self.reply("410", sub or "*", "Invalid CAP command")
+
+    def irc_AUTHENTICATE(self, params: list[str]) -> None:
+        """SASL PLAIN (IRCv3 sasl-3.1), checked against the same accounts as the native logon."""
+        server = self.factory.server_name
+        if self.user is not None or "sasl" not in self.caps:
+            self.reply("904", "SASL authentication failed")
+            return
+        if not self._need(params, 1, "AUTHENTICATE"):
+            return
+        if params[0] == "*":
+            self._sasl_mechanism = None
+            self.reply("906", "SASL authentication aborted")
+            return
+        if self._sasl_mechanism is None:
+            if params[0].upper() != "PLAIN":
+                self.reply("908", "PLAIN", "are available SASL mechanisms")
+                self.reply("904", "SASL authentication failed")
+                return
+            self._sasl_mechanism = "PLAIN"
+            self.line("AUTHENTICATE +")
+            return
+        self._sasl_mechanism = None
+        try:
+            _, account, password = base64.b64decode(params[0], validate=True).decode("utf-8").split("\0")
+        except ValueError:
+            self.reply("904", "SASL authentication failed")
+            return
+        accounts = self.factory.accounts
+        assert accounts is not None
+        d = defer.Deferred.fromCoroutine(accounts.check(account, password))
+
+        def authenticated(_: object) -> None:
+            self.sasl_account, self.password = account, password
+            self.line(f":{server} 900 {self.nick or '*'} {_mask(self.nick or account)} {account} "
+                      f":You are now logged in as {account}")
+            self.reply("903", "SASL authentication successful")
+
+        d.addCallback(authenticated)
+        self.waiting_for(d, lambda f: self.reply("904", "SASL authentication failed"))
 
     def irc_PASS(self, params: list[str]) -> None:
         if self.user is not None:
@@ -309,7 +433,7 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     async def _logon(self, nick: str) -> None:
         accounts = self.factory.accounts
-        if accounts is not None and accounts.active:
+        if accounts is not None and accounts.active and not (self.sasl_account and fold(self.sasl_account) == fold(nick)):
             try:
                 await accounts.check(nick, self.password)
             except ChatError:
@@ -335,7 +459,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.line(f":{server} {RPL_MYINFO} {self.nick} {server} chat i n")
         self.reply(RPL_ISUPPORT, "CASEMAPPING=rfc8265", "CHANTYPES=#", f"CHANNELLEN={MAX_ROOM + 1}",
                    f"NICKLEN={MAX_NICK}", f"NETWORK={network}", "PREFIX=", "CHANMODES=,,,",
-                   "UTF8ONLY", "are supported by this server")
+                   "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "MSGREFTYPES=msgid", "are supported by this server")
         self.irc_LUSERS([])
         self.reply(ERR_NOMOTD, "MOTD File is missing")
 
@@ -357,6 +481,10 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def irc_JOIN(self, params: list[str]) -> None:
         if not self._need(params, 1, "JOIN"):
+            return
+        if params[0] == "0":  # leave every channel
+            for room in sorted(self.channels or ()):
+                self.irc_PART([channel(room)])
             return
         for target in params[0].split(","):  # keys, if any, are ignored
             room = room_of(target)
@@ -486,6 +614,74 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.irc_PRIVMSG(params, notice=True)
 
     # -- about users and the server -----------------------------------------------------
+
+    def _online(self, nicks: list[str], then: Callable[[tuple[str, ...]], None]) -> None:
+        d = self.factory.service.online(nicks).addCallback(then)
+        self.waiting_for(d, lambda f: self._failed(f, {}))
+
+    def irc_ISON(self, params: list[str]) -> None:
+        asked = " ".join(params).split()
+        if not asked:
+            self.reply(ERR_NEEDMOREPARAMS, "ISON", "Not enough parameters")
+            return
+        self._online(asked, lambda found: self.reply(RPL_ISON, " ".join(found)))
+
+    def irc_USERHOST(self, params: list[str]) -> None:
+        if not self._need(params, 1, "USERHOST"):
+            return
+        self._online(params[:5], lambda found: self.reply(RPL_USERHOST, " ".join(f"{n}=+{n}@chat" for n in found)))
+
+    def irc_WHOIS(self, params: list[str]) -> None:
+        if not params:
+            self.reply(ERR_NONICKNAMEGIVEN, "No nickname given")
+            return
+        nick = params[-1]
+        server = self.factory.server_name
+
+        def whois(found: tuple[str, ...]) -> None:
+            if found:
+                self.reply(RPL_WHOISUSER, found[0], found[0], "chat", "*", found[0])
+                self.reply(RPL_WHOISSERVER, found[0], server, "chat")
+            else:
+                self.reply(ERR_NOSUCHNICK, nick, "No such nick")
+            self.reply(RPL_ENDOFWHOIS, found[0] if found else nick, "End of /WHOIS list")
+
+        self._online([nick], whois)
+
+    def irc_CHATHISTORY(self, params: list[str]) -> None:
+        """IRCv3 draft chathistory: LATEST, BEFORE and AFTER, with msgid references."""
+        if not self._need(params, 4, "CHATHISTORY"):
+            return
+        sub, target, ref, count = params[0].upper(), params[1], params[2], params[3]
+        room = room_of(target)
+        before = after = None
+        try:
+            limit = int(count)
+            if sub == "LATEST" and ref != "*":
+                raise ValueError(ref)
+            if sub in ("BEFORE", "AFTER"):
+                kind, _, value = ref.partition("=")
+                if kind != "msgid":
+                    raise ValueError(ref)
+                before, after = (int(value), None) if sub == "BEFORE" else (None, int(value))
+            elif sub != "LATEST":
+                raise ValueError(sub)
+        except ValueError:
+            self.line(f":{self.factory.server_name} FAIL CHATHISTORY INVALID_PARAMS {sub} :"
+                      "use LATEST * N, or BEFORE/AFTER msgid=ID N")
+            return
+        if room is None:
+            self.line(f":{self.factory.server_name} FAIL CHATHISTORY INVALID_TARGET {sub} {target} :"
+                      "history is kept for channels only")
+            return
+
+        def page(result: Page) -> None:
+            for line in self._history_lines(result.events, result.room):
+                self.line(line)
+
+        d = self.factory.service.history(self.user, room, before, after, max(1, min(limit, MAX_PAGE)))
+        d.addCallback(page)
+        self.waiting_for(d, lambda f: self._failed(f, _CHANNEL_ERRORS, target))
 
     def irc_AWAY(self, params: list[str]) -> None:
         if params and params[0]:

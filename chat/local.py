@@ -7,7 +7,7 @@ relayed, and each join's history replay in its place in the joiner's order.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from chat.event import Event
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import CMsg, Code
 from chat.names import ChatError
-from chat.service import IChatService, IClient, Members, Page
+from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
 from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
 
 _T = TypeVar("_T")
@@ -222,6 +222,11 @@ class LocalChat(service.Service):
     @_answered
     def room_list(self) -> tuple[str, ...]:
         return self.state.room_list()
+
+    @_answered
+    def online(self, nicks: Sequence[str]) -> tuple[str, ...]:
+        found = (self.state.find_user(nick) for nick in nicks[:MAX_LOOKUP])
+        return tuple(user.nick for user in found if user is not None)
 
     @_answered
     def history(self, user: User, name: str, before: int | None, after: int | None,

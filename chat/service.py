@@ -25,7 +25,13 @@ from zope.interface import Attribute, Interface
 from chat.event import Event
 from chat.names import ChatError
 
-__all__ = ["ChatError", "IChatService", "IClient", "IUser", "Members", "Page", "SERVER_ERROR"]
+__all__ = ["ChatError", "IChatService", "IClient", "IUser", "MAX_LOOKUP", "MAX_PAGE", "Members", "Page", "SERVER_ERROR"]
+
+#: Most messages one history page holds (docs/protocol.md, code 11).
+MAX_PAGE = 200
+
+#: Nicknames one L{IChatService.online} request may ask about.
+MAX_LOOKUP = 50
 
 #: What a user is told when the backend failed it for a reason of its own.
 SERVER_ERROR = "the server could not carry out this request; try again later"
@@ -114,6 +120,9 @@ class IChatService(Interface):
 
     def room_list() -> Deferred[tuple[str, ...]]:
         """The names of the rooms that have members, sorted case-insensitively."""
+
+    def online(nicks: Sequence[str]) -> Deferred[tuple[str, ...]]:
+        """Which of C{nicks} are logged on, as they are shown (IRC's ISON and WHOIS)."""
 
     def history(user: IUser, room: str, before: int | None, after: int | None, limit: int) -> Deferred[Page]:
         """A page of the history of a room C{user} is in (docs/protocol.md, code 11)."""

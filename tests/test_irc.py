@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+
+from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
+from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
 from chat.ircformat import colour_of, coloured, parse, split_text, strip_formatting
 from chat.irc import IRCFactory, IRCServerProtocol
 from chat.limits import Limits
 from chat.local import LocalChat
 from chat.server import ChatServerFactory
+from tests.service_harness import ManualStore
 from tests.test_server import Client
 
 
@@ -47,7 +52,7 @@ class IRCTests(SynchronousTestCase):
         c = IRCClient(self.irc, self.port)
         c.send("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :Real Name", "CAP END")
         got = c.received()
-        self.assertEqual(got[0], ":irc.test CAP * LS :")
+        self.assertEqual(got[0], ":irc.test CAP * LS :server-time message-tags echo-message batch")
         numerics = [line.split()[1] for line in got[1:]]
         self.assertEqual(numerics[:5], ["001", "002", "003", "004", "005"])
         self.assertIn("422", numerics)
@@ -58,7 +63,7 @@ class IRCTests(SynchronousTestCase):
         self.registered("alice")
         c = IRCClient(self.irc, 1)
         c.send("CAP LS", "NICK ALICE", "USER x 0 * :x")
-        self.assertEqual(c.received(), [":irc.test CAP * LS :"])  # nothing before CAP END
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch"])  # nothing before CAP END
         c.send("CAP END")
         self.assertEqual(c.received(), [":irc.test 433 ALICE ALICE :the nickname ALICE is in use"])
         c.send("NICK bad!nick")
@@ -166,3 +171,133 @@ class FormatTests(SynchronousTestCase):
         pieces = split_text("aé" * 10 + "\nnext", 5)
         self.assertTrue(all(len(p.encode()) <= 5 for p in pieces))
         self.assertEqual("".join(pieces), "aé" * 10 + "next")
+
+
+class IRCv3Tests(SynchronousTestCase):
+    """Capabilities, SASL, history as batches, lookups: over a backend with a store the test answers."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1_700_000_000)
+        self.store = ManualStore()
+        self.chat = LocalChat(self.clock, store=self.store)  # type: ignore[arg-type]
+        checker = InMemoryUsernamePasswordDatabaseDontUse(carol=b"secret")
+        self.accounts = Accounts([checker], self.clock)
+        self.irc = IRCFactory(self.chat, self.clock, Limits(flood_rate=0), self.accounts, server_name="irc.test")
+        self.native = ChatServerFactory(self.chat, self.clock, Limits(flood_rate=0))
+
+    def settle(self) -> None:
+        for _ in range(100):
+            self.clock.advance(0)
+            if not self.store.fire():
+                break
+        self.clock.advance(0)
+
+    def client(self, nick: str, *caps: str) -> IRCClient:
+        c = IRCClient(self.irc, 1)
+        c.send("CAP LS 302")
+        offered = c.received()[0]
+        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch sasl=PLAIN")
+        if caps:
+            c.send("CAP REQ :" + " ".join(caps))
+            self.assertEqual(c.received(), [f":irc.test CAP * ACK :{' '.join(caps)}"])
+        c.send(f"NICK {nick}", f"USER {nick} 0 * :x", "CAP END")
+        self.settle()
+        self.assertIn(" 001 ", c.received()[0])
+        return c
+
+    def native_user(self, nick: str) -> Client:
+        c = Client(self.native, 40000)
+        c.send(code=4, text=nick)
+        c.send(code=1, room="lobby")
+        self.settle()
+        c.received()
+        return c
+
+    def test_unknown_capabilities_are_refused_whole(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("CAP REQ :server-time frobnicate")
+        self.assertEqual(c.received(), [":irc.test CAP * NAK :server-time frobnicate"])
+        c.send("CAP LIST")
+        self.assertEqual(c.received(), [":irc.test CAP * LIST :"])
+
+    def test_server_time_msgid_and_echo_message(self) -> None:
+        bob = self.native_user("bob")
+        alice = self.client("alice", "server-time", "message-tags", "echo-message")
+        alice.send("JOIN #lobby")
+        self.settle()
+        alice.received()
+        bob.send(code=5, text="hi")
+        alice.send("PRIVMSG #lobby :hello")
+        self.settle()
+        self.assertEqual(alice.received(), [
+            "@time=2023-11-14T22:13:20.000Z;msgid=1 :bob!bob@chat PRIVMSG #lobby :hi",
+            "@time=2023-11-14T22:13:20.000Z;msgid=2 :alice!alice@chat PRIVMSG #lobby :hello",
+        ])
+
+    def test_the_replay_of_a_join_is_a_chathistory_batch_and_chathistory_pages(self) -> None:
+        bob = self.native_user("bob")
+        for i in range(1, 4):
+            bob.send(code=5, text=f"old {i}")
+        self.settle()
+        alice = self.client("alice", "batch", "server-time")
+        alice.send("JOIN #lobby")
+        self.settle()
+        got = alice.received()
+        start = got.index(":irc.test BATCH +h1 chathistory #lobby")
+        self.assertEqual(got[start + 1:], [
+            "@batch=h1;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 1",
+            "@batch=h1;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 2",
+            "@batch=h1;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 3",
+            ":irc.test BATCH -h1",
+        ])
+        alice.send("CHATHISTORY BEFORE #lobby msgid=3 1")
+        self.settle()
+        self.assertEqual(alice.received()[1], "@batch=h2;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 2")
+        alice.send("CHATHISTORY LATEST #lobby x 1", "CHATHISTORY LATEST bob * 1")
+        self.assertEqual([line.split()[3] for line in alice.received()], ["INVALID_PARAMS", "INVALID_TARGET"])
+
+    def test_a_plain_client_gets_the_replay_as_stamped_lines(self) -> None:
+        bob = self.native_user("bob")
+        bob.send(code=5, text="earlier")
+        self.settle()
+        alice = self.client("alice")
+        alice.send("JOIN #lobby")
+        self.settle()
+        self.assertIn(":bob!bob@chat PRIVMSG #lobby :[22:13] earlier", alice.received())
+
+    def test_sasl_plain_logs_on_a_registered_nickname(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        self.assertEqual(c.received()[-1], "AUTHENTICATE +")
+        c.send("AUTHENTICATE " + base64.b64encode(b"\0carol\0wrong").decode())
+        self.clock.advance(WRONG_PASSWORD_DELAY)
+        self.assertIn(" 904 ", c.received()[-1])
+        c.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + base64.b64encode(b"\0carol\0secret").decode())
+        got = c.received()
+        self.assertIn(" 900 * ", got[-2])
+        self.assertEqual(got[-1], ":irc.test 903 * :SASL authentication successful")
+        c.send("NICK carol", "USER carol 0 * :x", "CAP END")
+        self.assertIn(" 001 carol ", c.received()[0])
+
+    def test_a_registered_nickname_without_its_password_is_refused(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("NICK carol", "USER carol 0 * :x")
+        self.assertEqual(c.received()[0].split()[1], "464")
+
+    def test_ison_userhost_whois_and_join_0(self) -> None:
+        self.native_user("Bob")
+        alice = self.client("alice")
+        alice.send("ISON bob nobody alice", "USERHOST bob", "WHOIS nobody", "WHOIS BOB")
+        self.assertEqual(alice.received(), [
+            ":irc.test 303 alice :Bob alice", ":irc.test 302 alice :Bob=+Bob@chat",
+            ":irc.test 401 alice nobody :No such nick", ":irc.test 318 alice nobody :End of /WHOIS list",
+            ":irc.test 311 alice Bob Bob chat * :Bob", ":irc.test 312 alice Bob irc.test :chat",
+            ":irc.test 318 alice Bob :End of /WHOIS list",
+        ])
+        alice.send("JOIN #lobby,#dev")
+        self.settle()
+        alice.received()
+        alice.send("JOIN 0")
+        self.settle()
+        self.assertEqual(alice.received(), [":alice!alice@chat PART #dev", ":alice!alice@chat PART #lobby"])

@@ -522,6 +522,9 @@ class FakeService:
     def history(self, user: Any, room: str, before: int | None, after: int | None, limit: int) -> defer.Deferred[Page]:
         return self._call("history", user, room, before, after, limit)
 
+    def online(self, nicks: Any) -> defer.Deferred[tuple[str, ...]]:
+        return self._call("online", nicks)
+
     def barrier(self) -> defer.Deferred[None]:
         return self._call("barrier")
 

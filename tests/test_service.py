@@ -243,3 +243,13 @@ async def test_the_barrier_fires_after_what_was_accepted_is_relayed(chat: Harnes
     await barrier
     await chat.settle()
     assert texts(bob.new())[-3:] == ["m0", "m1", "m2"]
+
+
+@on_both_backends
+async def test_who_is_online_is_answered_as_each_nickname_is_shown(chat: Harness) -> None:
+    await chat.user("Alice")
+    _, bob = await chat.user("bob")
+    assert await chat.service.online(["alice", "nobody", "BOB"]) == ("Alice", "bob")
+    await chat.call(chat.service.quit(bob, "has quit"))
+    assert await chat.service.online(["bob"]) == ()
+    assert await chat.service.online([]) == ()

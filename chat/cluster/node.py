@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,7 +32,7 @@ from chat.event import Event
 from chat.history import MAX_PAGE, from_body
 from chat.message import CMsg, Code, encode
 from chat.names import ChatError, check_room, fold
-from chat.service import IChatService, IClient, Members, Page
+from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
 from chat.state import Room, User, check_join, check_logon, check_private, check_rename, check_say, member_room
 
 _T = TypeVar("_T")
@@ -564,6 +564,17 @@ class ClusterNode(service.Service):
             raise ClusterUnavailable()
         names = await self.commands.hvals(f"{self.prefix}rooms")
         return tuple(sorted(names or (), key=fold))
+
+    def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[str, ...]]:
+        return self._answer(self._online(list(nicks[:MAX_LOOKUP])))
+
+    async def _online(self, nicks: list[str]) -> tuple[str, ...]:
+        if not nicks:
+            return ()
+        if not self.connected:
+            raise ClusterUnavailable()
+        holders = await self.commands.execute_command("HMGET", f"{self.prefix}nicks", *(fold(n) for n in nicks))
+        return tuple(h.partition("\t")[2] for h in holders or () if h)
 
     def history(self, user: User, room: str, before: int | None, after: int | None,
                 limit: int) -> defer.Deferred[Page]:
