@@ -37,6 +37,10 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_id ON messages (room_key, id) WHERE room_key != '';
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
+CREATE TABLE IF NOT EXISTS topics (
+    room_key TEXT PRIMARY KEY,   -- folded room name
+    body TEXT NOT NULL           -- the topic as a joiner gets it (code 12, JSON)
+);
 CREATE TABLE IF NOT EXISTS room_ids (
     room_key TEXT PRIMARY KEY,   -- folded room name
     last_id INTEGER NOT NULL     -- newest id the room had when it was last pruned
@@ -93,6 +97,7 @@ class History:
                 "SELECT room_key, MAX(id) FROM (SELECT room_key, id FROM messages WHERE room_key != ''"
                 " UNION ALL SELECT room_key, last_id FROM room_ids) GROUP BY room_key"
             ).fetchall())
+            self.topics: dict[str, str] = dict(connection.execute("SELECT room_key, body FROM topics").fetchall())
         connection.close()
         self.pool = adbapi.ConnectionPool(
             "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
@@ -107,6 +112,12 @@ class History:
         return self.pool.runInteraction(
             lambda cursor: cursor.executemany("INSERT INTO messages VALUES (?, ?, ?, ?)", rows)
         )
+
+    def save_topic(self, room_key: str, body: str | None) -> defer.Deferred[None]:
+        """A room's topic as a joiner gets it (None: the room has none)."""
+        if body is None:
+            return self.pool.runOperation("DELETE FROM topics WHERE room_key = ?", (room_key,))
+        return self.pool.runOperation("INSERT OR REPLACE INTO topics VALUES (?, ?)", (room_key, body))
 
     def page(self, room: str, before: int | None = None, after: int | None = None,
              limit: int = 50) -> defer.Deferred[tuple[list[CMsg], bool]]:

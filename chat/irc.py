@@ -33,6 +33,7 @@ RPL_WELCOME, RPL_YOURHOST, RPL_CREATED, RPL_MYINFO, RPL_ISUPPORT = "001", "002",
 RPL_UMODEIS, RPL_LUSERCLIENT, RPL_LUSERME = "221", "251", "255"
 RPL_UNAWAY, RPL_NOWAWAY, RPL_ENDOFWHO, RPL_LISTSTART, RPL_LIST, RPL_LISTEND = "305", "306", "315", "321", "322", "323"
 RPL_CHANNELMODEIS, RPL_NOTOPIC, RPL_WHOREPLY, RPL_NAMREPLY, RPL_ENDOFNAMES = "324", "331", "352", "353", "366"
+RPL_TOPIC, RPL_TOPICWHOTIME = "332", "333"
 RPL_USERHOST, RPL_ISON, RPL_WHOISUSER, RPL_WHOISSERVER, RPL_ENDOFWHOIS = "302", "303", "311", "312", "318"
 ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL, ERR_CANNOTSENDTOCHAN, ERR_TOOMANYCHANNELS = "401", "403", "404", "405"
 ERR_NORECIPIENT, ERR_NOTEXTTOSEND, ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, ERR_NOMOTD = "411", "412", "417", "421", "422"
@@ -95,6 +96,8 @@ def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
             piece = coloured(piece, msg.color)
             lines.append(prefix + (f"\x01ACTION {piece}\x01" if msg.action else piece))
         return lines
+    if code == Code.TOPIC and msg.room is not None and not msg.history:
+        return [f":{_mask(nick)} TOPIC {channel(msg.room)} :{msg.text}"]
     if code == Code.ERROR:
         return [f":chat NOTICE * :{_one_line(msg.text)}"]
     return []
@@ -197,6 +200,9 @@ class IRCServerProtocol(Connection, LineReceiver):
             return
         if msg.code == Code.HISTORY:
             return  # the end of a join's replay: nothing to show
+        if msg.code == Code.TOPIC and msg.history:
+            self._topic_is(msg)  # the topic as it stands, on joining
+            return
         if msg.code in (Code.NORMAL_MESSAGE, Code.PRIVATE_MESSAGE) and not msg.history and self.user is not None \
                 and msg.nick == self.user.nick and "echo-message" not in self.caps:
             return  # IRC clients show their own lines themselves, unless they asked for the echo
@@ -563,9 +569,28 @@ class IRCServerProtocol(Connection, LineReceiver):
 
         self.waiting_for(defer.Deferred.fromCoroutine(listing()), lambda f: self._failed(f, {}))
 
+    def _topic_is(self, msg: CMsg) -> None:
+        name = channel(msg.room or "")
+        if not msg.text:
+            self.reply(RPL_NOTOPIC, name, "No topic is set")
+            return
+        self.reply(RPL_TOPIC, name, msg.text)
+        self.reply(RPL_TOPICWHOTIME, name, _mask(msg.nick or "chat"), str((msg.ts or 0) // 1000))
+
     def irc_TOPIC(self, params: list[str]) -> None:
-        if self._need(params, 1, "TOPIC"):
-            self.reply(RPL_NOTOPIC, params[0], "No topic is set")
+        if not self._need(params, 1, "TOPIC"):
+            return
+        target = params[0]
+        room = room_of(target)
+        if room is None:
+            self.reply(ERR_NOSUCHCHANNEL, target, "No such channel")
+            return
+        service = self.factory.service
+        if len(params) > 1:
+            d = service.set_topic(self.user, room, strip_formatting(params[1]))
+        else:
+            d = service.topic(room).addCallback(lambda event: self._topic_is(event.msg))
+        self.waiting_for(d, lambda f: self._failed(f, _CHANNEL_ERRORS, target))
 
     def irc_MODE(self, params: list[str]) -> None:
         if not self._need(params, 1, "MODE"):

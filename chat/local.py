@@ -7,6 +7,7 @@ relayed, and each join's history replay in its place in the joiner's order.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,8 +20,8 @@ from zope.interface import implementer
 
 from chat.event import Event
 from chat.history import MAX_PAGE, GroupCommit, History
-from chat.message import CMsg, Code
-from chat.names import ChatError
+from chat.message import CMsg, Code, decode, encode
+from chat.names import ChatError, fold
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
 from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
 
@@ -85,6 +86,8 @@ class LocalChat(service.Service):
         self.store = store
         self.commit = GroupCommit(store, self.clock)
         self.state.continue_ids(store.last_ids)
+        for key, body in store.topics.items():
+            self.state.topics[key] = decode(body.encode("utf-8"))
 
     # -- life ------------------------------------------------------------------
 
@@ -222,6 +225,22 @@ class LocalChat(service.Service):
     @_answered
     def room_list(self) -> tuple[str, ...]:
         return self.state.room_list()
+
+    @_answered
+    def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None] | None:
+        recipients, msg = self.state.set_topic(user, name, text)
+        delivery = [(tuple(recipients), msg)]
+        if self.store is None:
+            self._announce(delivery)
+            return None
+        assert msg.room is not None
+        body = encode(replace(msg, history=True)).decode("utf-8") if msg.text else None
+        d = self.store.save_topic(fold(msg.room), body)  # stored before anyone is told
+        return d.addCallback(lambda _: self._announce(delivery))
+
+    @_answered
+    def topic(self, room: str) -> Event:
+        return Event(self.state.topic(room))
 
     @_answered
     def online(self, nicks: Sequence[str]) -> tuple[str, ...]:

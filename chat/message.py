@@ -46,6 +46,7 @@ class Code(IntEnum):
     PING = 9
     PONG = 10
     HISTORY = 11
+    TOPIC = 12
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.

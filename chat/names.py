@@ -12,6 +12,7 @@ import unicodedata
 MAX_NICK = 24
 MAX_ROOM = 32
 MAX_TEXT = 2000
+MAX_TOPIC = 300
 
 # Letters, digits and underscore (Unicode-aware \w), then also - and .; the
 # first character is a letter or underscore.  Control and format characters
@@ -58,6 +59,15 @@ def check_room(room: str) -> str:
             "a room name is an optional # then letters, digits, _ - and ., not starting with - or .",
         )
     return room
+
+
+def check_topic(text: str) -> str:
+    """A room's topic: at most L{MAX_TOPIC} characters, on one line ("" clears it)."""
+    if len(text) > MAX_TOPIC:
+        raise ChatError("text-too-long", f"a topic has at most {MAX_TOPIC} characters")
+    if "\n" in text or "\r" in text:
+        raise ChatError("bad-topic", "a topic is one line")
+    return text.strip()
 
 
 def check_text(text: str) -> str:

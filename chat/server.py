@@ -191,6 +191,15 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         d = self.factory.service.room_list()
         self._waiting_for(msg.code, d.addCallback(lambda names: self.send(CMsg(Code.ROOM_LIST, names=names))))
 
+    def do_topic(self, msg: CMsg) -> None:
+        """With text: set the topic of a room one is in; without: ask for a room's topic."""
+        service = self.factory.service
+        if msg.text:
+            self._waiting_for(msg.code, service.set_topic(self.user, msg.target_room, msg.text))
+        else:
+            d = service.topic(msg.target_room)
+            self._waiting_for(msg.code, d.addCallback(lambda event: self.outbox.push(event.frame)))
+
     def do_ping(self, msg: CMsg) -> None:
         self.send(CMsg(Code.PONG, text=msg.text))
 
@@ -208,6 +217,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         Code.PING: do_ping,
         Code.PONG: do_nothing,
         Code.HISTORY: do_history,
+        Code.TOPIC: do_topic,
         Code.ERROR: do_nothing,
     }
     _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR})

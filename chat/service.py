@@ -121,6 +121,16 @@ class IChatService(Interface):
     def room_list() -> Deferred[tuple[str, ...]]:
         """The names of the rooms that have members, sorted case-insensitively."""
 
+    def set_topic(user: IUser, room: str, text: str) -> Deferred[None]:
+        """
+        A new topic for a room C{user} is in ("" clears it): stored, then
+        the room is told (code 12).  A joiner gets the topic after the
+        member list.
+        """
+
+    def topic(room: str) -> Deferred[Event]:
+        """A room's topic as a joiner gets it (code 12 marked history; no text if there is none)."""
+
     def online(nicks: Sequence[str]) -> Deferred[tuple[str, ...]]:
         """Which of C{nicks} are logged on, as they are shown (IRC's ISON and WHOIS)."""
 

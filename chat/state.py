@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from dataclasses import replace
+
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
-from chat.names import ChatError, check_nick, check_room, check_text, fold
+from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold
 from chat.service import IClient, IUser, Members
 
 #: Rooms one client may be in at once.
@@ -72,6 +74,8 @@ class ChatState:
         # Ids of rooms that emptied (or that the history remembers), so that a
         # room's ids keep growing when it fills again.
         self._last_ids: dict[str, int] = dict(last_ids or {})
+        # Each room's topic (code 12), kept while the room is empty too.
+        self.topics: dict[str, CMsg] = {}
 
     def continue_ids(self, last_ids: Mapping[str, int]) -> None:
         """Go on from the ids a room had (in the history), so that none is used twice."""
@@ -131,11 +135,32 @@ class ChatState:
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
         room.members[user.key] = user
         user.rooms[key] = room
-        return [
+        deliveries: list[Delivery] = [
             (tuple(room.members.values()),
              CMsg(Code.JOINING_CHAT, text=f"{user.nick} has joined {room.name}", nick=user.nick, room=room.name)),
             ((user,), CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=room.names())),
         ]
+        topic = self.topics.get(key)
+        if topic is not None:
+            deliveries.append(((user,), topic))
+        return deliveries
+
+    def set_topic(self, user: User, name: str, text: str) -> Delivery:
+        """A new topic for a room the user is in ("" clears it); the room hears it."""
+        room = member_room(user, name)
+        text = check_topic(text)
+        msg = CMsg(Code.TOPIC, room=room.name, text=text, nick=user.nick, ts=self._now_ms())
+        if text:
+            self.topics[room.key] = replace(msg, history=True)
+        else:
+            self.topics.pop(room.key, None)
+        return tuple(room.members.values()), msg
+
+    def topic(self, name: str) -> CMsg:
+        """The topic of room C{name} as a joiner gets it: code 12, no text if none is set."""
+        room = self.find_room(check_room(name))
+        topic = self.topics.get(fold(name))
+        return topic or CMsg(Code.TOPIC, room=room.name if room else name, history=True)
 
     def _remove(self, user: User, room: Room) -> None:
         del room.members[user.key]

@@ -73,12 +73,19 @@ class ManualStore:
         self.rows: list[Row] = []
         self.pending: list[tuple[defer.Deferred[Any], Callable[[], Any]]] = []
         self.last_ids: dict[str, int] = {}
+        self.topics: dict[str, str] = {}
         self.closed = False
         self.failing = False
 
     def append_rows(self, rows: list[Row]) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()
         self.pending.append((d, lambda: self.rows.extend(rows)))
+        return d
+
+    def save_topic(self, room_key: str, body: str | None) -> defer.Deferred[None]:
+        d: defer.Deferred[None] = defer.Deferred()
+        self.pending.append((d, lambda: self.topics.pop(room_key, None) if body is None
+                             else self.topics.__setitem__(room_key, body)))
         return d
 
     def page(self, room: str, before: int | None = None, after: int | None = None,

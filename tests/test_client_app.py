@@ -126,6 +126,19 @@ class ClientTests(ClientCase):
             {"code": 5, "room": "lobby", "text": "blue text", "color": "blue"},
         ])
 
+    def test_topic_is_asked_set_and_shown(self) -> None:
+        self.log_on()
+        self.client.line_entered("/topic")
+        self.client.line_entered("/topic friday plans")
+        self.assertEqual(self.sent(), [{"code": 12, "room": "lobby"}, {"code": 12, "room": "lobby", "text": "friday plans"}])
+        self.server(code=12, room="lobby", history=True)
+        self.server(code=12, room="lobby", text="friday plans", nick="alice", ts=1)
+        self.server(code=12, room="lobby", text="friday plans", nick="bob", history=True)
+        self.server(code=12, room="lobby", nick="bob", ts=2)
+        self.assertEqual(self.view.kinds(), [
+            ("event", "lobby has no topic"), ("event", "alice set the topic of lobby: friday plans"),
+            ("event", "topic of lobby: friday plans"), ("event", "bob cleared the topic of lobby")])
+
     def test_join_switches_current_room_and_leave_switches_back(self) -> None:
         self.log_on()
         self.client.line_entered("/join dev")

@@ -242,3 +242,25 @@ def test_a_stored_row_is_checked_by_the_wire_decoder_like_any_input() -> None:
     with pytest.raises(ProtocolError):
         from_body('{"code": 5, "text": "x", "unknown": 1, "names": [1]}')
     assert from_body('{"code": 5, "text": "x", "unknown": 1}').text == "x"  # unknown keys are ignored, as on the wire
+
+
+@pytest_twisted.ensureDeferred
+async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_path: Path) -> None:
+    from twisted.internet.task import Clock
+
+    from chat.local import LocalChat
+
+    store = History(tmp_path)
+    body = encode(CMsg(Code.TOPIC, room="Lobby", text="plans", nick="ann", ts=5, history=True)).decode()
+    await store.save_topic("lobby", body)
+    await store.save_topic("dev", body)
+    await store.save_topic("dev", None)
+    store.close()
+    reopened = History(tmp_path)
+    try:
+        assert reopened.topics == {"lobby": body}
+        chat = LocalChat(Clock(), store=reopened)
+        topic = chat.state.topic("LOBBY")
+        assert (topic.text, topic.nick, topic.room, topic.history) == ("plans", "ann", "Lobby", True)
+    finally:
+        reopened.close()

@@ -152,6 +152,32 @@ class IRCTests(SynchronousTestCase):
         irc.proto.connectionLost(None)
         self.assertEqual(bob.received()[-1]["text"], "alice has quit: gone fishing")
 
+    def test_topics_cross_between_irc_and_native_clients(self) -> None:
+        irc = self.registered("alice")
+        irc.send("JOIN #lobby", "TOPIC #lobby")
+        self.assertEqual(irc.received()[-1], ":irc.test 331 alice #lobby :No topic is set")
+        bob = Client(self.native, 40000)
+        bob.send(code=4, text="bob")
+        bob.send(code=1, room="lobby")
+        irc.received()
+        bob.received()
+        bob.send(code=12, room="lobby", text="friday plans")
+        self.assertEqual(irc.received(), [":bob!bob@chat TOPIC #lobby :friday plans"])
+        self.assertEqual(bob.received()[0]["text"], "friday plans")
+        irc.send("TOPIC #lobby :\x02bold\x02 plans")
+        self.assertEqual(irc.received(), [":alice!alice@chat TOPIC #lobby :bold plans"])
+        got = bob.received()
+        self.assertEqual((got[0]["code"], got[0]["text"], got[0]["nick"]), (12, "bold plans", "alice"))
+        bob.send(code=12, room="lobby")
+        self.assertEqual(bob.received()[0]["text"], "bold plans")
+        carol = self.registered("carol")
+        carol.send("JOIN #lobby")
+        got = carol.received()
+        self.assertEqual(got[3], ":irc.test 332 carol #lobby :bold plans")
+        self.assertEqual(got[4], ":irc.test 333 carol #lobby alice!alice@chat :1700000000")
+        carol.send("TOPIC #elsewhere :x", "TOPIC nochannel")
+        self.assertEqual([line.split()[1] for line in carol.received()], ["442", "403"])
+
 
 class FormatTests(SynchronousTestCase):
     def test_parse(self) -> None:

@@ -525,6 +525,12 @@ class FakeService:
     def online(self, nicks: Any) -> defer.Deferred[tuple[str, ...]]:
         return self._call("online", nicks)
 
+    def set_topic(self, user: Any, room: str, text: str) -> defer.Deferred[None]:
+        return self._call("set_topic", user, room, text)
+
+    def topic(self, room: str) -> defer.Deferred[Event]:
+        return self._call("topic", room)
+
     def barrier(self) -> defer.Deferred[None]:
         return self._call("barrier")
 

@@ -253,3 +253,30 @@ async def test_who_is_online_is_answered_as_each_nickname_is_shown(chat: Harness
     await chat.call(chat.service.quit(bob, "has quit"))
     assert await chat.service.online(["bob"]) == ()
     assert await chat.service.online([]) == ()
+
+
+@on_both_backends
+async def test_a_topic_is_told_to_the_room_kept_and_given_to_each_joiner(chat: Harness) -> None:
+    alice, a = await chat.user("alice", "lobby")
+    bob, _ = await chat.user("bob", "lobby")
+    alice.new()
+    assert (await chat.service.topic("lobby")).msg.text == ""
+    await chat.call(chat.service.set_topic(a, "lobby", "  plans for friday "))
+    await chat.settle()
+    change = {"code": 12, "room": "lobby", "text": "plans for friday", "nick": "alice"}
+    got = bob.new()
+    assert len(got) == 1 and got[0]["ts"] > 0 and {k: v for k, v in got[0].items() if k != "ts"} == change
+    assert alice.new() == got
+    carol = chat.client()
+    c = await chat.service.logon("carol", carol)
+    await chat.call(chat.service.join(c, "LOBBY"))
+    await chat.settle()
+    joined = carol.new()
+    assert [m["code"] for m in joined] == [1, 3, 12, 11]
+    assert joined[2]["text"] == "plans for friday" and joined[2]["history"] is True
+    topic = (await chat.service.topic("Lobby")).msg
+    assert (topic.text, topic.nick, topic.room) == ("plans for friday", "alice", "lobby")
+    assert await refused(chat.service.set_topic(c, "elsewhere", "x")) == "not-in-room"
+    assert await refused(chat.service.set_topic(c, "lobby", "x" * 301)) == "text-too-long"
+    await chat.call(chat.service.set_topic(c, "lobby", ""))
+    assert (await chat.service.topic("lobby")).msg.text == ""

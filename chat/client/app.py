@@ -224,6 +224,15 @@ class ChatClient:
         elif msg.before is not None and not msg.more:
             self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room))
 
+    def _on_12(self, msg: CMsg) -> None:  # TOPIC
+        if msg.history:  # the topic as it stands (on joining, or asked for)
+            text = f"topic of {msg.room}: {msg.text}" if msg.text else f"{msg.room} has no topic"
+        elif msg.text:
+            text = f"{msg.nick} set the topic of {msg.room}: {msg.text}"
+        else:
+            text = f"{msg.nick} cleared the topic of {msg.room}"
+        self.view.show(Event("event", text, room=msg.room, ts=msg.ts))
+
     def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
         self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
                              ts=msg.ts, action=msg.action))
@@ -320,6 +329,11 @@ class ChatClient:
                 self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
             case commands.Nick(nick):
                 self._send(CMsg(Code.SENDING_NICKNAME, text=nick))
+            case commands.Topic(text):
+                if self.current is None:
+                    self.view.show(Event("error", "you are in no room: /join ROOM"))
+                else:
+                    self._send(CMsg(Code.TOPIC, room=self.current, text=text))
             case commands.Color(None):
                 self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
             case commands.Color(name):

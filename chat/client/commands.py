@@ -14,6 +14,7 @@ HELP = """\
 /who [ROOM]       list who is in ROOM (default: the current room)
 /msg NICK TEXT    send TEXT to NICK alone
 /nick NEW         change your nickname
+/topic [TEXT]     show the current room's topic, or set it to TEXT
 /color [NAME]     colour your text; with no NAME, list the colours
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)
@@ -57,6 +58,11 @@ class Msg:
 
 
 @dataclass(frozen=True)
+class Topic:
+    text: str
+
+
+@dataclass(frozen=True)
 class Nick:
     nick: str
 
@@ -88,7 +94,7 @@ class Invalid:
     why: str
 
 
-Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Color | History | Quit | Help | Invalid
+Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Topic | Color | History | Quit | Help | Invalid
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -128,6 +134,8 @@ def parse(line: str) -> Command | None:
         return nick if isinstance(nick, Invalid) else Nick(nick)
     if name in ("color", "colour"):
         return Color(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /color [NAME]")
+    if name == "topic":
+        return Topic(rest)
     if name == "me":
         return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
     if name in ("quit", "exit"):

@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import txredisapi  # type: ignore[import-untyped]
@@ -31,7 +31,7 @@ from chat.cluster.address import RedisAddress
 from chat.event import Event
 from chat.history import MAX_PAGE, from_body
 from chat.message import CMsg, Code, encode
-from chat.names import ChatError, check_room, fold
+from chat.names import ChatError, check_room, check_topic, fold
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
 from chat.state import Room, User, check_join, check_logon, check_private, check_rename, check_say, member_room
 
@@ -93,6 +93,7 @@ class _PendingJoin:
     ready: defer.Deferred[None]
     names: list[str] | None = None
     history: list[Any] | None = None
+    topic: str = ""
 
 
 @implementer(IChatService)
@@ -374,6 +375,8 @@ class ClusterNode(service.Service):
         client = joined.user.client
         names = tuple(sorted(joined.names, key=fold))
         client.deliver(Event(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
+        if joined.topic:
+            client.deliver(_event_of(joined.topic))
         if self.replay:
             newest = joined.history[:self.replay]  # the script read one more: are there more?
             for _, flat in reversed(newest):
@@ -471,7 +474,7 @@ class ClusterNode(service.Service):
         pending = self.pending[(key, user.key)] = _PendingJoin(user, defer.Deferred())
 
         def joined(reply: list[Any]) -> None:
-            entry_id, room.name, pending.names, pending.history = reply
+            entry_id, room.name, pending.names, pending.history, pending.topic = reply
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
@@ -564,6 +567,35 @@ class ClusterNode(service.Service):
             raise ClusterUnavailable()
         names = await self.commands.hvals(f"{self.prefix}rooms")
         return tuple(sorted(names or (), key=fold))
+
+    def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None]:
+        try:
+            room = member_room(user, name)
+            text = check_topic(text)
+        except ChatError:
+            return defer.fail()
+        change = CMsg(Code.TOPIC, room=room.name, text=text, nick=user.nick, ts=int(self.clock.seconds() * 1000))
+        kept = encode(replace(change, history=True)).decode("utf-8") if text else ""
+        d = self._run(scripts.TOPIC, user.key, room.key, encode(change).decode("utf-8"), kept)
+
+        def done(ok: int) -> None:
+            if not ok:
+                raise ChatError("not-in-room", f"you are not in {room.name}")
+
+        return self._answer(d.addCallback(done))
+
+    def topic(self, name: str) -> defer.Deferred[Event]:
+        return self._answer(self._topic(name))
+
+    async def _topic(self, name: str) -> Event:
+        name = check_room(name)
+        if not self.connected:
+            raise ClusterUnavailable()
+        kept = await self.commands.hget(f"{self.prefix}topics", fold(name))
+        if kept:
+            return _event_of(kept)
+        shown = await self.commands.hget(f"{self.prefix}rooms", fold(name))
+        return Event(CMsg(Code.TOPIC, room=shown or name, history=True))
 
     def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[str, ...]]:
         return self._answer(self._online(list(nicks[:MAX_LOOKUP])))

@@ -18,6 +18,7 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   seq:ROOM              the number of the room's last stream entry (gap detection)
   room:ROOM             stream of everything said and done in the room
   history:ROOM          stream of the room's messages only, entry id "ID-0"
+  topics                hash: folded room name -> the topic as a joiner gets it (JSON)
   inbox:NODE            stream of private messages (and wake-ups) for a node
 
 Stream entry ids carry the message ids: message N is entry "N-0" in both
@@ -179,7 +180,7 @@ return 1
 """
 
 #: ARGV: prefix, node, fold, nick, room fold, room name, replay count.
-#: Returns {entry id, room name, member nicks, last replay + 1 messages newest first}.
+#: Returns {entry id, room name, member nicks, last replay + 1 messages newest first, topic or ""}.
 JOIN = _COMMON + r"""
 local node, fold, nick, room, name, replay = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 redis.call('HSETNX', P .. 'rooms', room, name)
@@ -192,7 +193,23 @@ local history = {}
 if replay > 0 then
     history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
 end
-return {id, name, redis.call('HVALS', P .. 'members:' .. room), history}
+return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or ''}
+"""
+
+#: ARGV: prefix, fold, room fold, the change (JSON), the topic a joiner gets
+#: (JSON, "" to clear).  0 if the user is not in the room.
+TOPIC = _COMMON + r"""
+local fold, room, change, kept = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if redis.call('HEXISTS', P .. 'members:' .. room, fold) == 0 then
+    return 0
+end
+if kept == '' then
+    redis.call('HDEL', P .. 'topics', room)
+else
+    redis.call('HSET', P .. 'topics', room, kept)
+end
+event(room, change)
+return 1
 """
 
 #: ARGV: prefix, fold, nick, room fold, text.
