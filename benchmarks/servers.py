@@ -11,6 +11,8 @@ its log.
   history included.
 - chat-nohistory: the same with C{--no-history}: what the SQLite history
   costs is the difference.
+- chat-irc: the same server (history on) driven over its IRC front end,
+  with the IRC adapter ngIRCd and twistd words get.
 - broadcast: benchmarks/broadcast_server.py, the Twisted floor.
 - words: twistd words (Twisted's IRC server) from benchmarks/words.tac.
 - ngircd: Debian's ngIRCd, foreground, from benchmarks/ngircd.conf.template.
@@ -214,6 +216,21 @@ class ChatTarget(Target):
         return RunningServer(self.command(workdir), self.LISTENING, workdir, source_env())
 
 
+class ChatIrcTarget(ChatTarget):
+    """Our server driven over its IRC front end, with the same IRC adapter as ngIRCd and twistd words."""
+
+    LISTENING = re.compile(rb"IRC front end listening on ([\d.]+):(\d+)")
+
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        super().__init__(True, extra)
+        self.key = "chat-irc"
+        self.title = "chat over IRC"
+        self.dialect = {"kind": "irc", "name": "chat-irc"}
+
+    def arguments(self, workdir: Path) -> list[str]:
+        return [*super().arguments(workdir), "--irc-endpoint", "tcp:0:interface=127.0.0.1"]
+
+
 class ClusterServer:
     """
     A cluster of C{n} chat nodes sharing one redis-server: looks like
@@ -402,6 +419,7 @@ class ExternalServer:
 
 
 def all_targets(server_args: Sequence[str] = ()) -> dict[str, Target]:
-    targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), BroadcastTarget(),
+    targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), ChatIrcTarget(server_args),
+                             BroadcastTarget(),
                              WordsTarget(), NgircdTarget(), ClusterTarget(1, server_args), ClusterTarget(2, server_args)]
     return {t.key: t for t in targets}

@@ -191,8 +191,20 @@ class IRCServerProtocol(Connection, LineReceiver):
         elif msg.code == Code.LEAVING_CHAT:
             self.channels.discard(msg.room)
 
+    def _wire(self, event: Event) -> bytes:
+        """The event's lines as bytes, CR-LF included: encoded once for every client like this one."""
+        caps = self.caps
+        kind = f"irc-wire/{'server-time' in caps:d}{'message-tags' in caps:d}"
+        return event.rendered(kind, lambda _: "".join(line + "\r\n" for line in self._lines(event)).encode("utf-8"))
+
     def deliver(self, event: Event) -> None:
         msg = event.msg
+        code = msg.code
+        if code == Code.NORMAL_MESSAGE or code == Code.PRIVATE_MESSAGE:  # the hot path
+            if msg.history or self.user is None or msg.nick != self.user.nick or "echo-message" in self.caps:
+                self.outbox.push(self._wire(event))
+            # else: IRC clients show their own lines themselves, unless they asked for the echo
+            return
         if msg.code in (Code.JOINING_CHAT, Code.LEAVING_CHAT):
             self._track(msg)
         if msg.code == Code.SENDING_CHATTERS_LIST:
@@ -203,9 +215,6 @@ class IRCServerProtocol(Connection, LineReceiver):
         if msg.code == Code.TOPIC and msg.history:
             self._topic_is(msg)  # the topic as it stands, on joining
             return
-        if msg.code in (Code.NORMAL_MESSAGE, Code.PRIVATE_MESSAGE) and not msg.history and self.user is not None \
-                and msg.nick == self.user.nick and "echo-message" not in self.caps:
-            return  # IRC clients show their own lines themselves, unless they asked for the echo
         lines = self._lines(event)
         if msg.code in (Code.LEAVING_CHAT, Code.SENDING_NICKNAME) and lines and " PART " not in lines[0]:
             # A quit or a rename is told once per shared room: IRC shows it once.

@@ -30,9 +30,9 @@ def _bench(*args: str) -> dict:
 
 
 def test_benchmark_counts_every_delivery_from_our_server_and_the_baseline() -> None:
-    report = _bench("--targets", "chat,broadcast")
+    report = _bench("--targets", "chat,chat-irc,broadcast")
     results = {r["target"]: r for r in report["results"]}
-    assert set(results) == {"chat", "broadcast"}
+    assert set(results) == {"chat", "chat-irc", "broadcast"}
     for r in results.values():
         assert r["error"] is None, r["error"]
         assert r["deliveries_in_window"] > 0
