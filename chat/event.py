@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from chat.message import CMsg, decode, encode, frame, framed
+from chat.message import MAX_FRAME, CMsg, decode, encode, frame, framed
 
 _R = TypeVar("_R")
 
@@ -17,48 +17,32 @@ class Event:
     """
     One thing users are told: a message, a join, a member list...  A backend
     makes it from a L{CMsg} (one process) or from the JSON body that was
-    stored or read from the cluster; each form is derived once, on first
-    use, so a broadcast to a hundred people is still encoded once.
+    stored or read from the cluster.  It is encoded once, when it is made
+    (the body is what is stored, C{frame} what native clients get: a plain
+    attribute, read at C speed for each recipient); the message is decoded,
+    and other front ends' forms rendered, once on first use.
     """
 
-    __slots__ = ("_body", "_frame", "_msg", "_renderings")
+    __slots__ = ("_msg", "_renderings", "body", "frame")
 
     def __init__(self, msg: CMsg | None = None, body: bytes | None = None) -> None:
-        if msg is None and body is None:
-            raise TypeError("an Event needs a CMsg or its encoded body")
+        if body is None:
+            if msg is None:
+                raise TypeError("an Event needs a CMsg or its encoded body")
+            body = encode(msg)
         self._msg = msg
-        self._body = body
-        self._frame: bytes | None = None
+        #: The JSON body (what a WebSocket message or a stored row holds).
+        self.body = body
+        #: The native protocol's bytes: length-prefixed; a list too long for one frame is several.
+        self.frame = frame(msg) if msg is not None and msg.names and len(body) > MAX_FRAME else framed(body)
         self._renderings: dict[str, object] | None = None
 
     @property
     def msg(self) -> CMsg:
         msg = self._msg
         if msg is None:
-            assert self._body is not None
-            msg = self._msg = decode(self._body)
+            msg = self._msg = decode(self.body)
         return msg
-
-    @property
-    def body(self) -> bytes:
-        """The JSON body (what a WebSocket message or a stored row holds)."""
-        body = self._body
-        if body is None:
-            assert self._msg is not None
-            body = self._body = encode(self._msg)
-        return body
-
-    @property
-    def frame(self) -> bytes:
-        """The native protocol's bytes: length-prefixed, a long list split into several frames."""
-        data = self._frame
-        if data is None:
-            if self._msg is not None and self._msg.names:
-                data = frame(self._msg)  # may be several frames
-            else:
-                data = framed(self.body)
-            self._frame = data
-        return data
 
     def rendered(self, form: str, render: Callable[[CMsg], _R]) -> _R:
         """

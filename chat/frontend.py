@@ -61,6 +61,9 @@ class Connection:
 
     # -- what a front end provides -------------------------------------------
 
+    #: How the outbox turns a queued item that is not bytes into bytes (None: only bytes are queued).
+    render: Callable[[Any], bytes] | None = None
+
     def refuse(self, slug: str, text: str) -> None:
         """Close the connection with an error the client can read."""
         raise NotImplementedError
@@ -80,7 +83,8 @@ class Connection:
             set_nodelay(True)
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
-        self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer)
+        self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer,
+                             self.render)
         self.connected_at = self.last_heard = factory.clock.seconds()
         self._timers = []
         if limits.flood_rate > 0:

@@ -22,13 +22,12 @@ from chat.event import Event
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import CMsg, Code, decode, encode
 from chat.names import ChatError, fold
-from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
+from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page
 from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
 
 _T = TypeVar("_T")
 
 NOT_STORED = "the server could not store this message, so it was not delivered; try again later"
-REPLAY_FAILED = "the server could not read this room's history; try again later"
 
 
 def _answered(method: Callable[..., _T | defer.Deferred[_T]]) -> Callable[..., defer.Deferred[_T]]:
@@ -194,7 +193,7 @@ class LocalChat(service.Service):
 
             def failed(f: Any) -> None:
                 self.log.failure("reading the history of {room} for a join", f, room=room.name)
-                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=REPLAY_FAILED))])
+                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=SERVER_ERROR))])
 
             d.addCallbacks(replayed, failed)
             d.addBoth(lambda _: done.callback(None))

@@ -9,6 +9,7 @@ reading is dropped past a bound instead of being buffered for without end.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -46,26 +47,31 @@ class Outbox:
     C{overflow} is called (and nothing more is written) once more than
     C{limit} bytes were queued while the transport said its buffer was full
     (L{pause} until L{resume}).
+
+    An item is bytes, or anything C{render} turns into bytes when it is
+    written (a front end's events): so a broadcast costs each recipient one
+    append, and the rendering, cached per event, is done once per flush.
     """
 
-    __slots__ = ("_flusher", "_frames", "_overflow", "_places", "_scheduled", "_write",
+    __slots__ = ("_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
                  "backlog", "backlogged", "closed", "limit")
 
     def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
-                 overflow: Callable[[], None]) -> None:
+                 overflow: Callable[[], None], render: Callable[[Any], bytes] | None = None) -> None:
         self._flusher = flusher
         self._write = write
+        self._render = render
         self._overflow = overflow
         self.limit = limit
-        self._frames: list[bytes] = []
+        self._frames: list[Any] = []
         self._places: list[_Place] = []
         self._scheduled = False
         self.backlogged = False
         self.backlog = 0
         self.closed = False
 
-    def push(self, data: bytes) -> None:
-        """Queue C{data} (one or more whole frames) for the end of this turn."""
+    def push(self, data: Any) -> None:
+        """Queue C{data} (one or more whole frames, or an item to render) for the end of this turn."""
         if self.closed:
             return
         self._frames.append(data)
@@ -73,7 +79,7 @@ class Outbox:
             self._scheduled = True
             self._flusher.schedule(self)
 
-    def reserve(self) -> Callable[[Sequence[bytes]], None]:
+    def reserve(self) -> Callable[[Sequence[Any]], None]:
         """
         Keep the next place for frames that come later: what is pushed
         meanwhile is written only after them.  Returns the function that
@@ -82,7 +88,7 @@ class Outbox:
         place = _Place(len(self._frames))
         self._places.append(place)
 
-        def fill(frames: Sequence[bytes]) -> None:
+        def fill(frames: Sequence[Any]) -> None:
             if place not in self._places:
                 return  # filled already, or drained by a close
             self._places.remove(place)
@@ -113,6 +119,9 @@ class Outbox:
             del self._frames[:ready]
         for place in self._places:
             place.at -= ready
+        render = self._render
+        if render is not None:
+            frames = [f if type(f) is bytes else render(f) for f in frames]
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         if self.backlogged:
             self.backlog += len(data)

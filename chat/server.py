@@ -10,6 +10,7 @@ bounded by an outgoing limit past which it alone is dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from twisted.internet import defer, interfaces
@@ -35,6 +36,14 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
     factory: ChatServerFactory
 
+    render = staticmethod(attrgetter("frame"))
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        # The hot path of every broadcast: one append per recipient; the
+        # event's frame (encoded once) is taken when the outbox is written.
+        self.deliver = self.outbox.push  # type: ignore[method-assign]
+
     def refuse(self, slug: str, text: str) -> None:
         self.close_with(CMsg(Code.ERROR, close=True, error=slug, text=text))
 
@@ -47,11 +56,11 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
     # -- IClient: what the chat service delivers ------------------------------
 
     def deliver(self, event: Event) -> None:
-        self.outbox.push(event.frame)
+        """Replaced by the outbox's own push once connected (L{connectionMade})."""
+        self.outbox.push(event)
 
     def reserve(self) -> Callable[[Sequence[Event]], None]:
-        fill = self.outbox.reserve()
-        return lambda events: fill([event.frame for event in events])
+        return self.outbox.reserve()
 
     def disconnect(self, error: ChatError) -> None:
         self.user = None  # the chat has forgotten this user already

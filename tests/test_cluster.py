@@ -85,3 +85,13 @@ def test_entries_missing_from_a_room_are_announced_not_skipped_silently() -> Non
     assert texts[:2] == ["entry 7", "entry 8"]
     assert texts[2].startswith("You may have missed messages in lobby") and "nick" not in old.frames[2]
     assert texts[3] == "entry 12"
+
+
+def test_a_node_waiting_for_redis_polls_with_one_timer_however_many_beats() -> None:
+    clock = Clock()
+    node = ClusterNode(clock, RedisAddress.parse("redis://127.0.0.1"), "127.0.0.1:1500", ttl=10.0, node_id="n1")
+    node.running = True  # started, but Redis never answers (node.commands is None)
+    for _ in range(20):
+        defer.ensureDeferred(node._beat())  # heartbeats while waiting
+        clock.advance(0.05)
+    assert len(clock.getDelayedCalls()) == 1

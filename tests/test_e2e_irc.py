@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.debian import debian_program
+from tests.test_e2e_client import CLIENT
 from tests.processes import TIMEOUT, ServerProcess, WireClient
 from tests.terminal import PtyProgram
 
@@ -74,25 +75,41 @@ def test_an_irc_bot_and_a_native_client_chat_in_one_room(tmp_path: Path) -> None
     irc.until(lambda line: line == "ERROR :The server is shutting down.")
 
 
-def test_irssi_joins_a_room_and_chats_with_a_native_client(tmp_path: Path) -> None:
+def test_irssi_and_chat_client_users_chat_together(tmp_path: Path) -> None:
+    """
+    Two people at their terminals: carol in Debian's irssi, bob in our
+    full-screen chat-client.  Carol sees what was said before she came,
+    they talk both ways, carol sets the topic, renames herself and leaves.
+    """
     irssi = debian_program("irssi")
     process, host, port = server_with_irc(tmp_path)
+    bob = PtyProgram([*CLIENT, "--endpoint", f"tcp:host=127.0.0.1:port={process.port}", "--nick", "bob"])
     home = tmp_path / "irssi"
     home.mkdir()
-    person = PtyProgram([irssi, "--home", str(home), "-n", "carol", "-c", host, "-p", str(port)], cols=120, rows=30)
+    carol = PtyProgram([irssi, "--home", str(home), "-n", "carol", "-c", host, "-p", str(port)], cols=120, rows=30)
     try:
-        person.wait_for("Welcome to the chat chat, carol")
-        person.type("/join #lobby\r")
-        person.wait_for("carol [carol@chat] has joined #lobby")
-        bob = WireClient(process.host, process.port).logon("bob")
-        person.wait_for("bob [bob@chat] has joined #lobby")
-        bob.send(code=5, text="hello carol, from the native client")
-        person.wait_for("hello carol, from the native client")
-        person.type("hi bob, from irssi\r")
-        got = bob.recv_until(lambda m: m.get("text") == "hi bob, from irssi")
-        assert got[-1]["nick"] == "carol"
-        person.type("/quit see you\r")
-        left = bob.recv_until(lambda m: m["code"] == 2)
-        assert left[-1]["text"] == "carol has quit: see you"
+        bob.wait_for("bob has joined lobby")
+        bob.type("said before carol came\r")
+        bob.wait_for("said before carol came")
+        carol.wait_for("Welcome to the chat chat, carol")
+        carol.type("/join #lobby\r")
+        carol.wait_for("carol [carol@chat] has joined #lobby")
+        carol.wait_for("< bob> said before carol came")  # the replay (irssi takes server-time)
+        bob.wait_for("carol has joined lobby")
+        bob.type("hello carol, from chat-client\r")
+        carol.wait_for("< bob> hello carol, from chat-client")
+        carol.type("hi bob, from irssi\r")
+        bob.wait_for("hi bob, from irssi")
+        carol.type("/topic #lobby friday plans\r")
+        bob.wait_for("carol set the topic of lobby: friday plans")
+        carol.wait_for("friday plans")
+        carol.type("/nick caroline\r")
+        bob.wait_for("carol is now known as caroline")
+        carol.wait_for("You're now known as caroline")
+        carol.type("/part #lobby\r")
+        bob.wait_for("caroline has left lobby")
+        carol.type("/quit\r")
+        assert carol.wait_exit() == 0
     finally:
-        person.close()
+        carol.close()
+        bob.close()

@@ -131,6 +131,7 @@ class ClusterNode(service.Service):
         # Where the node's address comes from if none was given (its first listener).
         self.advertise_from: Callable[[], str] = lambda: ""
         self._ready: list[defer.Deferred[None]] | None = []
+        self._soon: interfaces.IDelayedCall | None = None
         self.commands: Any = None
         self.reader: Any = None
         self._heart = task.LoopingCall(self._beat)
@@ -198,9 +199,9 @@ class ClusterNode(service.Service):
     async def _beat(self) -> None:
         """Heartbeat, and removal of nodes that stopped beating."""
         if not self.connected:
-            if not self.registered and self.running:
-                # Starting: join as soon as Redis answers, not a beat later.
-                self.clock.callLater(0.05, self._beat_soon)
+            if not self.registered and self.running and not (self._soon and self._soon.active()):
+                # Starting: join as soon as Redis answers, not a beat later (one poll at a time).
+                self._soon = self.clock.callLater(0.05, self._beat_soon)
             return
         info = self.advertise
         ttl_ms = int(self.ttl * 1000)
