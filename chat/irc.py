@@ -501,37 +501,40 @@ class IRCServerProtocol(Connection, LineReceiver):
             for room in sorted(self.channels or ()):
                 self.irc_PART([channel(room)])
             return
-        for target in params[0].split(","):  # keys, if any, are ignored
-            room = room_of(target)
-            if room is None:
-                self.reply(ERR_NOSUCHCHANNEL, target, "No such channel")
-                continue
-            d = self.factory.service.join(self.user, room)
-            self.waiting_for(d, lambda f, target=target: None if f.check(ChatError) and f.value.slug == "already-in-room"
-                             else self._failed(f, _CHANNEL_ERRORS, target))
+        # Keys, if any, are ignored; joining a channel one is in is no error in IRC.
+        self._each_channel(params[0], self.factory.service.join, ignore="already-in-room")
 
     def irc_PART(self, params: list[str]) -> None:
-        if not self._need(params, 1, "PART"):
-            return
-        for target in params[0].split(","):
+        if self._need(params, 1, "PART"):
+            self._each_channel(params[0], self.factory.service.leave)
+
+    def _each_channel(self, targets: str, request: Callable[[Any, str], defer.Deferred[None]],
+                      ignore: str | None = None) -> None:
+        """C{request} (join, leave) for each channel of a comma-separated list, in order."""
+        for target in targets.split(","):
             room = room_of(target)
             if room is None:
                 self.reply(ERR_NOSUCHCHANNEL, target, "No such channel")
                 continue
-            d = self.factory.service.leave(self.user, room)
-            self.waiting_for(d, lambda f, target=target: self._failed(f, _CHANNEL_ERRORS, target))
+
+            def refused(f: Failure, target: str = target) -> None:
+                if not (f.check(ChatError) and f.value.slug == ignore):
+                    self._failed(f, _CHANNEL_ERRORS, target)
+
+            self.waiting_for(request(self.user, room), refused)
 
     def _names(self, members: Members) -> None:
         name = channel(members.room)
-        names = list(members.names)
-        while names:  # as many names as fit in a line
-            batch: list[str] = []
-            size = 0
-            while names and size + len(names[0].encode("utf-8")) + 1 < 400:
-                size += len(names[0].encode("utf-8")) + 1
-                batch.append(names.pop(0))
-            if not batch:
-                batch.append(names.pop(0))
+        batch: list[str] = []
+        size = 0
+        for nick in members.names:  # as many names as fit in a line
+            cost = len(nick.encode("utf-8")) + 1
+            if batch and size + cost >= 400:
+                self.reply(RPL_NAMREPLY, "=", name, " ".join(batch))
+                batch, size = [], 0
+            batch.append(nick)
+            size += cost
+        if batch:
             self.reply(RPL_NAMREPLY, "=", name, " ".join(batch))
         self.reply(RPL_ENDOFNAMES, name, "End of /NAMES list")
 
