@@ -26,12 +26,12 @@ from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.ircformat import MAX_LINE, MAX_TAGS, colour_of, coloured, parse, split_text, strip_formatting
 from chat.message import CMsg, Code
 from chat.names import MAX_NICK, MAX_ROOM, fold
-from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page
+from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page, Presence
 
 #: Numerics (RFC 2812 and Modern IRC), by name.
 RPL_WELCOME, RPL_YOURHOST, RPL_CREATED, RPL_MYINFO, RPL_ISUPPORT = "001", "002", "003", "004", "005"
 RPL_UMODEIS, RPL_LUSERCLIENT, RPL_LUSERME = "221", "251", "255"
-RPL_UNAWAY, RPL_NOWAWAY, RPL_ENDOFWHO, RPL_LISTSTART, RPL_LIST, RPL_LISTEND = "305", "306", "315", "321", "322", "323"
+RPL_AWAY, RPL_UNAWAY, RPL_NOWAWAY, RPL_ENDOFWHO, RPL_LISTSTART, RPL_LIST, RPL_LISTEND = "301", "305", "306", "315", "321", "322", "323"
 RPL_CHANNELMODEIS, RPL_NOTOPIC, RPL_WHOREPLY, RPL_NAMREPLY, RPL_ENDOFNAMES = "324", "331", "352", "353", "366"
 RPL_TOPIC, RPL_TOPICWHOTIME = "332", "333"
 RPL_USERHOST, RPL_ISON, RPL_WHOISUSER, RPL_WHOISSERVER, RPL_ENDOFWHOIS = "302", "303", "311", "312", "318"
@@ -61,7 +61,21 @@ def room_of(target: str) -> str | None:
     return target[1:] if target.startswith("#") else None
 
 
+def irc_nick(nick: str) -> str:
+    """
+    A chat nickname as IRC shows it: IRC takes a name with a dot for a
+    server's, so C{a.b} is C{a|b} (no chat nickname holds C{|}).
+    """
+    return nick.replace(".", "|")
+
+
+def chat_nick(nick: str) -> str:
+    """The chat nickname an IRC user means (the inverse of L{irc_nick})."""
+    return nick.replace("|", ".")
+
+
 def _mask(nick: str) -> str:
+    nick = irc_nick(nick)
     return f"{nick}!{nick}@chat"
 
 
@@ -81,9 +95,9 @@ def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
         reason = msg.text[len(nick) + 1:] if msg.text.startswith(nick + " ") else msg.text
         return [f":{_mask(nick)} QUIT :{_one_line(reason)}"]
     if code == Code.SENDING_NICKNAME and msg.room is not None:
-        return [f":{_mask(nick)} NICK :{msg.text}"]
+        return [f":{_mask(nick)} NICK :{irc_nick(msg.text)}"]
     if code in (Code.NORMAL_MESSAGE, Code.PRIVATE_MESSAGE):
-        target = msg.to if code == Code.PRIVATE_MESSAGE else channel(msg.room or "")
+        target = irc_nick(msg.to or "") if code == Code.PRIVATE_MESSAGE else channel(msg.room or "")
         if not nick:  # the server speaking to a room
             return [f":chat NOTICE {target} :{piece}" for piece in split_text(msg.text, 400)]
         prefix = f":{_mask(nick)} PRIVMSG {target} :"
@@ -262,10 +276,15 @@ class IRCServerProtocol(Connection, LineReceiver):
     def line(self, text: str) -> None:
         self.outbox.push((text + "\r\n").encode("utf-8"))
 
+    @property
+    def target(self) -> str:
+        """Whom numerics and server notices address: the nickname, or C{*} until it is accepted."""
+        return self.nick if self.user is not None and self.nick else "*"
+
     def reply(self, numeric: str, *params: str) -> None:
         """A numeric to this client: its nickname (or *) first, the last parameter as trailing."""
         *middle, last = params
-        head = " ".join([f":{self.factory.server_name}", numeric, self.nick or "*", *middle])
+        head = " ".join([f":{self.factory.server_name}", numeric, self.target, *middle])
         self.line(f"{head} :{last}")
 
     # -- input --------------------------------------------------------------------------------
@@ -316,10 +335,10 @@ class IRCServerProtocol(Connection, LineReceiver):
             if numeric is not None:
                 self.reply(numeric, *about, failure.value.text)
             else:
-                self.line(f":{self.factory.server_name} NOTICE {self.nick or '*'} :{failure.value.text}")
+                self.line(f":{self.factory.server_name} NOTICE {self.target} :{failure.value.text}")
         else:
             self.log.failure("an IRC request failed", failure)
-            self.line(f":{self.factory.server_name} NOTICE {self.nick or '*'} :{SERVER_ERROR}")
+            self.line(f":{self.factory.server_name} NOTICE {self.target} :{SERVER_ERROR}")
 
     # -- registration -------------------------------------------------------------------
 
@@ -333,7 +352,7 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def irc_CAP(self, params: list[str]) -> None:
         sub = params[0].upper() if params else ""
-        me = f":{self.factory.server_name} CAP {self.nick or '*'}"
+        me = f":{self.factory.server_name} CAP {self.target}"
         if sub == "LS":
             if self.user is None:
                 self.negotiating = True
@@ -392,7 +411,7 @@ class IRCServerProtocol(Connection, LineReceiver):
 
         def authenticated(_: object) -> None:
             self.sasl_account, self.password = account, password
-            self.line(f":{server} 900 {self.nick or '*'} {_mask(self.nick or account)} {account} "
+            self.line(f":{server} 900 {self.target} {_mask(self.nick or account)} {account} "
                       f":You are now logged in as {account}")
             self.reply("903", "SASL authentication successful")
 
@@ -417,17 +436,20 @@ class IRCServerProtocol(Connection, LineReceiver):
             self.reply(ERR_NONICKNAMEGIVEN, "No nickname given")
             return
         nick = params[0]
+        if "." in nick:
+            self.reply(ERR_ERRONEUSNICKNAME, nick, "an IRC nickname holds no '.' (write '|': a chat user a.b is a|b here)")
+            return
         if self.user is None:
             self.nick = nick
             self._register()
             return
         old = self.user.nick
-        d = self.factory.service.rename(self.user, nick)
+        d = self.factory.service.rename(self.user, chat_nick(nick))
 
         def renamed(_: object) -> None:
             if self.user is not None and self.user.nick != old:
-                self.nick = self.user.nick
-                told = f":{_mask(old)} NICK :{self.user.nick}"
+                self.nick = irc_nick(self.user.nick)
+                told = f":{_mask(old)} NICK :{self.nick}"
                 if not self._seen(told):
                     self.line(told)
 
@@ -438,7 +460,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         if self.user is not None or self.registering or self.negotiating or not (self.nick and self.username):
             return
         self.registering = True
-        d = defer.Deferred.fromCoroutine(self._logon(self.nick))
+        d = defer.Deferred.fromCoroutine(self._logon(chat_nick(self.nick)))
 
         def refused(f: Failure) -> None:
             self._failed(f, _NICK_ERRORS, self.nick or "*")
@@ -462,7 +484,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         if self.closing:
             self.quit(user)
             return
-        self.user, self.nick = user, user.nick
+        self.user, self.nick = user, irc_nick(user.nick)
         self.log.info("{peer} logged on as {nick} (IRC)", peer=self.peer(), nick=user.nick)
         self._welcome()
 
@@ -527,7 +549,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         name = channel(members.room)
         batch: list[str] = []
         size = 0
-        for nick in members.names:  # as many names as fit in a line
+        for nick in map(irc_nick, members.names):  # as many names as fit in a line
             cost = len(nick.encode("utf-8")) + 1
             if batch and size + cost >= 400:
                 self.reply(RPL_NAMREPLY, "=", name, " ".join(batch))
@@ -560,7 +582,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         server = self.factory.server_name
 
         def who(members: Members) -> None:
-            for nick in members.names:
+            for nick in map(irc_nick, members.names):
                 self.reply(RPL_WHOREPLY, channel(members.room), nick, "chat", server, nick, "H", f"0 {nick}")
             self.reply(RPL_ENDOFWHO, target, "End of WHO list")
 
@@ -610,7 +632,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         target = params[0]
         if room_of(target) is not None:
             self.reply(RPL_CHANNELMODEIS, target, "+")
-        elif self.user is not None and target.casefold() == self.user.nick.casefold():
+        elif self.user is not None and fold(chat_nick(target)) == self.user.key:
             self.reply(RPL_UMODEIS, "+")
         else:
             self.reply(ERR_USERSDONTMATCH, "Cannot change mode for other users")
@@ -641,19 +663,25 @@ class IRCServerProtocol(Connection, LineReceiver):
             if room is not None:
                 d = service.say(self.user, room, text, color, action)
             else:
-                d = service.private(self.user, target, text, color, action)
+                d = service.private(self.user, chat_nick(target), text, color, action)
+                if not notice:
+                    d.addCallback(self._away_reply, target)
             if notice:  # a NOTICE is never answered automatically (RFC 2812)
                 d.addErrback(lambda f: None if f.check(ChatError) else self._failed(f, {}))
             else:
                 d.addErrback(self._failed, _MESSAGE_ERRORS, target)
+
+    def _away_reply(self, away: str | None, target: str) -> None:
+        if away is not None:
+            self.reply(RPL_AWAY, target, away)
 
     def irc_NOTICE(self, params: list[str]) -> None:
         self.irc_PRIVMSG(params, notice=True)
 
     # -- about users and the server -----------------------------------------------------
 
-    def _online(self, nicks: list[str], then: Callable[[tuple[str, ...]], None]) -> None:
-        d = self.factory.service.online(nicks).addCallback(then)
+    def _online(self, nicks: list[str], then: Callable[[tuple[Presence, ...]], None]) -> None:
+        d = self.factory.service.online([chat_nick(n) for n in nicks]).addCallback(then)
         self.waiting_for(d, lambda f: self._failed(f, {}))
 
     def irc_ISON(self, params: list[str]) -> None:
@@ -661,12 +689,16 @@ class IRCServerProtocol(Connection, LineReceiver):
         if not asked:
             self.reply(ERR_NEEDMOREPARAMS, "ISON", "Not enough parameters")
             return
-        self._online(asked, lambda found: self.reply(RPL_ISON, " ".join(found)))
+        self._online(asked, lambda found: self.reply(RPL_ISON, " ".join(irc_nick(p.nick) for p in found)))
 
     def irc_USERHOST(self, params: list[str]) -> None:
         if not self._need(params, 1, "USERHOST"):
             return
-        self._online(params[:5], lambda found: self.reply(RPL_USERHOST, " ".join(f"{n}=+{n}@chat" for n in found)))
+        def userhost(found: tuple[Presence, ...]) -> None:
+            shown = (f"{irc_nick(p.nick)}={'-' if p.away else '+'}{irc_nick(p.nick)}@chat" for p in found)
+            self.reply(RPL_USERHOST, " ".join(shown))
+
+        self._online(params[:5], userhost)
 
     def irc_WHOIS(self, params: list[str]) -> None:
         if not params:
@@ -675,13 +707,17 @@ class IRCServerProtocol(Connection, LineReceiver):
         nick = params[-1]
         server = self.factory.server_name
 
-        def whois(found: tuple[str, ...]) -> None:
-            if found:
-                self.reply(RPL_WHOISUSER, found[0], found[0], "chat", "*", found[0])
-                self.reply(RPL_WHOISSERVER, found[0], server, "chat")
-            else:
+        def whois(found: tuple[Presence, ...]) -> None:
+            if not found:
                 self.reply(ERR_NOSUCHNICK, nick, "No such nick")
-            self.reply(RPL_ENDOFWHOIS, found[0] if found else nick, "End of /WHOIS list")
+                self.reply(RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+                return
+            shown = irc_nick(found[0].nick)
+            self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", found[0].nick)
+            self.reply(RPL_WHOISSERVER, shown, server, "chat")
+            if found[0].away is not None:
+                self.reply(RPL_AWAY, shown, found[0].away)
+            self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
 
         self._online([nick], whois)
 
@@ -721,10 +757,16 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.waiting_for(d, lambda f: self._failed(f, _CHANNEL_ERRORS, target))
 
     def irc_AWAY(self, params: list[str]) -> None:
-        if params and params[0]:
-            self.reply(RPL_NOWAWAY, "You have been marked as being away")
-        else:
-            self.reply(RPL_UNAWAY, "You are no longer marked as being away")
+        text = strip_formatting(params[0]) if params else ""
+        d = self.factory.service.set_away(self.user, text)
+
+        def marked(_: object) -> None:
+            if text.strip():
+                self.reply(RPL_NOWAWAY, "You have been marked as being away")
+            else:
+                self.reply(RPL_UNAWAY, "You are no longer marked as being away")
+
+        self.waiting_for(d.addCallback(marked), lambda f: self._failed(f, {}))
 
     def irc_LUSERS(self, params: list[str]) -> None:
         n = len(self.factory.connections)

@@ -21,8 +21,8 @@ from zope.interface import implementer
 from chat.event import Event
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import CMsg, Code, decode, encode
-from chat.names import ChatError, fold
-from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page
+from chat.names import ChatError, check_away, fold
+from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page, Presence
 from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
 
 _T = TypeVar("_T")
@@ -214,8 +214,16 @@ class LocalChat(service.Service):
         return self._relay(*self.state.say(user, room, text, color, action))
 
     @_answered
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None] | None:
-        return self._relay(*self.state.private(user, to, text, color, action))
+    def private(self, user: User, to: str, text: str, color: str | None,
+                action: bool) -> defer.Deferred[str | None] | str | None:
+        recipients, msg = self.state.private(user, to, text, color, action)
+        away = recipients[0].away  # the target comes first
+        d = self._relay(recipients, msg)
+        return away if d is None else d.addCallback(lambda _: away)
+
+    @_answered
+    def set_away(self, user: User, text: str) -> None:
+        user.away = check_away(text) or None
 
     @_answered
     def members(self, room: str) -> Members:
@@ -242,9 +250,9 @@ class LocalChat(service.Service):
         return Event(self.state.topic(room))
 
     @_answered
-    def online(self, nicks: Sequence[str]) -> tuple[str, ...]:
+    def online(self, nicks: Sequence[str]) -> tuple[Presence, ...]:
         found = (self.state.find_user(nick) for nick in nicks[:MAX_LOOKUP])
-        return tuple(user.nick for user in found if user is not None)
+        return tuple(Presence(user.nick, user.away) for user in found if user is not None)
 
     @_answered
     def history(self, user: User, name: str, before: int | None, after: int | None,

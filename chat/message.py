@@ -47,6 +47,7 @@ class Code(IntEnum):
     PONG = 10
     HISTORY = 11
     TOPIC = 12
+    AWAY = 13
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.

@@ -70,6 +70,15 @@ def check_topic(text: str) -> str:
     return text.strip()
 
 
+def check_away(text: str) -> str:
+    """An away message: like a topic, at most L{MAX_TOPIC} characters on one line ("" means back)."""
+    if len(text) > MAX_TOPIC:
+        raise ChatError("text-too-long", f"an away message has at most {MAX_TOPIC} characters")
+    if "\n" in text or "\r" in text:
+        raise ChatError("bad-away", "an away message is one line")
+    return text.strip()
+
+
 def check_text(text: str) -> str:
     """Refuse empty and over-long message text."""
     if not text.strip():

@@ -194,7 +194,20 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
         d = self.factory.service.private(self.user, msg.to, msg.text, msg.color, msg.action)
-        d.addErrback(self._refused, msg.code)
+        to = msg.to
+
+        def away(text: str | None) -> None:
+            if text is not None:  # the target is away: say so, after the echo
+                self.send(CMsg(Code.AWAY, nick=to, text=text))
+
+        d.addCallbacks(away, self._refused, errbackArgs=(msg.code,))
+
+    def do_away(self, msg: CMsg) -> None:
+        """Mark oneself away (with text) or back (without); answered with the same code."""
+        assert self.user is not None
+        user = self.user
+        d = self.factory.service.set_away(user, msg.text)
+        self._waiting_for(msg.code, d.addCallback(lambda _: self.send(CMsg(Code.AWAY, nick=user.nick, text=msg.text.strip()))))
 
     def do_room_list(self, msg: CMsg) -> None:
         d = self.factory.service.room_list()
@@ -227,6 +240,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         Code.PONG: do_nothing,
         Code.HISTORY: do_history,
         Code.TOPIC: do_topic,
+        Code.AWAY: do_away,
         Code.ERROR: do_nothing,
     }
     _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR})

@@ -25,7 +25,8 @@ from zope.interface import Attribute, Interface
 from chat.event import Event
 from chat.names import ChatError
 
-__all__ = ["ChatError", "IChatService", "IClient", "IUser", "MAX_LOOKUP", "MAX_PAGE", "Members", "Page", "SERVER_ERROR"]
+__all__ = ["ChatError", "IChatService", "IClient", "IUser", "MAX_LOOKUP", "MAX_PAGE", "Members", "Page", "Presence",
+           "SERVER_ERROR"]
 
 #: Most messages one history page holds (docs/protocol.md, code 11).
 MAX_PAGE = 200
@@ -73,6 +74,14 @@ class Members:
 
 
 @attrs.frozen
+class Presence:
+    """A logged-on user as others may see it: its nickname as shown, and its away message if it is away."""
+
+    nick: str
+    away: str | None = None
+
+
+@attrs.frozen
 class Page:
     """A page of a room's history, oldest first, and whether there is more beyond it."""
 
@@ -112,8 +121,14 @@ class IChatService(Interface):
         before anyone receives it; fires once it is relayed.
         """
 
-    def private(user: IUser, to: str, text: str, color: str | None, action: bool) -> Deferred[None]:
-        """A private line to C{to}, echoed to its sender."""
+    def private(user: IUser, to: str, text: str, color: str | None, action: bool) -> Deferred[str | None]:
+        """
+        A private line to C{to}, echoed to its sender.  Fires with C{to}'s
+        away message if it is away (so the sender can be told), else None.
+        """
+
+    def set_away(user: IUser, text: str) -> Deferred[None]:
+        """Mark C{user} away with C{text}, or back ("" clears it); cleared when it quits."""
 
     def members(room: str) -> Deferred[Members]:
         """The members of an existing room."""
@@ -131,8 +146,8 @@ class IChatService(Interface):
     def topic(room: str) -> Deferred[Event]:
         """A room's topic as a joiner gets it (code 12 marked history; no text if there is none)."""
 
-    def online(nicks: Sequence[str]) -> Deferred[tuple[str, ...]]:
-        """Which of C{nicks} are logged on, as they are shown (IRC's ISON and WHOIS)."""
+    def online(nicks: Sequence[str]) -> Deferred[tuple[Presence, ...]]:
+        """Which of C{nicks} (at most L{MAX_LOOKUP}) are logged on, and whether they are away (ISON, WHOIS)."""
 
     def history(user: IUser, room: str, before: int | None, after: int | None, limit: int) -> Deferred[Page]:
         """A page of the history of a room C{user} is in (docs/protocol.md, code 11)."""

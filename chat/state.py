@@ -29,10 +29,11 @@ MAX_ROOMS_PER_USER = 20
 class User:
     """A logged-on user and the connection it is reached through."""
 
-    __slots__ = ("client", "key", "nick", "rooms")
+    __slots__ = ("away", "client", "key", "nick", "rooms")
 
     def __init__(self, nick: str, client: IClient) -> None:
         self.nick = nick
+        self.away: str | None = None
         self.key = fold(nick)
         self.client = client
         self.rooms: dict[str, Room] = {}

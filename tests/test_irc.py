@@ -65,9 +65,9 @@ class IRCTests(SynchronousTestCase):
         c.send("CAP LS", "NICK ALICE", "USER x 0 * :x")
         self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch"])  # nothing before CAP END
         c.send("CAP END")
-        self.assertEqual(c.received(), [":irc.test 433 ALICE ALICE :the nickname ALICE is in use"])
+        self.assertEqual(c.received(), [":irc.test 433 * ALICE :the nickname ALICE is in use"])
         c.send("NICK bad!nick")
-        self.assertTrue(c.received()[0].startswith(":irc.test 432 bad!nick bad!nick :"))
+        self.assertTrue(c.received()[0].startswith(":irc.test 432 * bad!nick :"))
         c.send("NICK bob")
         self.assertEqual(c.received()[0], ":irc.test 001 bob :Welcome to the chat chat, bob")
 

@@ -10,13 +10,11 @@ import json
 import struct
 from typing import Any
 
-from twisted.internet import defer
 from twisted.internet.address import IPv4Address, UNIXAddress
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 import attrs
@@ -27,7 +25,8 @@ from chat.local import LocalChat
 from chat.message import MAX_FRAME, CMsg
 from chat.names import ChatError
 from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
-from chat.service import IChatService, IClient, Members, Page
+from chat.service import IChatService, Members, Page
+from tests.fake_service import FakeService, FakeUser
 
 
 def pack(obj: Any) -> bytes:
@@ -245,6 +244,24 @@ class RoomTests(ServerTestCase):
         self.assertEqual(bob.received(), [pm])
         self.assertEqual(alice.received(), [pm])
         self.assertEqual(carol.received(), [])
+
+    def test_away_is_set_cleared_and_told_to_private_senders(self) -> None:
+        alice, bob = self.logon("alice"), self.logon("bob")
+        alice.received()
+        bob.received()
+        bob.send(code=13, text=" at lunch ")
+        self.assertEqual(bob.received(), [{"code": 13, "nick": "bob", "text": "at lunch"}])
+        alice.send(code=6, to="BOB", text="psst")
+        got = alice.received()
+        self.assertEqual([m["code"] for m in got], [6, 13])
+        self.assertEqual(got[1], {"code": 13, "nick": "BOB", "text": "at lunch"})
+        self.assertEqual(bob.received()[0]["text"], "psst")
+        bob.send(code=13, text="a\nb")
+        self.assertEqual(bob.received()[0]["error"], "bad-away")
+        bob.send(code=13)
+        self.assertEqual(bob.received(), [{"code": 13, "nick": "bob"}])
+        alice.send(code=6, to="bob", text="back?")
+        self.assertEqual([m["code"] for m in alice.received()], [6])
 
     def test_rename(self) -> None:
         alice, bob = self.logon("alice"), self.logon("bob")
@@ -466,78 +483,6 @@ class LimitTests(ServerTestCase):
         self.assertEqual(flooder.received()[-1]["error"], "flood")
         flooder.drop()
         self.assertEqual(alice.received()[-1]["text"], "flooder was disconnected: flooding")
-
-
-@implementer(IChatService)
-class FakeService:
-    """
-    A chat service that records every call and answers only when the test
-    says: the native front end is seen translating, with no backend at all.
-    """
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], defer.Deferred[Any]]] = []
-
-    def _call(self, name: str, *args: Any) -> defer.Deferred[Any]:
-        d: defer.Deferred[Any] = defer.Deferred()
-        self.calls.append((name, args, d))
-        return d
-
-    def answer(self, result: Any = None) -> tuple[str, tuple[Any, ...]]:
-        """Answer the oldest call not yet answered with C{result} (a ChatError fails it)."""
-        name, args, d = self.calls.pop(0)
-        if isinstance(result, Exception):
-            d.errback(result)
-        else:
-            d.callback(result)
-        return name, args
-
-    def logon(self, nick: str, client: IClient) -> defer.Deferred[Any]:
-        return self._call("logon", nick, client)
-
-    def rename(self, user: Any, nick: str) -> defer.Deferred[None]:
-        return self._call("rename", user, nick)
-
-    def join(self, user: Any, room: str) -> defer.Deferred[None]:
-        return self._call("join", user, room)
-
-    def leave(self, user: Any, room: str) -> defer.Deferred[None]:
-        return self._call("leave", user, room)
-
-    def quit(self, user: Any, reason: str) -> defer.Deferred[None]:
-        return self._call("quit", user, reason)
-
-    def say(self, user: Any, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
-        return self._call("say", user, room, text, color, action)
-
-    def private(self, user: Any, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
-        return self._call("private", user, to, text, color, action)
-
-    def members(self, room: str) -> defer.Deferred[Members]:
-        return self._call("members", room)
-
-    def room_list(self) -> defer.Deferred[tuple[str, ...]]:
-        return self._call("room_list")
-
-    def history(self, user: Any, room: str, before: int | None, after: int | None, limit: int) -> defer.Deferred[Page]:
-        return self._call("history", user, room, before, after, limit)
-
-    def online(self, nicks: Any) -> defer.Deferred[tuple[str, ...]]:
-        return self._call("online", nicks)
-
-    def set_topic(self, user: Any, room: str, text: str) -> defer.Deferred[None]:
-        return self._call("set_topic", user, room, text)
-
-    def topic(self, room: str) -> defer.Deferred[Event]:
-        return self._call("topic", room)
-
-    def barrier(self) -> defer.Deferred[None]:
-        return self._call("barrier")
-
-
-class FakeUser:
-    def __init__(self, nick: str) -> None:
-        self.nick = nick
 
 
 class TranslationTests(SynchronousTestCase):

@@ -17,7 +17,7 @@ import pytest_twisted
 from zope.interface.verify import verifyObject
 
 from chat.names import ChatError
-from chat.service import IChatService, IClient
+from chat.service import IChatService, IClient, Presence
 from tests.redis_server import RedisProcess
 from tests.service_harness import ClusterHarness, Harness, LocalHarness, Recorder
 
@@ -249,7 +249,7 @@ async def test_the_barrier_fires_after_what_was_accepted_is_relayed(chat: Harnes
 async def test_who_is_online_is_answered_as_each_nickname_is_shown(chat: Harness) -> None:
     await chat.user("Alice")
     _, bob = await chat.user("bob")
-    assert await chat.service.online(["alice", "nobody", "BOB"]) == ("Alice", "bob")
+    assert await chat.service.online(["alice", "nobody", "BOB"]) == (Presence("Alice"), Presence("bob"))
     await chat.call(chat.service.quit(bob, "has quit"))
     assert await chat.service.online(["bob"]) == ()
     assert await chat.service.online([]) == ()
@@ -280,3 +280,25 @@ async def test_a_topic_is_told_to_the_room_kept_and_given_to_each_joiner(chat: H
     assert await refused(chat.service.set_topic(c, "lobby", "x" * 301)) == "text-too-long"
     await chat.call(chat.service.set_topic(c, "lobby", ""))
     assert (await chat.service.topic("lobby")).msg.text == ""
+
+
+@on_both_backends
+async def test_away_is_seen_by_lookups_and_private_senders_until_back_or_gone(chat: Harness) -> None:
+    alice, a = await chat.user("alice")
+    bob, b = await chat.user("bob")
+    assert await chat.call(chat.service.private(a, "bob", "hi", None, False)) is None
+    await chat.call(chat.service.set_away(b, " at lunch "))
+    assert await chat.service.online(["BOB", "alice"]) == (Presence("bob", "at lunch"), Presence("alice"))
+    assert await chat.call(chat.service.private(a, "Bob", "still there?", None, False)) == "at lunch"
+    await chat.settle()
+    assert texts(bob.new()) == ["hi", "still there?"], "an away user still gets its messages"
+    await chat.call(chat.service.rename(b, "robert"))
+    assert await chat.service.online(["robert"]) == (Presence("robert", "at lunch"),)
+    assert await refused(chat.service.set_away(b, "x" * 301)) == "text-too-long"
+    assert await refused(chat.service.set_away(b, "two\nlines")) == "bad-away"
+    await chat.call(chat.service.set_away(b, ""))
+    assert await chat.service.online(["robert"]) == (Presence("robert"),)
+    await chat.call(chat.service.set_away(b, "gone"))
+    await chat.call(chat.service.quit(b, "has quit"))
+    await chat.service.logon("robert", chat.client())
+    assert await chat.service.online(["robert"]) == (Presence("robert"),), "a new user is not the old one's away"

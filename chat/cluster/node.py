@@ -31,8 +31,8 @@ from chat.cluster.address import RedisAddress
 from chat.event import Event
 from chat.history import MAX_PAGE, from_body
 from chat.message import CMsg, Code, encode
-from chat.names import ChatError, check_room, check_topic, fold
-from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page
+from chat.names import ChatError, check_away, check_room, check_topic, fold
+from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
 from chat.state import Room, User, check_join, check_logon, check_private, check_rename, check_say, member_room
 
 _T = TypeVar("_T")
@@ -540,9 +540,10 @@ class ClusterNode(service.Service):
                    ts=int(self.clock.seconds() * 1000), action=action)
         d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), encode(msg).decode("utf-8")[:-1])
 
-        def sent(nick: str | None) -> None:
-            if not nick:
+        def sent(found: list[str] | None) -> str | None:
+            if not found:
                 raise ChatError("no-such-nick", f"nobody is called {to}")
+            return found[1] or None  # the target's away message
 
         return self._answer(d.addCallback(sent), LOST_WHILE_SENDING)
 
@@ -598,16 +599,29 @@ class ClusterNode(service.Service):
         shown = await self.commands.hget(f"{self.prefix}rooms", fold(name))
         return Event(CMsg(Code.TOPIC, room=shown or name, history=True))
 
-    def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[str, ...]]:
+    def set_away(self, user: User, text: str) -> defer.Deferred[None]:
+        try:
+            text = check_away(text)
+        except ChatError:
+            return defer.fail()
+        d = self._run(scripts.AWAY, self.node_id, user.key, text)
+        return self._answer(d.addCallback(lambda _: None))
+
+    def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[Presence, ...]]:
         return self._answer(self._online(list(nicks[:MAX_LOOKUP])))
 
-    async def _online(self, nicks: list[str]) -> tuple[str, ...]:
+    async def _online(self, nicks: list[str]) -> tuple[Presence, ...]:
         if not nicks:
             return ()
         if not self.connected:
             raise ClusterUnavailable()
-        holders = await self.commands.execute_command("HMGET", f"{self.prefix}nicks", *(fold(n) for n in nicks))
-        return tuple(h.partition("\t")[2] for h in holders or () if h)
+        keys = [fold(n) for n in nicks]
+        holders = await self.commands.execute_command("HMGET", f"{self.prefix}nicks", *keys)
+        found = [(key, h.partition("\t")[2]) for key, h in zip(keys, holders or ()) if h]
+        if not found:
+            return ()
+        away = await self.commands.execute_command("HMGET", f"{self.prefix}away", *(key for key, _ in found))
+        return tuple(Presence(nick, text or None) for (_, nick), text in zip(found, away or ()))
 
     def history(self, user: User, room: str, before: int | None, after: int | None,
                 limit: int) -> defer.Deferred[Page]:

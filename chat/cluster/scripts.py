@@ -19,6 +19,7 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   room:ROOM             stream of everything said and done in the room
   history:ROOM          stream of the room's messages only, entry id "ID-0"
   topics                hash: folded room name -> the topic as a joiner gets it (JSON)
+  away                  hash: folded nickname -> away message (users who are away)
   inbox:NODE            stream of private messages (and wake-ups) for a node
 
 Stream entry ids carry the message ids: message N is entry "N-0" in both
@@ -79,6 +80,7 @@ local function remove_user(node, fold, nick, why)
     local holder = redis.call('HGET', P .. 'nicks', fold)
     if holder and string.sub(holder, 1, #node + 1) == node .. '\t' then
         redis.call('HDEL', P .. 'nicks', fold)
+        redis.call('HDEL', P .. 'away', fold)
     end
     redis.call('SREM', P .. 'nodeusers:' .. node, fold)
 end
@@ -151,6 +153,7 @@ end
 if redis.call('HSETNX', P .. 'nicks', fold, node .. '\t' .. nick) == 0 then
     return 0
 end
+redis.call('HDEL', P .. 'away', fold)
 redis.call('SADD', P .. 'nodeusers:' .. node, fold)
 return 1
 """
@@ -167,6 +170,11 @@ if oldfold ~= newfold then
     redis.call('SADD', P .. 'nodeusers:' .. node, newfold)
     if redis.call('EXISTS', P .. 'userrooms:' .. oldfold) == 1 then
         redis.call('RENAME', P .. 'userrooms:' .. oldfold, P .. 'userrooms:' .. newfold)
+    end
+    local away = redis.call('HGET', P .. 'away', oldfold)
+    if away then
+        redis.call('HSET', P .. 'away', newfold, away)
+        redis.call('HDEL', P .. 'away', oldfold)
     end
 else
     redis.call('HSET', P .. 'nicks', newfold, node .. '\t' .. newnick)
@@ -241,7 +249,8 @@ return id
 """
 
 #: ARGV: prefix, sender node, sender fold, target fold, body without its
-#: closing brace.  Returns the target's nickname, or false if nobody has it.
+#: closing brace.  Returns {the target's nickname, its away message or ""},
+#: or false if nobody has it.
 PRIVATE = _COMMON + r"""
 local node, sender, target = ARGV[2], ARGV[3], ARGV[4]
 local holder = redis.call('HGET', P .. 'nicks', target)
@@ -255,5 +264,20 @@ redis.call('XADD', P .. 'inbox:' .. tnode, 'MAXLEN', '~', ROOM_MAXLEN, '*', 'm',
 if tnode ~= node then
     redis.call('XADD', P .. 'inbox:' .. node, 'MAXLEN', '~', ROOM_MAXLEN, '*', 'm', body, 'r', target, 's', sender)
 end
-return tnick
+return {tnick, redis.call('HGET', P .. 'away', target) or ''}
+"""
+
+#: ARGV: prefix, node, fold, away message ("" clears it).  0 if the node does not hold that user.
+AWAY = _COMMON + r"""
+local node, fold, text = ARGV[2], ARGV[3], ARGV[4]
+local holder = redis.call('HGET', P .. 'nicks', fold)
+if not holder or string.sub(holder, 1, #node + 1) ~= node .. '\t' then
+    return 0
+end
+if text == '' then
+    redis.call('HDEL', P .. 'away', fold)
+else
+    redis.call('HSET', P .. 'away', fold, text)
+end
+return 1
 """
