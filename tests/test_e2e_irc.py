@@ -1,7 +1,8 @@
 """
 IRC clients in the same rooms as native clients, end to end: a real
-C{twistd chat --irc-endpoint ...}, a raw IRC socket, and Debian's irssi
-driven on a pseudo-terminal as a person would.
+C{twistd chat --irc-endpoint ...} (one process, or cluster nodes on a real
+redis-server), a raw IRC socket, and Debian's irssi under tmux, typed at as
+a person would.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.debian import debian_program
+from tests.redis_server import RedisProcess
 from tests.test_e2e_client import CLIENT
+from tests.test_e2e_cluster import node
 from tests.processes import TIMEOUT, ServerProcess, WireClient
 from tests.terminal import PtyProgram
+from tests.tmux import TmuxProgram
 
 IRC_LISTENING = re.compile(rb"IRC front end listening on ([\d.]+):(\d+)")
 
@@ -86,7 +90,7 @@ def test_irssi_and_chat_client_users_chat_together(tmp_path: Path) -> None:
     bob = PtyProgram([*CLIENT, "--endpoint", f"tcp:host=127.0.0.1:port={process.port}", "--nick", "bob"])
     home = tmp_path / "irssi"
     home.mkdir()
-    carol = PtyProgram([irssi, "--home", str(home), "-n", "carol", "-c", host, "-p", str(port)], cols=120, rows=30)
+    carol = TmuxProgram([irssi, "--home", str(home), "-n", "carol", "-c", host, "-p", str(port)], cols=120, rows=30)
     try:
         bob.wait_for("bob has joined lobby")
         bob.type("said before carol came\r")
@@ -113,3 +117,38 @@ def test_irssi_and_chat_client_users_chat_together(tmp_path: Path) -> None:
     finally:
         carol.close()
         bob.close()
+
+
+def test_irc_and_native_users_on_two_cluster_nodes(tmp_path: Path) -> None:
+    """
+    The IRC front end over the cluster backend: an IRC bot on one node, a
+    native user called C{a.b} on another, one Redis between them.
+    """
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        one = node(tmp_path, redis, "--irc-endpoint", "tcp:0:interface=127.0.0.1")
+        listening = one.wait_for_output(IRC_LISTENING)
+        host, port = listening.group(1).decode(), int(listening.group(2))
+        two = node(tmp_path, redis)
+        irc = IRCSocket(host, port)
+        irc.send("NICK ircbot", "USER ircbot 0 * :a bot", "JOIN #lobby")
+        irc.until(lambda line: " 366 " in line)
+        ab = WireClient(two.host, two.port).logon("a.b")
+        irc.until(lambda line: line == ":a|b!a|b@chat JOIN #lobby")
+        ab.send(code=5, text="hello from node two")
+        irc.until(lambda line: line == ":a|b!a|b@chat PRIVMSG #lobby :hello from node two")
+        irc.send("PRIVMSG #lobby :hello from node one")
+        assert ab.recv_until(lambda m: m.get("text") == "hello from node one")[-1]["nick"] == "ircbot"
+        ab.send(code=13, text="making tea")
+        ab.recv_until(lambda m: m.get("code") == 13)
+        irc.send("WHOIS a|b")
+        whois = irc.until(lambda line: " 318 " in line)
+        assert any(line.endswith(" 301 ircbot a|b :making tea") for line in whois), whois
+        irc.send("PRIVMSG a|b :are you there?")
+        irc.until(lambda line: line.endswith(" 301 ircbot a|b :making tea"))
+        pm = ab.recv_until(lambda m: m.get("code") == 6)[-1]
+        assert (pm["nick"], pm["to"], pm["text"]) == ("ircbot", "a.b", "are you there?")
+        irc.send("QUIT :bye")
+        ab.recv_until(lambda m: m.get("text") == "ircbot has quit: bye")
+    finally:
+        redis.kill()
