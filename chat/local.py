@@ -23,7 +23,7 @@ from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import CMsg, Code, decode, encode
 from chat.names import ChatError, check_away, fold
 from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page, Presence
-from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, member_room
+from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, check_page, member_room
 
 _T = TypeVar("_T")
 
@@ -207,7 +207,10 @@ class LocalChat(service.Service):
 
     @_answered
     def quit(self, user: User, reason: str) -> None:
-        self._announce(self.state.quit(user, reason))
+        # While the whole server stops, every client is being told goodbye:
+        # announcing each quit to all the others would cost n squared.
+        stopping = self.parent is not None and not self.parent.running
+        self._announce(self.state.quit(user, reason, announce=not stopping))
 
     @_answered
     def say(self, user: User, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None] | None:
@@ -260,5 +263,6 @@ class LocalChat(service.Service):
         room = member_room(user, name)
         if self.store is None:
             raise ChatError("no-history", "this server keeps no history")
-        d = self.store.page(room.name, before=before, after=after, limit=min(limit, MAX_PAGE))
+        limit = check_page(before, after, limit)
+        d = self.store.page(room.name, before=before, after=after, limit=limit)
         return d.addCallback(lambda page: Page(room.name, tuple(Event(m) for m in page[0]), page[1]))

@@ -145,20 +145,25 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
                 return
             self.user = user
             self.log.info("{peer} logged on as {nick}", peer=self.peer(), nick=user.nick)
-        else:
-            old = self.user.nick
+            self.send(CMsg(Code.SENDING_NICKNAME, text=user.nick, nick=user.nick))
+            return
+        old = self.user.nick
+        answer = self.outbox.reserve()  # the renamer hears its answer before its rooms' announcement
+        try:
             await service.rename(self.user, msg.text)
-            if self.user is None:
-                return
-            self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
-        self.send(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))
+        except BaseException:
+            answer(())
+            raise
+        if self.user is None:
+            answer(())
+            return
+        self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
+        answer([frame(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))])
 
     def do_join(self, msg: CMsg) -> None:
         self._waiting_for(msg.code, self.factory.service.join(self.user, msg.target_room))
 
     def do_history(self, msg: CMsg) -> None:
-        if msg.before is not None and msg.after is not None:
-            raise ChatError("bad-request", "give 'before' or 'after', not both")
         d = self.factory.service.history(self.user, msg.target_room, msg.before, msg.after, msg.limit or 50)
 
         def send(page: Page) -> None:

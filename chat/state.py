@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
 from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold
-from chat.service import IClient, IUser, Members
+from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
 MAX_ROOMS_PER_USER = 20
@@ -177,17 +177,18 @@ class ChatState:
         self._remove(user, room)
         return [(recipients, CMsg(Code.LEAVING_CHAT, text=f"{user.nick} has left {room.name}", nick=user.nick, room=room.name))]
 
-    def quit(self, user: User, why: str) -> list[Delivery]:
+    def quit(self, user: User, why: str, announce: bool = True) -> list[Delivery]:
         """
         Remove C{user} from the chat (a clean quit or a lost connection): the
-        members of each of its rooms hear C{why}.  Idempotent.
+        members of each of its rooms hear C{why} (unless not C{announce}).
+        Idempotent.
         """
         if self.users.get(user.key) is not user:
             return []
         deliveries: list[Delivery] = []
         for room in list(user.rooms.values()):
             self._remove(user, room)
-            if room.members:
+            if room.members and announce:
                 deliveries.append(
                     (tuple(room.members.values()),
                      CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {why}", nick=user.nick, room=room.name))
@@ -258,6 +259,23 @@ def member_room(user: User, name: str) -> Room:
     if room is None:
         raise ChatError("not-in-room", f"you are not in {name}")
     return room
+
+
+#: History ids are SQLite and Redis integers: from 0 to 2**63 - 1.
+MAX_ID = 2**63 - 1
+
+
+def check_page(before: int | None, after: int | None, limit: int) -> int:
+    """
+    The size of a history page (1 to L{MAX_PAGE}), refusing a request no
+    backend can answer: both ends, or an id out of range.
+    """
+    if before is not None and after is not None:
+        raise ChatError("bad-request", "give 'before' or 'after', not both")
+    for value in (before, after):
+        if value is not None and not 0 <= value <= MAX_ID:
+            raise ChatError("bad-request", f"a message id is from 0 to {MAX_ID}")
+    return max(1, min(limit, MAX_PAGE))
 
 
 def check_say(user: User, name: str, text: str, color: str | None) -> tuple[Room, str]:

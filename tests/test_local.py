@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.application.service import MultiService
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -40,6 +41,25 @@ class LocalChatTests(SynchronousTestCase):
         self.successResultOf(d)
         client.new()
         return client, user
+
+    def test_while_the_whole_server_stops_quits_are_not_announced(self) -> None:
+        """Everyone is told goodbye then: telling each of n users about n quits would cost n squared."""
+        server = MultiService()
+        self.chat.setServiceParent(server)
+        alice, a = self.user("alice")
+        bob, b = self.user("bob")
+        alice.new()
+        server.running = True
+        self.successResultOf(self.chat.quit(b, "has quit"))
+        self.settle()
+        self.assertEqual([m["text"] for m in alice.new()], ["bob has quit"], "announced while the server runs")
+        server.running = False  # what MultiService.stopService does first
+        _, c = self.user("carol")
+        alice.new()
+        self.successResultOf(self.chat.quit(c, "left: the server is shutting down"))
+        self.settle()
+        self.assertEqual(alice.new(), [])
+        self.assertEqual(self.successResultOf(self.chat.members("lobby")).names, ("alice",))
 
     def test_a_message_is_relayed_only_once_the_store_has_it(self) -> None:
         alice, a = self.user("alice")

@@ -170,6 +170,12 @@ async def test_history_pages_back_and_forward(chat: Harness) -> None:
     assert await page(after=10, limit=5) == ([11, 12], False)
     assert await page(after=0, limit=3) == ([1, 2, 3], True)
     assert await refused(chat.service.history(alice, "elsewhere", None, None, 5)) == "not-in-room"
+    assert await refused(chat.service.history(alice, "elsewhere", 5, 1, 5)) == "not-in-room", "the room first"
+    assert await refused(chat.service.history(alice, "lobby", 5, 1, 5)) == "bad-request"
+    assert await refused(chat.service.history(alice, "lobby", 2**63, None, 5)) == "bad-request"
+    assert await refused(chat.service.history(alice, "lobby", None, -1, 5)) == "bad-request"
+    assert await page(before=2**63 - 1, limit=1) == ([12], True)
+    assert await page(after=10, limit=-5) == ([11], True), "a limit under 1 is 1"
 
 
 @on_both_backends

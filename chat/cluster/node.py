@@ -29,11 +29,12 @@ from zope.interface import implementer
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.event import Event
-from chat.history import MAX_PAGE, from_body
+from chat.history import from_body
 from chat.message import CMsg, Code, encode
 from chat.names import ChatError, check_away, check_room, check_topic, fold
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
-from chat.state import Room, User, check_join, check_logon, check_private, check_rename, check_say, member_room
+from chat.state import (Room, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
+                        member_room)
 
 _T = TypeVar("_T")
 
@@ -631,9 +632,9 @@ class ClusterNode(service.Service):
                        limit: int) -> Page:
         """The same pages as the one-process backend's, from the room's history stream."""
         room = member_room(user, name)
+        limit = check_page(before, after, limit)
         if not self.connected:
             raise ClusterUnavailable()
-        limit = max(1, min(limit, MAX_PAGE))
         stream = f"{self.prefix}history:{room.key}"
         if after is not None:
             entries = await self.commands.execute_command("XRANGE", stream, f"({after}-0", "+", "COUNT", limit + 1)
