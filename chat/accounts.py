@@ -35,31 +35,57 @@ MAX_ATTEMPT_WAIT = 20.0
 #: its users guards every nickname).
 MAX_TRACKED = 10_000
 
-# A password file's names, read again only when the file changes.
+# A password file's names, read again only when the file changes; the last
+# good copy is kept while the file cannot be read, so that moving or breaking
+# it never unregisters anyone (it fails closed).
 _file_names: dict[tuple[int, str], tuple[tuple[int, ...], list[bytes]]] = {}
+_log = Logger()
 
 
 def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
-    """The user names a checker holds, when it can list them (file:, memory:)."""
+    """
+    The user names a checker holds, when it can list them (file:, memory:);
+    None when it cannot, which guards every nickname.
+    """
     load = getattr(checker, "_loadCredentials", None)
     if load is not None:
         filename = getattr(checker, "filename", None)
+        if filename is None:
+            return [user for user, _ in load()]
+        key = (id(checker), filename)
+        cached = _file_names.get(key)
         try:
-            if filename is None:
-                return [user for user, _ in load()]
             info = os.stat(filename)
             version = (info.st_ino, info.st_mtime_ns, info.st_ctime_ns, info.st_size)
-            key = (id(checker), filename)
-            cached = _file_names.get(key)
             if cached is None or cached[0] != version:
+                with open(filename, "rb"):
+                    pass  # readable: FilePasswordDB logs and hides why it is not
                 cached = _file_names[key] = (version, [user for user, _ in load()])
             return cached[1]
-        except (OSError, UnauthorizedLogin):  # FilePasswordDB: a missing or unreadable file
-            return []
+        except (OSError, UnauthorizedLogin) as e:
+            if cached is None:
+                _log.critical("cannot read the password file {file} ({e}): every nickname needs a password "
+                              "until it can be read", file=filename, e=e)
+                return None
+            _log.critical("cannot read the password file {file} ({e}): keeping its last good copy of "
+                          "{n} registered nicknames; logons with a password wait until it can be read",
+                          file=filename, e=e, n=len(cached[1]))
+            return cached[1]
     users = getattr(checker, "users", None)
     if isinstance(users, dict):
         return list(users)
     return None
+
+
+def _unreadable(checker: ICredentialsChecker) -> bool:
+    filename = getattr(checker, "filename", None)
+    if filename is None:
+        return False
+    try:
+        with open(filename, "rb"):
+            return False
+    except OSError:
+        return True
 
 
 class Accounts:
@@ -134,6 +160,8 @@ class Accounts:
         if wait:
             self.log.info("password attempt for {nick} waits {wait:.0f} s for its turn", nick=nick, wait=wait)
             await task.deferLater(self.clock, wait, lambda: None)
+        if any(_unreadable(c) for c in self.checkers):
+            raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later")
         credentials = UsernamePassword(name, password.encode("utf-8"))
         for checker in self.checkers:
             try:

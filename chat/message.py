@@ -124,7 +124,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: parsers disagree on which duplicate wins, so none does."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise _DuplicateKey(f"the key {twice[:40]!r} appears twice")
+    return obj
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
@@ -152,6 +166,8 @@ def decode(payload: bytes) -> CMsg:
         raise ProtocolError("bad-utf8", f"frame is not valid UTF-8 (byte {e.start})") from None
     try:
         obj = _decoder.decode(text)
+    except _DuplicateKey as e:
+        raise ProtocolError("bad-json", f"frame has a duplicate key: {e}") from None
     except (ValueError, RecursionError) as e:
         raise ProtocolError("bad-json", f"frame is not JSON: {str(e)[:80]}") from None
     if type(obj) is not dict:

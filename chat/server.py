@@ -27,6 +27,10 @@ from chat.service import SERVER_ERROR, ChatError, IClient, Page
 __all__ = ["SHUTDOWN_TEXT", "ChatServerFactory", "ChatServerProtocol"]
 
 
+#: Longest ERROR text: a refusal may quote what was asked (a 16 KiB nickname...).
+MAX_ERROR_TEXT = 300
+
+
 @implementer(interfaces.IPushProducer, IClient)
 class ChatServerProtocol(Connection, Int32StringReceiver):
     """One client of the native protocol: CMsg frames in, calls on the chat service, frames out."""
@@ -107,6 +111,8 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             self._error(msg.code, e.slug, e.text)
 
     def _error(self, reply_to: int, slug: str, text: str) -> None:
+        if len(text) > MAX_ERROR_TEXT:  # it may quote the request: keep the frame small
+            text = text[:MAX_ERROR_TEXT - 1] + "…"
         self.send(CMsg(Code.ERROR, text=text, error=slug, reply_to=reply_to))
 
     def _refused(self, failure: Failure, code: int) -> None:

@@ -33,9 +33,14 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
 
+#: Connections the kernel queues before they are accepted (Twisted's default, 50,
+#: makes a burst of connects wait for SYN retries).
+BACKLOG = 1024
+
+
 def endpoint_for(port_number: int, interface: str = "") -> str:
     """The strports description of the seed's "port number" N: TCP 1500+N."""
-    description = f"tcp:{BASE_PORT + port_number}"
+    description = f"tcp:{BASE_PORT + port_number}:backlog={BACKLOG}"
     if interface:
         description += ":interface=" + _quote(interface)
     return description
@@ -43,7 +48,7 @@ def endpoint_for(port_number: int, interface: str = "") -> str:
 
 def tls_endpoint_for(port: int, cert: str, key: str, interface: str = "") -> str:
     """The strports description of a TLS listener (pyOpenSSL under Twisted's ssl: endpoint)."""
-    description = f"ssl:{port}:privateKey={_quote(key)}:certKey={_quote(cert)}"
+    description = f"ssl:{port}:privateKey={_quote(key)}:certKey={_quote(cert)}:backlog={BACKLOG}"
     if interface:
         description += ":interface=" + _quote(interface)
     return description
@@ -130,7 +135,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         if self["irc-port"] is not None:
             if not 0 <= self["irc-port"] <= 65535:
                 raise usage.UsageError(f"--irc-port must be a TCP port from 0 to 65535; got {self['irc-port']}")
-            description = f"tcp:{self['irc-port']}"
+            description = f"tcp:{self['irc-port']}:backlog={BACKLOG}"
             if self["interface"]:
                 description += ":interface=" + _quote(self["interface"])
             self["irc-endpoint"].append(description)

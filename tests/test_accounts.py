@@ -11,12 +11,14 @@ from twisted.cred.checkers import (
     FilePasswordDB,
     InMemoryUsernamePasswordDatabaseDontUse,
 )
+from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
 from chat.limits import Limits
 from chat.local import LocalChat
+from chat.names import ChatError
 from chat.server import ChatServerFactory
 from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
 from tests.test_e2e_client import CLIENT
@@ -104,6 +106,30 @@ class FileAccountsTests(SynchronousTestCase):
         self.assertIsNone(accounts.registered_name("carol"))
         path.write_text("Alice:secret\nbob:pw\ncarol:new\n")
         self.assertEqual(accounts.registered_name("CAROL"), b"carol", "a changed file is read again")
+
+    def test_a_password_file_that_goes_away_unregisters_nobody(self) -> None:
+        """It fails closed: the last good copy still says who is registered, and passwords wait."""
+        path = Path(tempfile.mkdtemp()) / "passwords.txt"
+        path.write_text("alice:secret\n")
+        clock = MemoryReactorClock()
+        accounts = Accounts([FilePasswordDB(str(path))], clock)
+        self.successResultOf(defer.ensureDeferred(accounts.check("alice", "secret")))
+        path.rename(path.with_name("moved.txt"))
+        for password in (None, "secret"):
+            d = defer.ensureDeferred(accounts.check("alice", password))
+            clock.advance(WRONG_PASSWORD_DELAY)
+            self.assertEqual(self.failureResultOf(d, ChatError).value.slug,
+                             "password-required" if password is None else "accounts-unavailable")
+        self.successResultOf(defer.ensureDeferred(accounts.check("bob", None)))
+        self.assertEqual(len(self.flushLoggedErrors()), 0)
+        path.with_name("moved.txt").rename(path)
+        self.successResultOf(defer.ensureDeferred(accounts.check("alice", "secret")))
+
+    def test_a_password_file_unreadable_from_the_start_guards_every_nickname(self) -> None:
+        path = Path(tempfile.mkdtemp()) / "missing.txt"
+        accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
+        d = defer.ensureDeferred(accounts.check("anyone", None))
+        self.assertEqual(self.failureResultOf(d, ChatError).value.slug, "password-required")
 
 
 def test_auth_file_end_to_end_and_no_password_in_the_log(tmp_path: Path) -> None:

@@ -50,6 +50,8 @@ class DecodeTests(SynchronousTestCase):
 
     def test_nan_is_not_json(self) -> None:
         self.assertRefused(b'{"code":5,"x":NaN}', "bad-json")
+        self.assertRefused(b'{"code":"x","code":9}', "bad-json")  # parsers differ on which one wins
+        self.assertRefused(b'{"code":5,"x":{"a":1,"a":2}}', "bad-json")
 
     def test_deep_nesting_is_refused_not_crashing(self) -> None:
         self.assertRefused(b"[" * 100000, "bad-json")

@@ -263,6 +263,15 @@ class RoomTests(ServerTestCase):
         alice.send(code=6, to="bob", text="back?")
         self.assertEqual([m["code"] for m in alice.received()], [6])
 
+    def test_an_error_quoting_a_huge_request_stays_a_small_frame(self) -> None:
+        alice = self.logon("alice")
+        alice.received()
+        alice.send(code=6, to="x" * 16_300, text="hi")
+        [error] = alice.received()
+        self.assertEqual(error["error"], "no-such-nick")
+        self.assertLessEqual(len(error["text"]), 300)
+        self.assertTrue(error["text"].endswith("…"))
+
     def test_rename(self) -> None:
         alice, bob = self.logon("alice"), self.logon("bob")
         alice.received()
