@@ -12,6 +12,8 @@ only after the transaction holding it has committed (write before relay).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -81,28 +83,77 @@ def _connect_options(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous=NORMAL")
 
 
+class StoreError(Exception):
+    """The history cannot be kept where it was asked to be: what is wrong, and where, in one line."""
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """
+    Create the data directory if needed and lock it for this process: two
+    servers writing one history would break each other's ids.  Returns the
+    lock's file descriptor, held until it is closed.
+    """
+    if data_dir.exists() and not data_dir.is_dir():
+        raise StoreError(f"the data directory {data_dir} is not a directory")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise StoreError(f"cannot use the data directory {data_dir}: {e.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreError(f"the data directory {data_dir} is in use by another chat server (process {holder}); "
+                         "give each server a --data-dir of its own") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
 class History:
     """The store: append batches, read pages, prune, and the ids to start from."""
 
     log = Logger()
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self._open(data_dir)
+        self.pool = adbapi.ConnectionPool(
+            "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
+            cp_openfun=_connect_options, cp_noisy=False,
+        )
+
+    def _open(self, data_dir: Path) -> None:
+        """Lock the directory, check the database, read what the server starts from."""
         self.path = data_dir / "history.sqlite3"
-        # Schema and the ids to continue from, once and synchronously at start.
-        with sqlite3.connect(self.path) as connection:
+        self.lock = lock_data_dir(data_dir)
+        try:
+            self._load()
+        except sqlite3.DatabaseError as e:
+            os.close(self.lock)
+            if isinstance(e, sqlite3.OperationalError):
+                raise StoreError(f"cannot open the history {self.path}: {e}") from None
+            raise StoreError(f"the history {self.path} is damaged ({e}): move it away to start afresh, "
+                             "or put back a copy from a backup") from None
+
+    def _load(self) -> None:
+        """Check the database, make the schema, read the ids to continue from: once, at start."""
+        connection = sqlite3.connect(self.path)
+        try:
             _connect_options(connection)
-            connection.executescript(SCHEMA)
+            problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems))
+            with connection:
+                connection.executescript(SCHEMA)
             self.last_ids: dict[str, int] = dict(connection.execute(
                 "SELECT room_key, MAX(id) FROM (SELECT room_key, id FROM messages WHERE room_key != ''"
                 " UNION ALL SELECT room_key, last_id FROM room_ids) GROUP BY room_key"
             ).fetchall())
             self.topics: dict[str, str] = dict(connection.execute("SELECT room_key, body FROM topics").fetchall())
-        connection.close()
-        self.pool = adbapi.ConnectionPool(
-            "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
-            cp_openfun=_connect_options, cp_noisy=False,
-        )
+        finally:
+            connection.close()
 
     def append(self, msgs: list[CMsg]) -> defer.Deferred[None]:
         return self.append_rows([to_row(m) for m in msgs])
@@ -165,6 +216,19 @@ class History:
 
     def close(self) -> None:
         self.pool.close()
+        os.close(self.lock)
+
+
+def check_store(data_dir: Path) -> None:
+    """
+    Everything L{History} checks at start (the directory, its lock, the
+    database), then let go: twistd checks this with the options, so that an
+    operator gets the reason in one line, before it daemonizes.
+    """
+    store = History.__new__(History)
+    store._open(data_dir)
+    os.close(store.lock)
+
 
 
 #: A message to store (None for an announcement that only keeps its place in

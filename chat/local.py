@@ -90,10 +90,19 @@ class LocalChat(service.Service):
 
     # -- life ------------------------------------------------------------------
 
-    def startService(self) -> None:
+    def _open_store(self) -> None:
         if self.data_dir is not None and self.store is None:
             self._use(History(self.data_dir))
             self.log.info("history in {path}", path=str(self.store.path))  # type: ignore[union-attr]
+
+    def privilegedStartService(self) -> None:
+        # As ports are bound, before twistd changes user: a store that
+        # cannot be opened stops the server with the reason.
+        self._open_store()
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        self._open_store()
         super().startService()
 
     def when_ready(self) -> defer.Deferred[None]:

@@ -23,6 +23,7 @@ from chat.limits import Limits
 from chat.local import LocalChat
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from chat.frontend import FrontEndFactory
+from chat.history import StoreError, check_store
 from chat.irc import IRCFactory
 from chat.server import ChatServerFactory
 from chat.state import MAX_ROOMS_PER_USER
@@ -141,6 +142,13 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             self["irc-endpoint"].append(description)
         if self["tls-port"] is not None:
             self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
+        if self["redis"] is None and not self["no-history"]:
+            # The data directory, its lock and its database, checked before
+            # twistd daemonizes: what is wrong is said in one line.
+            try:
+                check_store(Path(self["data-dir"]))
+            except StoreError as e:
+                raise usage.UsageError(str(e)) from None
 
 
 #: Seconds between checks of logon timeouts and idle connections.

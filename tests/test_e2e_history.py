@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import signal
 import sqlite3
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.processes import TIMEOUT, ServerProcess, WireClient, pack
+from tests.processes import TIMEOUT, TWISTD, ServerProcess, WireClient, pack, source_env
 
 ARGS = ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"]
 
@@ -269,5 +270,21 @@ def test_a_joiner_gets_history_then_live_messages_in_order_in_a_busy_room(tmp_pa
             stop.set()
             for t in threads:
                 t.join(5)
+    finally:
+        server.kill()
+
+
+def test_a_second_server_in_the_same_data_directory_refuses_to_start(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, ARGS)
+    try:
+        second = subprocess.run(TWISTD + ["-n", "--pidfile=", "chat", *ARGS], cwd=tmp_path, env=source_env(),
+                                capture_output=True, timeout=TIMEOUT)
+        assert second.returncode == 1
+        last = (second.stdout + second.stderr).decode().strip().splitlines()[-1]
+        assert last.endswith(f"the data directory chat-data is in use by another chat server "
+                             f"(process {server.process.pid}); give each server a --data-dir of its own"), last
+        alice = WireClient(server.host, server.port).logon("alice")
+        alice.send(code=5, text="still stored")
+        assert alice.recv_until(lambda m: m.get("text") == "still stored")[-1]["id"] == 1
     finally:
         server.kill()

@@ -119,7 +119,7 @@ def test_port_number_means_1500_plus_n(tmp_path: Path) -> None:
 
 def test_port_in_use_fails_at_once(server: ServerProcess, tmp_path: Path) -> None:
     result = subprocess.run(
-        TWISTD + ["-n", "--pidfile=", "chat", "--endpoint", f"tcp:{server.port}:interface=127.0.0.1"],
+        TWISTD + ["-n", "--pidfile=", "chat", "--no-history", "--endpoint", f"tcp:{server.port}:interface=127.0.0.1"],
         cwd=tmp_path, env=source_env(), capture_output=True, timeout=TIMEOUT,
     )
     assert result.returncode != 0

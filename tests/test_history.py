@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
@@ -13,7 +14,7 @@ import pytest_twisted
 from twisted.internet import defer
 from twisted.logger import globalLogPublisher
 
-from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, from_body, to_row
+from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, StoreError, check_store, from_body, to_row
 from chat.message import CMsg, Code, ProtocolError, encode
 
 
@@ -264,3 +265,27 @@ async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_pat
         assert (topic.text, topic.nick, topic.room, topic.history) == ("plans", "ann", "Lobby", True)
     finally:
         reopened.close()
+
+
+def test_one_data_directory_is_one_servers(tmp_path: Path) -> None:
+    first = History(tmp_path)
+    try:
+        with pytest.raises(StoreError, match=rf"the data directory {tmp_path} is in use by another chat server "
+                                             rf"\(process {os.getpid()}\)"):
+            History(tmp_path)
+        with pytest.raises(StoreError, match="in use"):
+            check_store(tmp_path)
+    finally:
+        first.close()
+    check_store(tmp_path)  # free again once the first let go
+    History(tmp_path).close()
+
+
+def test_a_damaged_database_or_a_file_for_a_directory_is_said_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "history.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=rf"the history {tmp_path / 'history.sqlite3'} is damaged"):
+        History(tmp_path)
+    check_store(tmp_path / "fresh")  # the lock was let go: another directory, or this one mended, will do
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match=rf"the data directory {tmp_path / 'file'} is not a directory"):
+        History(tmp_path / "file")
