@@ -162,14 +162,17 @@ class Accounts:
             await task.deferLater(self.clock, wait, lambda: None)
         if any(_unreadable(c) for c in self.checkers):
             raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later")
-        credentials = UsernamePassword(name, password.encode("utf-8"))
+        # Checkers keep names as bytes (file:) or as text (memory:): ask in both.
+        tries = [UsernamePassword(name, password.encode("utf-8")),
+                 UsernamePassword(name.decode("utf-8", "replace"), password)]  # type: ignore[arg-type]
         for checker in self.checkers:
-            try:
-                await defer.maybeDeferred(checker.requestAvatarId, credentials)
-                self._attempts.pop(name, None)  # the owner is in: a fresh allowance
-                return
-            except UnauthorizedLogin:
-                continue
+            for credentials in tries:
+                try:
+                    await defer.maybeDeferred(checker.requestAvatarId, credentials)
+                    self._attempts.pop(name, None)  # the owner is in: a fresh allowance
+                    return
+                except UnauthorizedLogin:
+                    continue
         self.log.info("wrong password for {nick}", nick=nick)
         await task.deferLater(self.clock, self.delay, lambda: None)
         raise ChatError("bad-password", f"wrong password for {nick}")

@@ -39,7 +39,13 @@ ERR_NOSUCHNICK, ERR_NOSUCHCHANNEL, ERR_CANNOTSENDTOCHAN, ERR_TOOMANYCHANNELS = "
 ERR_NORECIPIENT, ERR_NOTEXTTOSEND, ERR_INPUTTOOLONG, ERR_UNKNOWNCOMMAND, ERR_NOMOTD = "411", "412", "417", "421", "422"
 ERR_NONICKNAMEGIVEN, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NOTONCHANNEL = "431", "432", "433", "442"
 ERR_NOTREGISTERED, ERR_NEEDMOREPARAMS, ERR_ALREADYREGISTERED, ERR_PASSWDMISMATCH = "451", "461", "462", "464"
-ERR_USERSDONTMATCH = "502"
+ERR_UNKNOWNMODE, RPL_ENDOFBANLIST, ERR_UMODEUNKNOWNFLAG, ERR_USERSDONTMATCH = "472", "368", "501", "502"
+
+#: Bytes of an AUTHENTICATE piece (IRCv3 sasl): a longer answer comes in several.
+SASL_CHUNK = 400
+
+#: Bytes of tags a client may send (IRCv3 message-tags), without the @ and the space.
+MAX_CLIENT_TAGS = 4094
 
 #: Chat error slugs as numerics, for errors about a nickname, a channel, or a message.
 _NICK_ERRORS = {"bad-nick": ERR_ERRONEUSNICKNAME, "nick-in-use": ERR_NICKNAMEINUSE,
@@ -90,8 +96,11 @@ def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
     if code == Code.JOINING_CHAT and msg.room is not None:
         return [f":{_mask(nick)} JOIN {channel(msg.room)}"]
     if code == Code.LEAVING_CHAT and msg.room is not None:
-        if msg.text == f"{nick} has left {msg.room}":
+        left = f"{nick} has left {msg.room}"
+        if msg.text == left:
             return [f":{_mask(nick)} PART {channel(msg.room)}"]
+        if msg.text.startswith(left + ": "):
+            return [f":{_mask(nick)} PART {channel(msg.room)} :{_one_line(msg.text[len(left) + 2:])}"]
         reason = msg.text[len(nick) + 1:] if msg.text.startswith(nick + " ") else msg.text
         return [f":{_mask(nick)} QUIT :{_one_line(reason)}"]
     if code == Code.SENDING_NICKNAME and msg.room is not None:
@@ -100,7 +109,7 @@ def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
         target = irc_nick(msg.to or "") if code == Code.PRIVATE_MESSAGE else channel(msg.room or "")
         if not nick:  # the server speaking to a room
             return [f":chat NOTICE {target} :{piece}" for piece in split_text(msg.text, 400)]
-        prefix = f":{_mask(nick)} PRIVMSG {target} :"
+        prefix = f":{_mask(nick)} {'NOTICE' if msg.notice else 'PRIVMSG'} {target} :"
         text = msg.text
         if msg.history and msg.ts and stamp_history:
             text = f"[{_clock(msg.ts)}] {text}"
@@ -133,11 +142,24 @@ def tagged(msg: CMsg, lines: list[str], server_time: bool, msgid: bool) -> list[
     if server_time and msg.ts:
         tags.append(f"time={iso_time(msg.ts)}")
     if msgid and msg.id and msg.room is not None:
-        tags.append(f"msgid={msg.id}")
+        tags.append(f"msgid={message_id(msg.id, msg.room)}")
     if not tags:
         return lines
     prefix = "@" + ";".join(tags) + " "
     return [prefix + line for line in lines]
+
+
+def message_id(n: int, room: str) -> str:
+    """
+    An IRCv3 msgid: unique in the whole chat, as the spec asks, though a
+    message's id is unique only in its room.
+    """
+    return f"{n}-{fold(room)}"
+
+
+def id_of(msgid: str) -> int:
+    """The room's message id in an IRCv3 msgid (L{message_id}); a bare number is taken too."""
+    return int(msgid.partition("-")[0])
 
 
 def _clock(ts_ms: int) -> str:
@@ -166,6 +188,7 @@ class IRCServerProtocol(Connection, LineReceiver):
     caps: frozenset[str] = frozenset()
     sasl_account: str | None = None
     _sasl_mechanism: str | None = None
+    _sasl_data = ""
     _batches = 0
     channels: set[str] | None = None  # folded rooms this client is in, as it was told
 
@@ -307,8 +330,8 @@ class IRCServerProtocol(Connection, LineReceiver):
         line = parse(text)
         if line is None:
             return
-        body = text.partition(" ")[2] if text.startswith("@") else text
-        if len(body.encode("utf-8")) > MAX_LINE - 2:
+        tags, _, body = text.partition(" ") if text.startswith("@") else ("", "", text)
+        if len(body.encode("utf-8")) > MAX_LINE - 2 or len(tags.encode("utf-8")) > MAX_CLIENT_TAGS + 1:
             self.reply(ERR_INPUTTOOLONG, "Input line was too long")
             return
         handler = getattr(self, f"irc_{line.command}", None)
@@ -332,7 +355,9 @@ class IRCServerProtocol(Connection, LineReceiver):
         """A refused request, as the numeric IRC clients know (a NOTICE for the rest)."""
         if failure.check(ChatError):
             numeric = errors.get(failure.value.slug)
-            if numeric is not None:
+            if numeric == ERR_PASSWDMISMATCH:
+                self.reply(numeric, failure.value.text)  # "464 <client> :<text>": about no one else
+            elif numeric is not None:
                 self.reply(numeric, *about, failure.value.text)
             else:
                 self.line(f":{self.factory.server_name} NOTICE {self.target} :{failure.value.text}")
@@ -344,7 +369,7 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def _offered(self, version_302: bool) -> dict[str, str]:
         """The capabilities this server offers, with their values (sasl only where accounts are on)."""
-        offered = {"server-time": "", "message-tags": "", "echo-message": "", "batch": ""}
+        offered = {"server-time": "", "message-tags": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
         accounts = self.factory.accounts
         if accounts is not None and accounts.active:
             offered["sasl"] = "PLAIN" if version_302 else ""
@@ -382,13 +407,16 @@ class IRCServerProtocol(Connection, LineReceiver):
     def irc_AUTHENTICATE(self, params: list[str]) -> None:
         """SASL PLAIN (IRCv3 sasl-3.1), checked against the same accounts as the native logon."""
         server = self.factory.server_name
-        if self.user is not None or "sasl" not in self.caps:
+        if self.user is not None:
+            self.reply(ERR_ALREADYREGISTERED, "You may not reregister")
+            return
+        if "sasl" not in self.caps:
             self.reply("904", "SASL authentication failed")
             return
         if not self._need(params, 1, "AUTHENTICATE"):
             return
         if params[0] == "*":
-            self._sasl_mechanism = None
+            self._sasl_mechanism, self._sasl_data = None, ""
             self.reply("906", "SASL authentication aborted")
             return
         if self._sasl_mechanism is None:
@@ -399,14 +427,26 @@ class IRCServerProtocol(Connection, LineReceiver):
             self._sasl_mechanism = "PLAIN"
             self.line("AUTHENTICATE +")
             return
-        self._sasl_mechanism = None
+        # The answer comes in pieces of 400 bytes; a shorter piece (or "+") ends it.
+        piece = "" if params[0] == "+" else params[0]
+        self._sasl_data += piece
+        if len(self._sasl_data) > 4 * SASL_CHUNK:
+            self._sasl_mechanism, self._sasl_data = None, ""
+            self.reply("905", "SASL message too long")
+            return
+        if len(piece) == SASL_CHUNK:
+            return
+        data, self._sasl_mechanism, self._sasl_data = self._sasl_data, None, ""
         try:
-            _, account, password = base64.b64decode(params[0], validate=True).decode("utf-8").split("\0")
+            identity, account, password = base64.b64decode(data, validate=True).decode("utf-8").split("\0")
         except ValueError:
             self.reply("904", "SASL authentication failed")
             return
         accounts = self.factory.accounts
         assert accounts is not None
+        if not account or identity not in ("", account) or accounts.registered_name(account) is None:
+            self.reply("904", "SASL authentication failed")  # only a registered nickname is an account
+            return
         d = defer.Deferred.fromCoroutine(accounts.check(account, password))
 
         def authenticated(_: object) -> None:
@@ -443,6 +483,8 @@ class IRCServerProtocol(Connection, LineReceiver):
             self.nick = nick
             self._register()
             return
+        if chat_nick(nick) == self.user.nick:
+            return  # no change: nothing to say
         old = self.user.nick
         d = self.factory.service.rename(self.user, chat_nick(nick))
 
@@ -496,7 +538,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.line(f":{server} {RPL_MYINFO} {self.nick} {server} chat i n")
         self.reply(RPL_ISUPPORT, "CASEMAPPING=rfc8265", "CHANTYPES=#", f"CHANNELLEN={MAX_ROOM + 1}",
                    f"NICKLEN={MAX_NICK}", f"NETWORK={network}", "PREFIX=", "CHANMODES=,,,",
-                   "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "MSGREFTYPES=msgid", "are supported by this server")
+                   "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "MSGREFTYPES=msgid", "CLIENTTAGDENY=*", "are supported by this server")
         self.irc_LUSERS([])
         self.reply(ERR_NOMOTD, "MOTD File is missing")
 
@@ -528,7 +570,9 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def irc_PART(self, params: list[str]) -> None:
         if self._need(params, 1, "PART"):
-            self._each_channel(params[0], self.factory.service.leave)
+            reason = strip_formatting(params[1]) if len(params) > 1 else ""
+            leave = self.factory.service.leave
+            self._each_channel(params[0], lambda user, room: leave(user, room, reason))
 
     def _each_channel(self, targets: str, request: Callable[[Any, str], defer.Deferred[None]],
                       ignore: str | None = None) -> None:
@@ -576,10 +620,20 @@ class IRCServerProtocol(Connection, LineReceiver):
     def irc_WHO(self, params: list[str]) -> None:
         target = params[0] if params else "*"
         room = room_of(target)
-        if room is None:
-            self.reply(RPL_ENDOFWHO, target, "End of WHO list")
-            return
         server = self.factory.server_name
+        if room is None:
+            if "*" in target or "?" in target:  # masks are not searched
+                self.reply(RPL_ENDOFWHO, target, "End of WHO list")
+                return
+
+            def one(found: tuple[Presence, ...]) -> None:
+                for p in found:
+                    nick = irc_nick(p.nick)
+                    self.reply(RPL_WHOREPLY, "*", nick, "chat", server, nick, "G" if p.away else "H", f"0 {p.nick}")
+                self.reply(RPL_ENDOFWHO, target, "End of WHO list")
+
+            self._online([target], one)
+            return
 
         def who(members: Members) -> None:
             for nick in map(irc_nick, members.names):
@@ -623,17 +677,30 @@ class IRCServerProtocol(Connection, LineReceiver):
         if len(params) > 1:
             d = service.set_topic(self.user, room, strip_formatting(params[1]))
         else:
-            d = service.topic(room).addCallback(lambda event: self._topic_is(event.msg))
+            async def query() -> None:
+                await service.members(room)  # for IRC, a channel nobody is in does not exist
+                self._topic_is((await service.topic(room)).msg)
+
+            d = defer.Deferred.fromCoroutine(query())
         self.waiting_for(d, lambda f: self._failed(f, _CHANNEL_ERRORS, target))
 
     def irc_MODE(self, params: list[str]) -> None:
         if not self._need(params, 1, "MODE"):
             return
-        target = params[0]
+        target, change = params[0], "".join(params[1:2])
         if room_of(target) is not None:
-            self.reply(RPL_CHANNELMODEIS, target, "+")
+            if not change:
+                self.reply(RPL_CHANNELMODEIS, target, "+")
+            elif change.lstrip("+") == "b":  # the ban list, which clients ask for on joining: empty
+                self.reply(RPL_ENDOFBANLIST, target, "End of channel ban list")
+            else:
+                mode = next((c for c in change if c not in "+-"), "+")
+                self.reply(ERR_UNKNOWNMODE, mode, "is not a channel mode here: rooms have no modes")
         elif self.user is not None and fold(chat_nick(target)) == self.user.key:
-            self.reply(RPL_UMODEIS, "+")
+            if change:
+                self.reply(ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag: users have no modes here")
+            else:
+                self.reply(RPL_UMODEIS, "+")
         else:
             self.reply(ERR_USERSDONTMATCH, "Cannot change mode for other users")
 
@@ -661,9 +728,9 @@ class IRCServerProtocol(Connection, LineReceiver):
         for target in params[0].split(","):
             room = room_of(target)
             if room is not None:
-                d = service.say(self.user, room, text, color, action)
+                d = service.say(self.user, room, text, color, action, notice)
             else:
-                d = service.private(self.user, chat_nick(target), text, color, action)
+                d = service.private(self.user, chat_nick(target), text, color, action, notice)
                 if not notice:
                     d.addCallback(self._away_reply, target)
             if notice:  # a NOTICE is never answered automatically (RFC 2812)
@@ -677,6 +744,9 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def irc_NOTICE(self, params: list[str]) -> None:
         self.irc_PRIVMSG(params, notice=True)
+
+    def irc_TAGMSG(self, params: list[str]) -> None:
+        """A message of client-only tags alone: this server relays none (ISUPPORT C{CLIENTTAGDENY=*})."""
 
     # -- about users and the server -----------------------------------------------------
 
@@ -736,7 +806,7 @@ class IRCServerProtocol(Connection, LineReceiver):
                 kind, _, value = ref.partition("=")
                 if kind != "msgid":
                     raise ValueError(ref)
-                before, after = (int(value), None) if sub == "BEFORE" else (None, int(value))
+                before, after = (id_of(value), None) if sub == "BEFORE" else (None, id_of(value))
             elif sub != "LATEST":
                 raise ValueError(sub)
         except ValueError:
@@ -770,7 +840,7 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def irc_LUSERS(self, params: list[str]) -> None:
         n = len(self.factory.connections)
-        self.reply(RPL_LUSERCLIENT, f"There are {n} users on this server's IRC port")
+        self.reply(RPL_LUSERCLIENT, f"There are {n} users and 0 invisible on 1 servers")
         self.reply(RPL_LUSERME, f"I have {n} clients and 0 servers")
 
     def irc_MOTD(self, params: list[str]) -> None:

@@ -211,8 +211,8 @@ class LocalChat(service.Service):
         return done
 
     @_answered
-    def leave(self, user: User, name: str) -> None:
-        self._announce(self.state.leave(user, name))
+    def leave(self, user: User, name: str, reason: str = "") -> None:
+        self._announce(self.state.leave(user, name, reason))
 
     @_answered
     def quit(self, user: User, reason: str) -> None:
@@ -222,13 +222,14 @@ class LocalChat(service.Service):
         self._announce(self.state.quit(user, reason, announce=not stopping))
 
     @_answered
-    def say(self, user: User, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None] | None:
-        return self._relay(*self.state.say(user, room, text, color, action))
+    def say(self, user: User, room: str, text: str, color: str | None, action: bool,
+            notice: bool = False) -> defer.Deferred[None] | None:
+        return self._relay(*self.state.say(user, room, text, color, action, notice))
 
     @_answered
-    def private(self, user: User, to: str, text: str, color: str | None,
-                action: bool) -> defer.Deferred[str | None] | str | None:
-        recipients, msg = self.state.private(user, to, text, color, action)
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool,
+                notice: bool = False) -> defer.Deferred[str | None] | str | None:
+        recipients, msg = self.state.private(user, to, text, color, action, notice)
         away = recipients[0].away  # the target comes first
         d = self._relay(recipients, msg)
         return away if d is None else d.addCallback(lambda _: away)

@@ -101,6 +101,7 @@ class CMsg:
     error: str | None = None
     reply_to: int | None = None
     action: bool = False
+    notice: bool = False
     password: str | None = field(default=None, repr=False)  # never in logs
     history: bool = False
     more: bool = False
@@ -185,7 +186,7 @@ def decode(payload: bytes) -> CMsg:
             if not _is_int(value):
                 raise ProtocolError("bad-type", f"'{key}' must be an integer")
             kwargs[key] = value
-    for key in ("close", "action", "history", "more"):
+    for key in ("close", "action", "notice", "history", "more"):
         if key in obj:
             if type(obj[key]) is not bool:
                 raise ProtocolError("bad-type", f"'{key}' must be true or false")
@@ -207,6 +208,8 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
         d["close"] = True
     if msg.action:
         d["action"] = True
+    if msg.notice:
+        d["notice"] = True
     if msg.history:
         d["history"] = True
     if msg.more:

@@ -79,6 +79,12 @@ def check_away(text: str) -> str:
     return text.strip()
 
 
+def leave_text(nick: str, room: str, reason: str) -> str:
+    """What a room is told when C{nick} leaves it, with the leaver's reason (one line, cut at L{MAX_TOPIC})."""
+    reason = " ".join(reason.split())[:MAX_TOPIC]
+    return f"{nick} has left {room}: {reason}" if reason else f"{nick} has left {room}"
+
+
 def check_text(text: str) -> str:
     """Refuse empty and over-long message text."""
     if not text.strip():

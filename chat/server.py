@@ -189,7 +189,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")
-        self._waiting_for(msg.code, self.factory.service.leave(self.user, msg.target_room))
+        self._waiting_for(msg.code, self.factory.service.leave(self.user, msg.target_room, msg.text))
 
     def do_chatters(self, msg: CMsg) -> None:
         d = self.factory.service.members(msg.target_room)
@@ -198,13 +198,13 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
     def do_message(self, msg: CMsg) -> None:
         # Not held: the service keeps each sender's messages in order.
-        d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action)
+        d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action, msg.notice)
         d.addErrback(self._refused, msg.code)
 
     def do_private(self, msg: CMsg) -> None:
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
-        d = self.factory.service.private(self.user, msg.to, msg.text, msg.color, msg.action)
+        d = self.factory.service.private(self.user, msg.to, msg.text, msg.color, msg.action, msg.notice)
         to = msg.to
 
         def away(text: str | None) -> None:

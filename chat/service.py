@@ -109,19 +109,22 @@ class IChatService(Interface):
         everything said after the join.  Fires once all of that is queued.
         """
 
-    def leave(user: IUser, room: str) -> Deferred[None]:
-        """Leave C{room}; the room, and the leaver, hear it."""
+    def leave(user: IUser, room: str, reason: str = "") -> Deferred[None]:
+        """Leave C{room}; the room, and the leaver, hear it (with C{reason}, if any)."""
 
     def quit(user: IUser, reason: str) -> Deferred[None]:
         """Remove C{user} from the chat; its rooms hear C{reason}.  Idempotent."""
 
-    def say(user: IUser, room: str, text: str, color: str | None, action: bool) -> Deferred[None]:
+    def say(user: IUser, room: str, text: str, color: str | None, action: bool,
+            notice: bool = False) -> Deferred[None]:
         """
         A line to a room C{user} is in.  It is stored (when history is kept)
-        before anyone receives it; fires once it is relayed.
+        before anyone receives it; fires once it is relayed.  A C{notice}
+        is a line no client answers automatically (IRC's NOTICE).
         """
 
-    def private(user: IUser, to: str, text: str, color: str | None, action: bool) -> Deferred[str | None]:
+    def private(user: IUser, to: str, text: str, color: str | None, action: bool,
+                notice: bool = False) -> Deferred[str | None]:
         """
         A private line to C{to}, echoed to its sender.  Fires with C{to}'s
         away message if it is away (so the sender can be told), else None.

@@ -18,7 +18,7 @@ from dataclasses import replace
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
-from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold
+from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
@@ -170,12 +170,13 @@ class ChatState:
             del self.rooms[room.key]
             self._last_ids[room.key] = room.last_id
 
-    def leave(self, user: User, name: str) -> list[Delivery]:
+    def leave(self, user: User, name: str, reason: str = "") -> list[Delivery]:
         """Leave one room; the leaver hears its own leave, as it heard its join."""
         room = member_room(user, name)
         recipients = tuple(room.members.values())
         self._remove(user, room)
-        return [(recipients, CMsg(Code.LEAVING_CHAT, text=f"{user.nick} has left {room.name}", nick=user.nick, room=room.name))]
+        text = leave_text(user.nick, room.name, reason)
+        return [(recipients, CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name))]
 
     def quit(self, user: User, why: str, announce: bool = True) -> list[Delivery]:
         """
@@ -208,24 +209,26 @@ class ChatState:
 
     # -- messages ----------------------------------------------------------
 
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool = False) -> Delivery:
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool = False,
+            notice: bool = False) -> Delivery:
         """A chat line to a room the user is in: the hot path."""
         room, color = check_say(user, name, text, color)
         room.last_id += 1
         msg = CMsg(
             Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
-            color=color, id=room.last_id, ts=self._now_ms(), action=action,
+            color=color, id=room.last_id, ts=self._now_ms(), action=action, notice=notice,
         )
         return room.members.values(), msg
 
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool = False) -> Delivery:
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool = False,
+                notice: bool = False) -> Delivery:
         """A private line, delivered to its target and echoed to its sender."""
         target = self.find_user(to)
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
         msg = CMsg(
             Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
-            color=check_private(text, color), ts=self._now_ms(), action=action,
+            color=check_private(text, color), ts=self._now_ms(), action=action, notice=notice,
         )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, msg

@@ -46,17 +46,19 @@ class FakeService:
     def join(self, user: Any, room: str) -> defer.Deferred[None]:
         return self._call("join", user, room)
 
-    def leave(self, user: Any, room: str) -> defer.Deferred[None]:
-        return self._call("leave", user, room)
+    def leave(self, user: Any, room: str, reason: str = "") -> defer.Deferred[None]:
+        return self._call("leave", user, room, reason)
 
     def quit(self, user: Any, reason: str) -> defer.Deferred[None]:
         return self._call("quit", user, reason)
 
-    def say(self, user: Any, room: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
-        return self._call("say", user, room, text, color, action)
+    def say(self, user: Any, room: str, text: str, color: str | None, action: bool,
+            notice: bool = False) -> defer.Deferred[None]:
+        return self._call("say", user, room, text, color, action, notice)
 
-    def private(self, user: Any, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
-        return self._call("private", user, to, text, color, action)
+    def private(self, user: Any, to: str, text: str, color: str | None, action: bool,
+                notice: bool = False) -> defer.Deferred[str | None]:
+        return self._call("private", user, to, text, color, action, notice)
 
     def members(self, room: str) -> defer.Deferred[Members]:
         return self._call("members", room)

@@ -11,6 +11,7 @@ from twisted.cred.checkers import (
     FilePasswordDB,
     InMemoryUsernamePasswordDatabaseDontUse,
 )
+from twisted.cred import strcred
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
@@ -125,7 +126,12 @@ class FileAccountsTests(SynchronousTestCase):
         path.with_name("moved.txt").rename(path)
         self.successResultOf(defer.ensureDeferred(accounts.check("alice", "secret")))
 
+    def test_twistds_memory_checker_which_keeps_text_works_too(self) -> None:
+        accounts = Accounts([strcred.makeChecker("memory:Alice:secret")], MemoryReactorClock())
+        self.successResultOf(defer.ensureDeferred(accounts.check("alice", "secret")))
+
     def test_a_password_file_unreadable_from_the_start_guards_every_nickname(self) -> None:
+
         path = Path(tempfile.mkdtemp()) / "missing.txt"
         accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
         d = defer.ensureDeferred(accounts.check("anyone", None))

@@ -52,7 +52,7 @@ class IRCTests(SynchronousTestCase):
         c = IRCClient(self.irc, self.port)
         c.send("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :Real Name", "CAP END")
         got = c.received()
-        self.assertEqual(got[0], ":irc.test CAP * LS :server-time message-tags echo-message batch")
+        self.assertEqual(got[0], ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory")
         numerics = [line.split()[1] for line in got[1:]]
         self.assertEqual(numerics[:5], ["001", "002", "003", "004", "005"])
         self.assertIn("422", numerics)
@@ -63,7 +63,7 @@ class IRCTests(SynchronousTestCase):
         self.registered("alice")
         c = IRCClient(self.irc, 1)
         c.send("CAP LS", "NICK ALICE", "USER x 0 * :x")
-        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch"])  # nothing before CAP END
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory"])  # nothing before CAP END
         c.send("CAP END")
         self.assertEqual(c.received(), [":irc.test 433 * ALICE :the nickname ALICE is in use"])
         c.send("NICK bad!nick")
@@ -223,7 +223,7 @@ class IRCv3Tests(SynchronousTestCase):
         c = IRCClient(self.irc, 1)
         c.send("CAP LS 302")
         offered = c.received()[0]
-        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch sasl=PLAIN")
+        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory sasl=PLAIN")
         if caps:
             c.send("CAP REQ :" + " ".join(caps))
             self.assertEqual(c.received(), [f":irc.test CAP * ACK :{' '.join(caps)}"])
@@ -257,8 +257,8 @@ class IRCv3Tests(SynchronousTestCase):
         alice.send("PRIVMSG #lobby :hello")
         self.settle()
         self.assertEqual(alice.received(), [
-            "@time=2023-11-14T22:13:20.000Z;msgid=1 :bob!bob@chat PRIVMSG #lobby :hi",
-            "@time=2023-11-14T22:13:20.000Z;msgid=2 :alice!alice@chat PRIVMSG #lobby :hello",
+            "@time=2023-11-14T22:13:20.000Z;msgid=1-lobby :bob!bob@chat PRIVMSG #lobby :hi",
+            "@time=2023-11-14T22:13:20.000Z;msgid=2-lobby :alice!alice@chat PRIVMSG #lobby :hello",
         ])
 
     def test_the_replay_of_a_join_is_a_chathistory_batch_and_chathistory_pages(self) -> None:
@@ -277,7 +277,7 @@ class IRCv3Tests(SynchronousTestCase):
             "@batch=h1;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 3",
             ":irc.test BATCH -h1",
         ])
-        alice.send("CHATHISTORY BEFORE #lobby msgid=3 1")
+        alice.send("CHATHISTORY BEFORE #lobby msgid=3-lobby 1")
         self.settle()
         self.assertEqual(alice.received()[1], "@batch=h2;time=2023-11-14T22:13:20.000Z :bob!bob@chat PRIVMSG #lobby :old 2")
         alice.send("CHATHISTORY LATEST #lobby x 1", "CHATHISTORY LATEST bob * 1")
@@ -305,6 +305,29 @@ class IRCv3Tests(SynchronousTestCase):
         self.assertEqual(got[-1], ":irc.test 903 * :SASL authentication successful")
         c.send("NICK carol", "USER carol 0 * :x", "CAP END")
         self.assertIn(" 001 carol ", c.received()[0])
+
+    def test_sasl_refuses_accounts_that_do_not_exist_and_takes_long_answers_in_pieces(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        c.received()
+        c.send("AUTHENTICATE " + base64.b64encode(b"\0nobody\0whatever").decode())
+        self.assertEqual(c.received(), [":irc.test 904 * :SASL authentication failed"])
+        c.send("AUTHENTICATE PLAIN", "AUTHENTICATE " + base64.b64encode(b"\0\0secret").decode())
+        self.assertEqual(c.received()[-1], ":irc.test 904 * :SASL authentication failed")
+        # A password long enough that the answer is exactly 800 bytes: two pieces and a "+".
+        password = "p" * (600 - len("\0carol\0"))
+        self.accounts.checkers[0].addUser(b"dave", password.encode())  # type: ignore[attr-defined]
+        answer = base64.b64encode(f"\0dave\0{password}".encode()).decode()
+        self.assertEqual(len(answer), 800)
+        c.send("AUTHENTICATE PLAIN", f"AUTHENTICATE {answer[:400]}", f"AUTHENTICATE {answer[400:]}")
+        self.assertEqual(c.received(), ["AUTHENTICATE +"], "no answer before the last piece")
+        c.send("AUTHENTICATE +")
+        self.assertEqual(c.received()[-1], ":irc.test 903 * :SASL authentication successful")
+        c.send("NICK dave", "USER dave 0 * :x", "CAP END")
+        self.settle()
+        self.assertIn(" 001 dave ", c.received()[0])
+        c.send("AUTHENTICATE PLAIN")
+        self.assertEqual(c.received(), [":irc.test 462 dave :You may not reregister"])
 
     def test_a_registered_nickname_without_its_password_is_refused(self) -> None:
         c = IRCClient(self.irc, 1)

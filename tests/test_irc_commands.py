@@ -93,12 +93,12 @@ class IRCCommandTests(SynchronousTestCase):
         c = self.connect()
         c.send("NICK carol", "USER carol 0 * :x")
         self.service.answer(ChatError("password-required", "carol is registered; send its password"))
-        self.assertEqual(self.numerics(c), ["464"])
+        self.assertEqual(c.received(), [":irc.test 464 * :carol is registered; send its password"])
 
     def test_cap_negotiation_holds_registration_until_end(self) -> None:
         c = self.connect()
         c.send("CAP LS", "NICK alice", "USER alice 0 * :x")
-        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch"])
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory"])
         self.assertEqual(self.calls(), [])
         c.send("CAP REQ :server-time echo-message", "CAP REQ :sasl", "CAP LIST", "CAP FROB")
         self.assertEqual(c.received(), [
@@ -198,7 +198,7 @@ class IRCCommandTests(SynchronousTestCase):
     def test_part_and_join_0(self) -> None:
         c, user = self.registered()
         c.send("PART", "PART #x", "PART nochannel")
-        self.assertEqual(self.calls(), [("leave", (user, "x"))])
+        self.assertEqual(self.calls(), [("leave", (user, "x", ""))])
         self.service.answer(ChatError("not-in-room", "you are not in x"))
         self.assertEqual(c.received(), [":irc.test 461 alice PART :Not enough parameters",
                                         ":irc.test 442 alice #x :you are not in x",
@@ -207,7 +207,11 @@ class IRCCommandTests(SynchronousTestCase):
             c.proto.deliver(Event(CMsg(Code.JOINING_CHAT, nick="alice", room=room, text=f"alice has joined {room}")))
         c.received()
         c.send("JOIN 0")
-        self.assertEqual(self.calls(), [("leave", (user, "dev")), ("leave", (user, "lobby"))])
+        self.assertEqual(self.calls(), [("leave", (user, "dev", "")), ("leave", (user, "lobby", ""))])
+        self.service.answer()
+        self.service.answer()
+        c.send("PART #a,#b :\x02gone\x02 for lunch")
+        self.assertEqual(self.calls(), [("leave", (user, "a", "gone for lunch")), ("leave", (user, "b", "gone for lunch"))])
 
     def test_names_who_and_list(self) -> None:
         c, _ = self.registered()
@@ -223,11 +227,18 @@ class IRCCommandTests(SynchronousTestCase):
         ])
         c.send("WHO #lobby")
         self.service.answer(Members("lobby", ("bob",)))
-        c.send("WHO bob")
+        c.send("WHO a|b")
+        self.assertEqual(self.service.answer((Presence("a.b", "away"),)), ("online", (["a.b"],)))
+        c.send("WHO nobody")
+        self.service.answer(())
+        c.send("WHO b*")
         self.assertEqual(c.received(), [
             ":irc.test 352 alice #lobby bob chat irc.test bob H :0 bob",
             ":irc.test 315 alice #lobby :End of WHO list",
-            ":irc.test 315 alice bob :End of WHO list",
+            ":irc.test 352 alice * a|b chat irc.test a|b G :0 a.b",
+            ":irc.test 315 alice a|b :End of WHO list",
+            ":irc.test 315 alice nobody :End of WHO list",
+            ":irc.test 315 alice b* :End of WHO list",
         ])
         c.send("LIST")
         self.assertEqual(self.service.answer(("dev", "lobby")), ("room_list", ()))
@@ -239,22 +250,32 @@ class IRCCommandTests(SynchronousTestCase):
     def test_topic_asked_set_and_refused(self) -> None:
         c, user = self.registered()
         c.send("TOPIC #lobby")
+        self.assertEqual(self.service.answer(Members("lobby", ("alice",))), ("members", ("lobby",)))
         self.assertEqual(self.service.answer(Event(CMsg(Code.TOPIC, room="lobby", history=True))), ("topic", ("lobby",)))
+        c.send("TOPIC #never")
+        self.service.answer(ChatError("no-such-room", "there is no room never"))
         c.send("TOPIC #lobby :\x02new\x02 plans")
         self.assertEqual(self.service.answer(), ("set_topic", (user, "lobby", "new plans")))
         c.send("TOPIC #dev :x")
         self.service.answer(ChatError("not-in-room", "you are not in dev"))
         c.send("TOPIC", "TOPIC dev")
-        self.assertEqual(self.numerics(c), ["331", "442", "461", "403"])
+        self.assertEqual(self.numerics(c), ["331", "403", "442", "461", "403"])
         c.proto.deliver(Event(CMsg(Code.TOPIC, room="lobby", text="new plans", nick="bob", ts=1)))
         self.assertEqual(c.received(), [":bob!bob@chat TOPIC #lobby :new plans"])
 
-    def test_mode_queries(self) -> None:
+    def test_mode_queries_and_changes(self) -> None:
         c, _ = self.registered()
         c.send("MODE #lobby", "MODE Alice", "MODE bob +i", "MODE")
         self.assertEqual(c.received(), [":irc.test 324 alice #lobby :+", ":irc.test 221 alice :+",
                                         ":irc.test 502 alice :Cannot change mode for other users",
                                         ":irc.test 461 alice MODE :Not enough parameters"])
+        c.send("MODE #lobby b", "MODE #lobby +int", "MODE alice +i")
+        self.assertEqual(c.received(), [
+            ":irc.test 368 alice #lobby :End of channel ban list",
+            ":irc.test 472 alice i :is not a channel mode here: rooms have no modes",
+            ":irc.test 501 alice :Unknown MODE flag: users have no modes here",
+        ])
+        self.assertEqual(self.calls(), [])
 
     # -- messages ------------------------------------------------------------------------------
 
@@ -263,10 +284,10 @@ class IRCCommandTests(SynchronousTestCase):
         c.send("PRIVMSG #lobby,bob,a|b :\x0304hot\x03 news", "PRIVMSG #lobby :\x01ACTION waves\x01",
                "PRIVMSG #lobby :\x01VERSION\x01")
         self.assertEqual(self.calls(), [
-            ("say", (user, "lobby", "hot news", "bright-red", False)),
-            ("private", (user, "bob", "hot news", "bright-red", False)),
-            ("private", (user, "a.b", "hot news", "bright-red", False)),
-            ("say", (user, "lobby", "waves", None, True)),
+            ("say", (user, "lobby", "hot news", "bright-red", False, False)),
+            ("private", (user, "bob", "hot news", "bright-red", False, False)),
+            ("private", (user, "a.b", "hot news", "bright-red", False, False)),
+            ("say", (user, "lobby", "waves", None, True, False)),
         ])
 
     def test_privmsg_refusals_and_an_away_recipient(self) -> None:
@@ -288,8 +309,8 @@ class IRCCommandTests(SynchronousTestCase):
     def test_notice_is_never_answered_automatically(self) -> None:
         c, user = self.registered()
         c.send("NOTICE", "NOTICE bob", "NOTICE nobody :x", "NOTICE bob :y")
-        self.assertEqual(self.calls(), [("private", (user, "nobody", "x", None, False)),
-                                        ("private", (user, "bob", "y", None, False))])
+        self.assertEqual(self.calls(), [("private", (user, "nobody", "x", None, False, True)),
+                                        ("private", (user, "bob", "y", None, False, True))])
         self.service.answer(ChatError("no-such-nick", "nobody is called nobody"))
         self.service.answer("at lunch")
         self.assertEqual(c.received(), [])
@@ -315,6 +336,29 @@ class IRCCommandTests(SynchronousTestCase):
             ":bob!bob@chat PART #lobby",
             ":carol!carol@chat QUIT :has quit: bye",
         ])
+
+    def test_notices_stay_notices_and_a_part_keeps_its_reason(self) -> None:
+        c, _ = self.registered()
+        for msg in (
+            CMsg(Code.NORMAL_MESSAGE, text="bot here", nick="bot", room="lobby", notice=True),
+            CMsg(Code.PRIVATE_MESSAGE, text="psst", nick="bot", to="alice", notice=True),
+            CMsg(Code.LEAVING_CHAT, text="bob has left lobby: gone for lunch", nick="bob", room="lobby"),
+        ):
+            c.proto.deliver(Event(msg))
+        self.assertEqual(c.received(), [
+            ":bot!bot@chat NOTICE #lobby :bot here",
+            ":bot!bot@chat NOTICE alice :psst",
+            ":bob!bob@chat PART #lobby :gone for lunch",
+        ])
+
+    def test_client_only_tags_are_not_relayed_and_too_many_tag_bytes_are_417(self) -> None:
+        c, _ = self.registered()
+        c.send("@+typing=active TAGMSG #lobby")
+        self.assertEqual((c.received(), self.calls()), ([], []))
+        c.send("@+x=" + "y" * 4095 + " PRIVMSG #lobby :hi")
+        self.assertEqual(c.received(), [":irc.test 417 alice :Input line was too long"])
+        c.send("@+x=" + "y" * 4000 + " PRIVMSG #lobby :hi")
+        self.assertEqual(self.calls()[0][0], "say")
 
     def test_a_request_the_backend_fails_is_a_notice_and_logged(self) -> None:
         c, _ = self.registered()
@@ -343,6 +387,8 @@ class IRCCommandTests(SynchronousTestCase):
         self.assertEqual(c.received(), [":alice!alice@chat NICK :bee"], "told once, though its room told it too")
         c.send("MODE bee")
         self.assertEqual(c.received(), [":irc.test 221 bee :+"])
+        c.send("NICK bee")
+        self.assertEqual((c.received(), self.calls()), ([], []), "the same nickname: no change, nothing said")
 
     def test_away_and_back(self) -> None:
         c, user = self.registered()
@@ -408,7 +454,9 @@ class IRCCommandTests(SynchronousTestCase):
     def test_motd_and_lusers(self) -> None:
         c, _ = self.registered()
         c.send("MOTD", "LUSERS")
-        self.assertEqual(self.numerics(c), ["422", "251", "255"])
+        self.assertEqual(c.received(), [":irc.test 422 alice :MOTD File is missing",
+                                        ":irc.test 251 alice :There are 1 users and 0 invisible on 1 servers",
+                                        ":irc.test 255 alice :I have 1 clients and 0 servers"])
 
 
 class NickFormTests(SynchronousTestCase):

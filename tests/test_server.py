@@ -519,7 +519,7 @@ class TranslationTests(SynchronousTestCase):
         self.assertEqual([(n, a) for n, a, _ in self.service.calls], [("join", (user, "lobby"))])
         self.service.answer()  # join done: the frames read after it are handled now
         self.assertEqual([(n, a) for n, a, _ in self.service.calls], [
-            ("say", (user, "lobby", "hi", "red", True)), ("private", (user, "bob", "psst", None, False))])
+            ("say", (user, "lobby", "hi", "red", True, False)), ("private", (user, "bob", "psst", None, False, False))])
 
     def test_results_become_frames(self) -> None:
         c, user = self.logged_on()

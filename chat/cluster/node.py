@@ -31,7 +31,7 @@ from chat.cluster.address import RedisAddress
 from chat.event import Event
 from chat.history import from_body
 from chat.message import CMsg, Code, encode
-from chat.names import ChatError, check_away, check_room, check_topic, fold
+from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
 from chat.state import (Room, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
                         member_room)
@@ -491,12 +491,12 @@ class ClusterNode(service.Service):
         d.addCallbacks(joined, failed)
         return self._answer(d)
 
-    def leave(self, user: User, name: str) -> defer.Deferred[None]:
+    def leave(self, user: User, name: str, reason: str = "") -> defer.Deferred[None]:
         try:
             room = member_room(user, name)
         except ChatError:
             return defer.fail()
-        text = f"{user.nick} has left {room.name}"
+        text = leave_text(user.nick, room.name, reason)
         d = self._run(scripts.LEAVE, user.key, user.nick, room.key, text)
         self._drop(user, room)
         # The leaver hears its own leave at once: it no longer reads the room.
@@ -521,24 +521,26 @@ class ClusterNode(service.Service):
             "could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
         return d
 
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool,
+            notice: bool = False) -> defer.Deferred[None]:
         try:
             room, color = check_say(user, name, text, color)
         except ChatError:
             return defer.fail()
         msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=color,
-                   ts=int(self.clock.seconds() * 1000), action=action)
+                   ts=int(self.clock.seconds() * 1000), action=action, notice=notice)
         # Messages keep their order on the one Redis connection.
         d = self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
         return self._answer(d.addCallback(lambda _: None), LOST_WHILE_SENDING)
 
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool) -> defer.Deferred[None]:
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool,
+                notice: bool = False) -> defer.Deferred[str | None]:
         try:
             color = check_private(text, color)
         except ChatError:
             return defer.fail()
         msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=color,
-                   ts=int(self.clock.seconds() * 1000), action=action)
+                   ts=int(self.clock.seconds() * 1000), action=action, notice=notice)
         d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), encode(msg).decode("utf-8")[:-1])
 
         def sent(found: list[str] | None) -> str | None:
