@@ -139,6 +139,17 @@ class ClientTests(ClientCase):
             ("event", "lobby has no topic"), ("event", "alice set the topic of lobby: friday plans"),
             ("event", "topic of lobby: friday plans"), ("event", "bob cleared the topic of lobby")])
 
+    def test_away_is_set_and_someone_elses_is_shown(self) -> None:
+        self.log_on()
+        self.client.line_entered("/away at lunch")
+        self.client.line_entered("/away")
+        self.assertEqual(self.sent(), [{"code": 13, "text": "at lunch"}, {"code": 13}])
+        self.server(code=13, nick="alice", text="at lunch")
+        self.server(code=13, nick="alice")
+        self.server(code=13, nick="Bob", text="in a meeting")
+        self.assertEqual(self.view.kinds(), [
+            ("info", "you are away: at lunch"), ("info", "you are back"), ("info", "Bob is away: in a meeting")])
+
     def test_join_switches_current_room_and_leave_switches_back(self) -> None:
         self.log_on()
         self.client.line_entered("/join dev")

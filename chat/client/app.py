@@ -233,6 +233,13 @@ class ChatClient:
             text = f"{msg.nick} cleared the topic of {msg.room}"
         self.view.show(Event("event", text, room=msg.room, ts=msg.ts))
 
+    def _on_13(self, msg: CMsg) -> None:  # AWAY: one's own, or that of someone written to
+        if self._is_me(msg.nick):
+            text = f"you are away: {msg.text}" if msg.text else "you are back"
+        else:
+            text = f"{msg.nick} is away: {msg.text}"
+        self.view.show(Event("info", text))
+
     def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
         self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
                              ts=msg.ts, action=msg.action))
@@ -334,6 +341,8 @@ class ChatClient:
                     self.view.show(Event("error", "you are in no room: /join ROOM"))
                 else:
                     self._send(CMsg(Code.TOPIC, room=self.current, text=text))
+            case commands.Away(text):
+                self._send(CMsg(Code.AWAY, text=text))
             case commands.Color(None):
                 self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
             case commands.Color(name):

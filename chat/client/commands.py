@@ -15,6 +15,7 @@ HELP = """\
 /msg NICK TEXT    send TEXT to NICK alone
 /nick NEW         change your nickname
 /topic [TEXT]     show the current room's topic, or set it to TEXT
+/away [TEXT]      mark yourself away with TEXT; with no TEXT, back
 /color [NAME]     colour your text; with no NAME, list the colours
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)
@@ -63,6 +64,11 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Away:
+    text: str
+
+
+@dataclass(frozen=True)
 class Nick:
     nick: str
 
@@ -94,7 +100,7 @@ class Invalid:
     why: str
 
 
-Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Topic | Color | History | Quit | Help | Invalid
+Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Topic | Away | Color | History | Quit | Help | Invalid
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -136,6 +142,8 @@ def parse(line: str) -> Command | None:
         return Color(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /color [NAME]")
     if name == "topic":
         return Topic(rest)
+    if name == "away":
+        return Away(rest)
     if name == "me":
         return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
     if name in ("quit", "exit"):
