@@ -51,7 +51,9 @@ class Connection:
     outbox: Outbox
     closing = False
     lost = False
-    _timers: list[interfaces.IDelayedCall] = []  # replaced per connection in connectionMade
+    # At most one of each timer per connection (a list of them grew with every throttle).
+    _unthrottle_call: interfaces.IDelayedCall | None = None
+    _abort_call: interfaces.IDelayedCall | None = None
     quit_reason = "has lost the connection"
     bucket: TokenBucket | None = None
     holds = 0
@@ -86,7 +88,6 @@ class Connection:
         self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer,
                              self.render)
         self.connected_at = self.last_heard = factory.clock.seconds()
-        self._timers = []
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
         self.host = str(getattr(self.transport.getPeer(), "host", ""))
@@ -97,8 +98,8 @@ class Connection:
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closing = self.lost = True
         self.outbox.close()
-        for timer in self._timers:
-            if timer.active():
+        for timer in (self._unthrottle_call, self._abort_call):
+            if timer is not None and timer.active():
                 timer.cancel()
         user, self.user = self.user, None
         if user is not None:
@@ -127,7 +128,7 @@ class Connection:
         self.closing = True
         self.transport.unregisterProducer()
         self.transport.loseConnection()
-        self._timers.append(self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open))
+        self._abort_call = self.factory.clock.callLater(CLOSE_GRACE, self._abort_if_open)
 
     def _abort_if_open(self) -> None:
         if not self.lost:
@@ -205,7 +206,7 @@ class Connection:
         if not self.throttled:
             self.throttled = True
             self.hold()
-            self._timers.append(self.factory.clock.callLater(delay, self._unthrottle))
+            self._unthrottle_call = self.factory.clock.callLater(delay, self._unthrottle)
 
     def _unthrottle(self) -> None:
         self.throttled = False

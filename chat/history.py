@@ -196,8 +196,12 @@ class History:
 
         return self.pool.runInteraction(read)
 
-    def prune(self, keep: int, older_than_ms: int | None) -> defer.Deferred[int]:
-        """Keep the newest C{keep} messages per room (0: all), drop those older than a time."""
+    def prune(self, keep: int, older_than_ms: int | None,
+              private_older_than_ms: int | None = None) -> defer.Deferred[int]:
+        """
+        Keep the newest C{keep} messages per room (0: all), drop those older
+        than a time, and private messages older than theirs.
+        """
 
         def prune(cursor: Any) -> int:
             removed = 0
@@ -210,6 +214,9 @@ class History:
                 ).rowcount
             if older_than_ms is not None:
                 removed += cursor.execute("DELETE FROM messages WHERE ts < ?", (older_than_ms,)).rowcount
+            if private_older_than_ms is not None:
+                removed += cursor.execute("DELETE FROM messages WHERE room_key = '' AND ts < ?",
+                                          (private_older_than_ms,)).rowcount
             return removed
 
         return self.pool.runInteraction(prune)

@@ -69,12 +69,12 @@ class LocalChat(service.Service):
     name = "chat"
 
     def __init__(self, clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
-                 replay: int = 50, keep: int = 0, days: float = 0.0,
+                 replay: int = 50, keep: int = 0, days: float = 0.0, private_days: float = 0.0,
                  max_rooms_per_user: int = MAX_ROOMS_PER_USER) -> None:
         self.clock = clock
         self.data_dir = data_dir
         self.replay = replay
-        self.keep, self.days = keep, days
+        self.keep, self.days, self.private_days = keep, days, private_days
         self.state = ChatState(clock.seconds, max_rooms_per_user=max_rooms_per_user)  # type: ignore[attr-defined]
         self.store: History | None = None
         self.commit: GroupCommit | None = None
@@ -120,11 +120,13 @@ class LocalChat(service.Service):
         return defer.Deferred.fromCoroutine(self._stop())
 
     def prune(self) -> defer.Deferred[None]:
-        """Retention (--history-keep, --history-days), in the database thread."""
-        if self.store is None or not (self.keep or self.days):
+        """Retention (--history-keep, --history-days, --private-days), in the database thread."""
+        if self.store is None or not (self.keep or self.days or self.private_days):
             return defer.succeed(None)
-        cutoff = int((self.clock.seconds() - self.days * 86400) * 1000) if self.days else None
-        d = self.store.prune(self.keep, cutoff)
+        now = self.clock.seconds()
+        cutoff = int((now - self.days * 86400) * 1000) if self.days else None
+        private_cutoff = int((now - self.private_days * 86400) * 1000) if self.private_days else None
+        d = self.store.prune(self.keep, cutoff, private_cutoff)
         d.addCallback(lambda n: n and self.log.info("pruned {n} old messages", n=n))
         d.addErrback(lambda f: self.log.failure("pruning the history", f))
         return d  # type: ignore[return-value]

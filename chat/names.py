@@ -14,11 +14,43 @@ MAX_ROOM = 32
 MAX_TEXT = 2000
 MAX_TOPIC = 300
 
-# Letters, digits and underscore (Unicode-aware \w), then also - and .; the
-# first character is a letter or underscore.  Control and format characters
-# (Cc, Cf: escapes, bidi overrides) can never match.
-_NICK = re.compile(r"[^\W\d][\w.\-]*")
-_ROOM = re.compile(r"#?\w[\w.\-]*")
+#: Default-ignorable code points that are letters or marks by category, so
+#: that the category rules below would let them in: they show as nothing
+#: (Hangul fillers, variation selectors...).  From Unicode's
+#: DerivedCoreProperties.txt (Default_Ignorable_Code_Point); the rest of that
+#: property is Cf, Cc or unassigned, which no name may hold anyway.
+_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+                        "\U000e0100-\U000e01ef]")
+
+#: Combining marks one base letter may carry (enough for every script's
+#: writing; a pile of them is "zalgo" text that overflows the line).
+MAX_MARKS = 4
+
+
+def _name_ok(name: str, first_may_be_digit: bool) -> bool:
+    """
+    Letters of any script with their combining marks, digits, underscore,
+    and - and . after the first character, which is a letter or underscore
+    (or, for a room, a digit).  Control and format characters (escapes, bidi
+    overrides) and invisible letters never pass.
+    """
+    if not name or _INVISIBLE.search(name):
+        return False
+    marks = 0
+    for i, ch in enumerate(name):
+        kind = unicodedata.category(ch)
+        if kind[0] == "M":
+            marks += 1
+            if i == 0 or marks > MAX_MARKS:
+                return False
+            continue
+        marks = 0
+        if kind[0] == "L" or ch == "_" or (kind[0] == "N" and (i or first_may_be_digit)):
+            continue
+        if i and ch in ".-":
+            continue
+        return False
+    return True
 
 
 class ChatError(Exception):
@@ -40,10 +72,10 @@ def check_nick(nick: str) -> str:
     nick = unicodedata.normalize("NFC", nick)
     if not 1 <= len(nick) <= MAX_NICK:
         raise ChatError("bad-nick", f"a nickname has 1 to {MAX_NICK} characters")
-    if not _NICK.fullmatch(nick):
+    if not _name_ok(nick, first_may_be_digit=False):
         raise ChatError(
             "bad-nick",
-            "a nickname starts with a letter or _ and holds only letters, digits, _ - and .",
+            "a nickname starts with a letter or _ and holds only letters (with their accents), digits, _ - and .",
         )
     return nick
 
@@ -53,7 +85,7 @@ def check_room(room: str) -> str:
     room = unicodedata.normalize("NFC", room)
     if not 1 <= len(room) <= MAX_ROOM:
         raise ChatError("bad-room", f"a room name has 1 to {MAX_ROOM} characters")
-    if not _ROOM.fullmatch(room):
+    if not _name_ok(room[1:] if room.startswith("#") else room, first_may_be_digit=True):
         raise ChatError(
             "bad-room",
             "a room name is an optional # then letters, digits, _ - and ., not starting with - or .",

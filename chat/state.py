@@ -168,7 +168,8 @@ class ChatState:
         del user.rooms[room.key]
         if not room.members:
             del self.rooms[room.key]
-            self._last_ids[room.key] = room.last_id
+            if room.last_id:  # a room where nothing was said leaves nothing behind
+                self._last_ids[room.key] = room.last_id
 
     def leave(self, user: User, name: str, reason: str = "") -> list[Delivery]:
         """Leave one room; the leaver hears its own leave, as it heard its join."""

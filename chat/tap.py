@@ -70,6 +70,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["history-replay", None, 50, "messages of history sent to whoever joins a room (0: none)", int],
         ["history-keep", None, 10000, "messages each room keeps (0: all)", int],
         ["history-days", None, 0, "days a message is kept (0: for ever)", float],
+        ["private-days", None, 7, "days a private message is kept (0: for ever)", float],
         ["tls-port", None, None, "also listen for TLS on this TCP port (needs --tls-cert and --tls-key)", int],
         ["tls-cert", None, None, "PEM certificate (chain) for TLS; python -m chat.certs HOST makes a test one"],
         ["tls-key", None, None, "PEM private key for TLS"],
@@ -93,7 +94,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["no-history", None, "keep no history: nothing is written to disk"],
     ]
     supportedInterfaces = [credentials.IUsernamePassword]
-    _non_negative = ("history-replay", "history-keep", "history-days", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
+    _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
     _positive = ("cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
@@ -274,7 +275,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     else:
         backend = LocalChat(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
                             replay=options["history-replay"], keep=options["history-keep"],
-                            days=options["history-days"], max_rooms_per_user=options["max-rooms"])
+                            days=options["history-days"], private_days=options["private-days"],
+                            max_rooms_per_user=options["max-rooms"])
     backend.setServiceParent(server)
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
     factory = ChatServerFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
@@ -287,7 +289,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         irc_sweeper.clock = reactor
         irc_sweeper.setServiceParent(server)
     if isinstance(backend, LocalChat):
-        if not options["no-history"] and (options["history-keep"] or options["history-days"]):
+        if not options["no-history"] and (options["history-keep"] or options["history-days"]
+                                          or options["private-days"]):
             pruner = TimerService(PRUNE_INTERVAL, backend.prune)
             pruner.clock = reactor
             pruner.setServiceParent(server)

@@ -95,6 +95,19 @@ async def test_retention_by_count_and_age(tmp_path: Path) -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_private_messages_have_a_retention_of_their_own(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    try:
+        pms = [CMsg(Code.PRIVATE_MESSAGE, text=f"pm {i}", nick="a", to="b", ts=i) for i in (10, 20, 30)]
+        await store.append([*pms, line("room", 1, ts=5)])
+        assert await store.prune(keep=0, older_than_ms=None, private_older_than_ms=25) == 2
+        assert await store.prune(keep=0, older_than_ms=None, private_older_than_ms=25) == 0
+        assert [m.id for m in (await store.page("room"))[0]] == [1], "room messages are not touched"
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_group_commit_batches_and_relays_in_order_after_commit(store: History) -> None:
     batches: list[int] = []
     original = store.append_rows

@@ -6,8 +6,10 @@ over a fake service, to see that it only translates.
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
+import weakref
 from typing import Any
 
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -466,6 +468,28 @@ class LimitTests(ServerTestCase):
         for proto in list(self.factory.connections):
             proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
+
+    def test_throttling_again_and_again_keeps_no_spent_timers(self) -> None:
+        """Flooding, pausing, flooding again for as long as one likes: memory stays flat."""
+        self.limit(flood_rate=10, flood_burst=5, flood_kick=10)
+        flooder = self.logon("flooder")
+        made: list[weakref.ref[Any]] = []
+        call_later = self.clock.callLater
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            call = call_later(*args, **kwargs)
+            made.append(weakref.ref(call))
+            return call
+
+        self.clock.callLater = recorded  # type: ignore[method-assign]
+        for _ in range(50):
+            flooder.raw(b"".join(pack({"code": 9}) for _ in range(10)))
+            for _ in range(30):
+                self.clock.advance(0.1)
+        self.assertFalse(flooder.transport.disconnecting)
+        gc.collect()
+        self.assertGreater(len(made), 50)
+        self.assertLessEqual(sum(ref() is not None for ref in made), 2)
 
     def test_flood_is_slowed_then_dropped_without_losing_accepted_messages(self) -> None:
         self.limit(flood_rate=10, flood_burst=20, flood_kick=10)

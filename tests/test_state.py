@@ -17,11 +17,13 @@ def nicks(users: object) -> list[str]:
 
 class NameRuleTests(SynchronousTestCase):
     def test_good_nicknames(self) -> None:
-        for nick in ("alice", "_x", "Zoë", "a.b-c_9", "名前", "a" * MAX_NICK):
+        for nick in ("alice", "_x", "Zoë", "a.b-c_9", "名前", "a" * MAX_NICK, "नमस्ते", "Ελένη", "ผู้ใช้"):
             self.assertEqual(check_nick(nick), nick)
 
     def test_bad_nicknames(self) -> None:
-        for nick in ("", "9lives", "-x", "a b", "a\x1b[2J", "a\u202eb", "a" * (MAX_NICK + 1), "a\n", "#x"):
+        invisible = ("alice\u3164", "\u3164", "a\u115fb", "a\ufe0f", "a\u200bb", "a\u034fb")
+        for nick in ("", "9lives", "-x", "a b", "a\x1b[2J", "a\u202eb", "a" * (MAX_NICK + 1), "a\n", "#x",
+                     "\u0301a", "a" + "\u0301\u0302" * 3, *invisible):
             with self.assertRaises(ChatError) as cm:
                 check_nick(nick)
             self.assertEqual(cm.exception.slug, "bad-nick")
@@ -29,7 +31,8 @@ class NameRuleTests(SynchronousTestCase):
     def test_room_names(self) -> None:
         self.assertEqual(check_room("#general"), "#general")
         self.assertEqual(check_room("2024"), "2024")
-        for room in ("", "#", "a b", "-x", "x\x07", "a" * 33):
+        self.assertEqual(check_room("चर्चा"), "चर्चा")
+        for room in ("", "#", "a b", "-x", "x\x07", "a" * 33, "\u3164", "#\u3164", "#.x"):
             with self.assertRaises(ChatError):
                 check_room(room)
 
@@ -46,6 +49,18 @@ class StateTests(SynchronousTestCase):
 
     def user(self, nick: str) -> User:
         return self.state.logon(nick, FakeSession())
+
+    def test_rooms_that_empty_are_forgotten_unless_their_ids_must_go_on(self) -> None:
+        alice = self.user("alice")
+        for i in range(1000):
+            self.state.join(alice, f"churn{i}")
+            self.state.leave(alice, f"churn{i}")
+        self.state.join(alice, "spoken")
+        self.state.say(alice, "spoken", "hi", None)
+        self.state.leave(alice, "spoken")
+        self.assertEqual((self.state.rooms, self.state._last_ids), ({}, {"spoken": 1}))
+        self.state.join(alice, "spoken")
+        self.assertEqual(self.state.say(alice, "spoken", "again", None)[1].id, 2)
 
     def test_nickname_in_use_is_refused_case_insensitively(self) -> None:
         self.user("Alice")
