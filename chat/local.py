@@ -182,7 +182,9 @@ class LocalChat(service.Service):
         deliveries = self.state.join(user, name)
         commit, store = self.commit, self.store
         if commit is None or store is None or not self.replay:
-            self._announce(deliveries)
+            # No replay, but its end marker all the same: a client can wait for it.
+            room_name = deliveries[0][1].room
+            self._announce([*deliveries, ((user,), CMsg(Code.HISTORY, room=room_name))])
             return None
         # The replay is the room's messages up to the join (none of which is
         # relayed to the joiner), read once they are all stored.  It goes

@@ -48,6 +48,7 @@ class Code(IntEnum):
     HISTORY = 11
     TOPIC = 12
     AWAY = 13
+    INFO = 14
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.

@@ -21,8 +21,9 @@ from zope.interface import implementer
 
 from chat.event import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
-from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
-from chat.service import SERVER_ERROR, ChatError, IClient, Page
+from chat.message import MAX_FRAME, PROTOCOL_VERSION, CMsg, Code, ProtocolError, decode, frame
+from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC
+from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Page
 
 __all__ = ["SHUTDOWN_TEXT", "ChatServerFactory", "ChatServerProtocol"]
 
@@ -233,6 +234,10 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             d = service.topic(msg.target_room)
             self._waiting_for(msg.code, d.addCallback(lambda event: self.outbox.push(event.frame)))
 
+    def do_info(self, msg: CMsg) -> None:
+        """What this server is and allows (docs/protocol.md, code 14): asked for, as a client needs it."""
+        self.send(CMsg(Code.INFO, text=self.factory.info))
+
     def do_ping(self, msg: CMsg) -> None:
         self.send(CMsg(Code.PONG, text=msg.text))
 
@@ -252,12 +257,29 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         Code.HISTORY: do_history,
         Code.TOPIC: do_topic,
         Code.AWAY: do_away,
+        Code.INFO: do_info,
         Code.ERROR: do_nothing,
     }
-    _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR})
+    _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR,
+                               Code.INFO})
 
 
 class ChatServerFactory(FrontEndFactory):
     """The native front end's connections."""
 
     protocol = ChatServerProtocol
+
+    #: What the backend adds to the server's code 14 answer (HISTORY, REPLAY=N, CLUSTER).
+    features: tuple[str, ...] = ()
+
+    @property
+    def info(self) -> str:
+        """The server's features and limits as C{NAME} and C{NAME=VALUE} tokens (docs/protocol.md, code 14)."""
+        limits, accounts = self.limits, self.accounts
+        tokens = [f"PROTOCOL={PROTOCOL_VERSION}", f"FRAME={MAX_FRAME}", f"NICK={MAX_NICK}", f"ROOM={MAX_ROOM}",
+                  f"TEXT={MAX_TEXT}", f"TOPIC={MAX_TOPIC}", f"PAGE={MAX_PAGE}", "TOPICS", "AWAY", "NOTICES"]
+        if limits.flood_rate:
+            tokens.append(f"FLOOD={limits.flood_rate:g}/{limits.flood_burst}")
+        if accounts is not None and accounts.active:
+            tokens.append("ACCOUNTS-REQUIRED" if accounts.required else "ACCOUNTS")
+        return " ".join([*tokens, *self.features])

@@ -280,6 +280,12 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     backend.setServiceParent(server)
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
     factory = ChatServerFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+    features = [f"ROOMS={options['max-rooms']}"]
+    if options["redis"] is not None or not options["no-history"]:
+        features += ["HISTORY", f"REPLAY={options['history-replay']}"]
+    if options["redis"] is not None:
+        features.append("CLUSTER")
+    factory.features = tuple(features)
     listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
     listeners.setServiceParent(server)
     if options["irc-endpoint"]:

@@ -50,6 +50,16 @@ def test_two_clients_chat_through_rooms(server: ServerProcess) -> None:
     assert b"Traceback" not in server.output
 
 
+def test_info_tells_a_client_what_the_running_server_keeps(server: ServerProcess) -> None:
+    client = WireClient(server.host, server.port)
+    client.send(code=14)
+    info = client.recv()
+    assert info is not None and info["code"] == 14
+    tokens = info["text"].split()
+    assert {"PROTOCOL=1", "HISTORY", "REPLAY=50", "ROOMS=20", "FLOOD=10/20"} <= set(tokens), tokens
+    assert "ACCOUNTS" not in tokens and "CLUSTER" not in tokens
+
+
 def test_bad_frames_hurt_only_their_sender(server: ServerProcess) -> None:
     alice = WireClient(server.host, server.port).logon("alice")
     attacks = [

@@ -110,7 +110,7 @@ class LocalChatTests(SynchronousTestCase):
         self.successResultOf(chat.join(user, "lobby"))
         self.successResultOf(chat.say(user, "lobby", "hi", None, False))
         self.clock.advance(0)
-        self.assertEqual([m["code"] for m in client.new()], [1, 3, 5])
+        self.assertEqual([m["code"] for m in client.new()], [1, 3, 11, 5], "the replay's end marker all the same")
         self.assertEqual(self.failureResultOf(chat.history(user, "lobby", None, None, 5), ChatError).value.slug,
                          "no-history")
         self.assertEqual(self.failureResultOf(chat.history(user, "dev", None, None, 5), ChatError).value.slug,

@@ -141,7 +141,8 @@ class RoomTests(ServerTestCase):
         bob.send(code=1)
         joined = {"code": 1, "text": "bob has joined lobby", "nick": "bob", "room": "lobby"}
         self.assertEqual(alice.received(), [joined])
-        self.assertEqual(bob.received(), [joined, {"code": 3, "room": "lobby", "names": ["alice", "bob"]}])
+        self.assertEqual(bob.received(), [joined, {"code": 3, "room": "lobby", "names": ["alice", "bob"]},
+                                          {"code": 11, "room": "lobby"}])
 
     def test_a_member_list_too_long_for_one_frame_comes_in_several(self) -> None:
         self.limit(max_per_address=0)
@@ -273,6 +274,20 @@ class RoomTests(ServerTestCase):
         self.assertEqual(error["error"], "no-such-nick")
         self.assertLessEqual(len(error["text"]), 300)
         self.assertTrue(error["text"].endswith("…"))
+
+    def test_info_says_what_the_server_offers_before_and_after_logon(self) -> None:
+        c = Client(self.factory, 40999)
+        c.send(code=14)
+        [info] = c.received()
+        self.assertEqual(info["code"], 14)
+        tokens = info["text"].split()
+        for token in ("PROTOCOL=1", "FRAME=16384", "NICK=24", "ROOM=32", "TEXT=2000", "PAGE=200", "TOPICS", "AWAY"):
+            self.assertIn(token, tokens)
+        self.assertNotIn("ACCOUNTS", tokens)
+        self.factory.features = ("HISTORY", "REPLAY=50")
+        c.send(code=4, text="alice")
+        c.send(code=14)
+        self.assertEqual(c.received()[-1]["text"].split()[-2:], ["HISTORY", "REPLAY=50"])
 
     def test_rename(self) -> None:
         alice, bob = self.logon("alice"), self.logon("bob")

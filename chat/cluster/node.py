@@ -379,11 +379,11 @@ class ClusterNode(service.Service):
         client.deliver(Event(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
         if joined.topic:
             client.deliver(_event_of(joined.topic))
-        if self.replay:
-            newest = joined.history[:self.replay]  # the script read one more: are there more?
-            for _, flat in reversed(newest):
-                client.deliver(Event(from_body(_fields(flat)["m"])))
-            client.deliver(Event(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
+        newest = joined.history[:self.replay]  # the script read one more: are there more?
+        for _, flat in reversed(newest):
+            client.deliver(Event(from_body(_fields(flat)["m"])))
+        # The end marker comes even without a replay (--history-replay 0): a client can wait for it.
+        client.deliver(Event(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
 
     def _private_entry(self, fields: dict[str, str]) -> None:
         if "m" not in fields:
