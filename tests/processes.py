@@ -166,14 +166,14 @@ class WireClient:
             if predicate(msg):
                 return seen
 
-    def logon(self, nick: str, room: str | None = "lobby", history: bool = True) -> WireClient:
-        """Log on and join C{room}, reading up to the end of the history replay."""
+    def logon(self, nick: str, room: str | None = "lobby") -> WireClient:
+        """Log on and join C{room}, reading up to the end of the history replay (its marker comes in any case)."""
         self.send(code=4, text=nick)
         reply = self.recv()
         assert reply == {"code": 4, "text": nick, "nick": nick}, reply
         if room:
             self.send(code=1, room=room)
-            self.recv_until(lambda m: m["code"] == (11 if history else 3))
+            self.recv_until(lambda m: m["code"] == 11)
         return self
 
     def close(self) -> None:

@@ -156,7 +156,7 @@ def test_reconnecting_client_fetches_what_it_missed(tmp_path: Path) -> None:
 def test_no_history_option_writes_nothing(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path, ARGS + ["--no-history"])
     try:
-        alice = WireClient(server.host, server.port).logon("alice", history=False)
+        alice = WireClient(server.host, server.port).logon("alice")
         alice.send(code=11, room="lobby")
         assert alice.recv()["error"] == "no-history"  # type: ignore[index]
         assert not (tmp_path / "chat-data").exists()
