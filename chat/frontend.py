@@ -18,8 +18,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
-from chat.limits import Limits, TokenBucket
-from chat.outbox import Outbox, TurnFlusher
+from chat.limits import MAX_IN_FLIGHT, Limits, TokenBucket
+from chat.outbox import Outbox, QueueBudget, TurnFlusher
 from chat.service import IChatService, IUser
 
 SHUTDOWN_TEXT = "The server is shutting down."
@@ -57,6 +57,7 @@ class Connection:
     quit_reason = "has lost the connection"
     bucket: TokenBucket | None = None
     holds = 0
+    inflight = 0
     throttled = False
     ping_sent: float | None = None
     host = ""
@@ -86,7 +87,7 @@ class Connection:
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
         self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer,
-                             self.render)
+                             self.render, factory.budget)
         self.connected_at = self.last_heard = factory.clock.seconds()
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
@@ -135,9 +136,12 @@ class Connection:
             self.transport.abortConnection()
 
     def _drop_slow_consumer(self) -> None:
+        if self.lost:
+            return
         self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self.peer(), n=self.outbox.backlog)
         self.quit_reason = "was disconnected: not reading its messages"
         self.closing = True
+        self.outbox.close()
         self.transport.abortConnection()
 
     def peer(self) -> str:
@@ -156,6 +160,36 @@ class Connection:
         self.closing = True
 
     # -- input ------------------------------------------------------------------
+
+    def charge(self, cost: float) -> None:
+        """
+        Flood control for what a request costs beyond its frame (long text,
+        a big page or list): a costly client is read more slowly.
+        """
+        if self.bucket is None or cost < 1 or self.closing:
+            return
+        delay = self.bucket.charge(self.factory.clock.seconds(), cost)
+        if delay:
+            self._throttle(delay)
+
+    def in_flight(self, d: defer.Deferred[Any]) -> None:
+        """
+        A message accepted but not yet relayed (the store or the cluster has
+        it): past L{MAX_IN_FLIGHT} of them, read nothing more from this
+        client until they are, so a sender can only go as fast as they land.
+        """
+        if d.called:
+            return
+        self.inflight += 1
+        if self.inflight == MAX_IN_FLIGHT:
+            self.hold()
+        d.addBoth(self._landed)
+
+    def _landed(self, result: object) -> object:
+        self.inflight -= 1
+        if self.inflight == MAX_IN_FLIGHT - 1:
+            self.release()
+        return result
 
     def heard(self) -> bool:
         """
@@ -244,6 +278,7 @@ class FrontEndFactory(Factory):
         self.limits = limits or Limits()
         self.accounts = accounts
         self.flusher = TurnFlusher(clock)
+        self.budget = QueueBudget(self.limits.max_queued, self._drop_heaviest) if self.limits.max_queued else None
         self.connections: set[Connection] = set()
         self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None
@@ -296,6 +331,13 @@ class FrontEndFactory(Factory):
         timer = self.clock.callLater(grace, self._abort_stragglers)
         d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
         return d
+
+    def _drop_heaviest(self) -> None:
+        """All clients together left too much unread: drop the one that left the most."""
+        heaviest = max((p for p in self.connections if not p.outbox.closed), key=lambda p: p.outbox.backlog,
+                       default=None)
+        if heaviest is not None and heaviest.outbox.backlog:
+            heaviest._drop_slow_consumer()
 
     def sweep(self) -> None:
         """Logon timeouts and keepalive for every connection: one timer for all."""

@@ -24,6 +24,7 @@ from zope.interface import implementer
 from chat.event import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.ircformat import MAX_LINE, MAX_TAGS, colour_of, coloured, parse, split_text, strip_formatting
+from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
 from chat.message import CMsg, Code
 from chat.names import MAX_NICK, MAX_ROOM, fold
 from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page, Presence
@@ -604,6 +605,10 @@ class IRCServerProtocol(Connection, LineReceiver):
             self.reply(RPL_NAMREPLY, "=", name, " ".join(batch))
         self.reply(RPL_ENDOFNAMES, name, "End of /NAMES list")
 
+    def _names_asked(self, members: Members) -> None:
+        self._names(members)
+        self.charge(len(members.names) / NAMES_PER_TOKEN)
+
     def irc_NAMES(self, params: list[str]) -> None:
         if not params:
             self.reply(RPL_ENDOFNAMES, "*", "End of /NAMES list")
@@ -614,7 +619,7 @@ class IRCServerProtocol(Connection, LineReceiver):
                 self.reply(RPL_ENDOFNAMES, target, "End of /NAMES list")
                 continue
             d = self.factory.service.members(room)
-            d.addCallback(self._names)
+            d.addCallback(self._names_asked)
             self.waiting_for(d, lambda f, target=target: self.reply(RPL_ENDOFNAMES, target, "End of /NAMES list"))
 
     def irc_WHO(self, params: list[str]) -> None:
@@ -654,6 +659,7 @@ class IRCServerProtocol(Connection, LineReceiver):
                     continue  # emptied meanwhile
                 self.reply(RPL_LIST, channel(members.room), str(len(members.names)), "")
             self.reply(RPL_LISTEND, "End of /LIST")
+            self.charge(len(rooms) / NAMES_PER_TOKEN * 10)  # a request per room: ten times a plain list's cost
 
         self.waiting_for(defer.Deferred.fromCoroutine(listing()), lambda f: self._failed(f, {}))
 
@@ -737,6 +743,8 @@ class IRCServerProtocol(Connection, LineReceiver):
                 d.addErrback(lambda f: None if f.check(ChatError) else self._failed(f, {}))
             else:
                 d.addErrback(self._failed, _MESSAGE_ERRORS, target)
+            self.in_flight(d)
+            self.charge(len(text) / TEXT_PER_TOKEN)
 
     def _away_reply(self, away: str | None, target: str) -> None:
         if away is not None:
@@ -821,6 +829,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         def page(result: Page) -> None:
             for line in self._history_lines(result.events, result.room):
                 self.line(line)
+            self.charge(len(result.events) / PAGE_PER_TOKEN)
 
         d = self.factory.service.history(self.user, room, before, after, max(1, min(limit, MAX_PAGE)))
         d.addCallback(page)

@@ -18,6 +18,18 @@ FLOOD_KICK = 10
 #: Bytes a client may leave unread in its outgoing queue, beyond the
 #: transport's own buffer, before it is dropped as a slow consumer.
 MAX_OUTGOING = 1024 * 1024
+#: Bytes all clients together may leave unread: past it, the one with the
+#: most unread is dropped first (so a crowd of readers that each stay
+#: under MAX_OUTGOING still cannot take the server's memory).
+MAX_QUEUED = 32 * 1024 * 1024
+#: Messages one client may have accepted but not yet relayed (waiting for
+#: the store or the cluster): past it, its input is not read until they are.
+MAX_IN_FLIGHT = 64
+#: What costs one more flood-control token beyond the frame itself: this
+#: many characters of text, messages of a history page, names of a list.
+TEXT_PER_TOKEN = 250
+PAGE_PER_TOKEN = 50
+NAMES_PER_TOKEN = 100
 
 
 @attrs.frozen
@@ -25,6 +37,7 @@ class Limits:
     """Every per-client limit of the server.  Zero turns a limit off."""
 
     max_outgoing: int = MAX_OUTGOING
+    max_queued: int = MAX_QUEUED
     max_clients: int = 10000
     max_per_address: int = 100
     logon_timeout: float = 30.0
@@ -69,6 +82,16 @@ class TokenBucket:
             self.streak = 1
         self.last_second = second
         return -self.tokens / self.rate
+
+    def charge(self, now: float, cost: float) -> float:
+        """
+        Take C{cost} more tokens for a costly request (long text, a big page
+        or list): the seconds to wait before reading on.  Costly requests
+        slow a client down but never count as flooding on their own.
+        """
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - cost
+        self.stamp = now
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
     @property
     def flooding(self) -> bool:

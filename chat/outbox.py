@@ -32,6 +32,21 @@ class TurnFlusher:
             outbox.flush()
 
 
+class QueueBudget:
+    """
+    The bytes every outbox of a front end has queued unread, against one
+    limit: C{over} is called each time a count goes past it (and picks whom
+    to drop).
+    """
+
+    __slots__ = ("limit", "over", "used")
+
+    def __init__(self, limit: int, over: Callable[[], None]) -> None:
+        self.limit = limit
+        self.over = over
+        self.used = 0
+
+
 class _Place:
     """A reserved position in an outbox, counted in frames from its head."""
 
@@ -53,11 +68,13 @@ class Outbox:
     append, and the rendering, cached per event, is done once per flush.
     """
 
-    __slots__ = ("_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
+    __slots__ = ("_budget", "_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
                  "backlog", "backlogged", "closed", "limit")
 
     def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
-                 overflow: Callable[[], None], render: Callable[[Any], bytes] | None = None) -> None:
+                 overflow: Callable[[], None], render: Callable[[Any], bytes] | None = None,
+                 budget: QueueBudget | None = None) -> None:
+        self._budget = budget
         self._flusher = flusher
         self._write = write
         self._render = render
@@ -124,12 +141,29 @@ class Outbox:
             frames = [f if type(f) is bytes else render(f) for f in frames]
         data = frames[0] if len(frames) == 1 else b"".join(frames)
         if self.backlogged:
-            self.backlog += len(data)
-            if self.backlog > self.limit:
-                self.closed = True
-                self._overflow()
+            self._count(len(data))
+            if self.closed:
                 return
+            self._write(data)
+            return
         self._write(data)
+        if self.backlogged:
+            # This write filled the transport's buffer (it paused us from
+            # inside write): what did not fit waits unread, so it counts.
+            self._count(len(data))
+
+    def _count(self, size: int) -> None:
+        """C{size} more bytes wait unread: past this client's limit it is dropped; past all's, someone is."""
+        self.backlog += size
+        budget = self._budget
+        if budget is not None:
+            budget.used += size
+        if self.backlog > self.limit:
+            self.closed = True
+            self._overflow()  # it may read the backlog, to say how much
+            self.close()
+        elif budget is not None and budget.used > budget.limit:
+            budget.over()
 
     def drain(self) -> None:
         """Write everything queued now, places or not: a connection's last words."""
@@ -137,15 +171,22 @@ class Outbox:
         self.flush()
 
     def close(self) -> None:
-        """Queue nothing more."""
+        """Queue nothing more (and what was counted unread is no longer anyone's)."""
         self.closed = True
         self._frames = []
         self._places = []
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self._budget is not None:
+            self._budget.used -= self.backlog
+        self.backlog = 0
 
     def pause(self) -> None:
         """The transport's buffer is full: from now on, count what is queued."""
         self.backlogged = True
 
     def resume(self) -> None:
+        """The transport wrote out its buffer: nothing waits unread."""
         self.backlogged = False
-        self.backlog = 0
+        self._uncount()

@@ -23,7 +23,8 @@ from chat.event import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.message import MAX_FRAME, PROTOCOL_VERSION, CMsg, Code, ProtocolError, decode, frame
 from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC
-from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Page
+from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
+from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page
 
 __all__ = ["SHUTDOWN_TEXT", "ChatServerFactory", "ChatServerProtocol"]
 
@@ -177,6 +178,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             for event in page.events:
                 self.outbox.push(event.frame)
             self.send(CMsg(Code.HISTORY, room=page.room, more=page.more, before=msg.before, after=msg.after))
+            self.charge(len(page.events) / PAGE_PER_TOKEN)
 
         self._waiting_for(msg.code, d.addCallback(send))
 
@@ -194,13 +196,19 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
     def do_chatters(self, msg: CMsg) -> None:
         d = self.factory.service.members(msg.target_room)
-        self._waiting_for(msg.code, d.addCallback(
-            lambda members: self.send(CMsg(Code.SENDING_CHATTERS_LIST, room=members.room, names=members.names))))
+
+        def send(members: Members) -> None:
+            self.send(CMsg(Code.SENDING_CHATTERS_LIST, room=members.room, names=members.names))
+            self.charge(len(members.names) / NAMES_PER_TOKEN)
+
+        self._waiting_for(msg.code, d.addCallback(send))
 
     def do_message(self, msg: CMsg) -> None:
         # Not held: the service keeps each sender's messages in order.
         d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action, msg.notice)
         d.addErrback(self._refused, msg.code)
+        self.in_flight(d)
+        self.charge(len(msg.text) / TEXT_PER_TOKEN)
 
     def do_private(self, msg: CMsg) -> None:
         if msg.to is None:
@@ -213,6 +221,8 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
                 self.send(CMsg(Code.AWAY, nick=to, text=text))
 
         d.addCallbacks(away, self._refused, errbackArgs=(msg.code,))
+        self.in_flight(d)
+        self.charge(len(msg.text) / TEXT_PER_TOKEN)
 
     def do_away(self, msg: CMsg) -> None:
         """Mark oneself away (with text) or back (without); answered with the same code."""
@@ -223,7 +233,12 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
     def do_room_list(self, msg: CMsg) -> None:
         d = self.factory.service.room_list()
-        self._waiting_for(msg.code, d.addCallback(lambda names: self.send(CMsg(Code.ROOM_LIST, names=names))))
+
+        def send(names: tuple[str, ...]) -> None:
+            self.send(CMsg(Code.ROOM_LIST, names=names))
+            self.charge(len(names) / NAMES_PER_TOKEN)
+
+        self._waiting_for(msg.code, d.addCallback(send))
 
     def do_topic(self, msg: CMsg) -> None:
         """With text: set the topic of a room one is in; without: ask for a room's topic."""

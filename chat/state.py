@@ -54,7 +54,9 @@ class Room:
         self.last_id = last_id
 
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted((u.nick for u in self.members.values()), key=fold))
+        """The members' nicknames, in case-insensitive order (by their keys: nothing folded again)."""
+        members = self.members
+        return tuple(members[key].nick for key in sorted(members))
 
 
 Delivery = tuple[Iterable[User], CMsg]
@@ -77,6 +79,8 @@ class ChatState:
         self._last_ids: dict[str, int] = dict(last_ids or {})
         # Each room's topic (code 12), kept while the room is empty too.
         self.topics: dict[str, CMsg] = {}
+        # The room list as last asked for, until a room is made or emptied.
+        self._room_list: tuple[str, ...] | None = None
 
     def continue_ids(self, last_ids: Mapping[str, int]) -> None:
         """Go on from the ids a room had (in the history), so that none is used twice."""
@@ -134,6 +138,7 @@ class ChatState:
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
+            self._room_list = None
         room.members[user.key] = user
         user.rooms[key] = room
         deliveries: list[Delivery] = [
@@ -168,6 +173,7 @@ class ChatState:
         del user.rooms[room.key]
         if not room.members:
             del self.rooms[room.key]
+            self._room_list = None
             if room.last_id:  # a room where nothing was said leaves nothing behind
                 self._last_ids[room.key] = room.last_id
 
@@ -206,7 +212,11 @@ class ChatState:
         return Members(room.name, room.names())
 
     def room_list(self) -> tuple[str, ...]:
-        return tuple(sorted((r.name for r in self.rooms.values()), key=fold))
+        """Every room with members, case-insensitively sorted: made again only after a change."""
+        if self._room_list is None:
+            rooms = self.rooms
+            self._room_list = tuple(rooms[key].name for key in sorted(rooms))
+        return self._room_list
 
     # -- messages ----------------------------------------------------------
 

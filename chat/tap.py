@@ -76,6 +76,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["tls-key", None, None, "PEM private key for TLS"],
         ["max-rooms", None, MAX_ROOMS_PER_USER, "rooms one client may be in at once", int],
         ["max-outgoing", None, _limits.max_outgoing, "bytes a client may leave unread before it is dropped", int],
+        ["max-queued", None, _limits.max_queued,
+         "bytes all clients of a front end may leave unread together; past it the one with most is dropped (0: off)", int],
         ["max-clients", None, _limits.max_clients, "clients connected at once (0: no limit)", int],
         ["max-per-address", None, _limits.max_per_address, "connections from one IP address (0: no limit)", int],
         ["logon-timeout", None, _limits.logon_timeout, "seconds to send a nickname before being closed (0: none)", float],
@@ -94,7 +96,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["no-history", None, "keep no history: nothing is written to disk"],
     ]
     supportedInterfaces = [credentials.IUsernamePassword]
-    _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
+    _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-queued", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
     _positive = ("cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
@@ -250,7 +252,7 @@ class CannotListen(Exception):
 
 def limits_from(options: Options) -> Limits:
     return Limits(
-        max_outgoing=options["max-outgoing"], max_clients=options["max-clients"],
+        max_outgoing=options["max-outgoing"], max_queued=options["max-queued"], max_clients=options["max-clients"],
         max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
         idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
         flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],

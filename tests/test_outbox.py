@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from chat.outbox import Outbox, TurnFlusher
+from chat.outbox import Outbox, QueueBudget, TurnFlusher
 
 
 def outbox(limit: int = 1000) -> tuple[Outbox, Clock, list[bytes], list[str]]:
@@ -108,3 +108,56 @@ def test_a_reader_that_stops_reading_overflows_past_the_limit_and_a_resumed_one_
         clock.advance(0)
     assert events == ["overflow"]
     assert box.closed and len(b"".join(writes)) == 190  # the frame that went over was not written
+
+
+class FillingTransport:
+    """A transport whose buffer holds C{size} bytes: a write past that pauses its producer from inside write."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.buffered = 0
+        self.box: Outbox | None = None
+
+    def write(self, data: bytes) -> None:
+        self.buffered += len(data)
+        if self.buffered > self.size and self.box is not None and not self.box.backlogged:
+            self.box.pause()
+
+    def drained(self) -> None:
+        self.buffered = 0
+        assert self.box is not None
+        self.box.resume()
+
+
+def test_a_burst_that_fills_the_transport_counts_toward_the_bound() -> None:
+    """Counting only after a pause missed the one big write that caused it (a fan-out burst)."""
+    clock = Clock()
+    transport = FillingTransport(size=100)
+    events: list[str] = []
+    box = transport.box = Outbox(TurnFlusher(clock), transport.write, 1000, lambda: events.append("overflow"))
+    box.push(b"x" * 600)
+    clock.advance(0)
+    assert (box.backlog, events) == (600, [])
+    box.push(b"y" * 600)
+    clock.advance(0)
+    assert events == ["overflow"] and box.closed
+
+
+def test_every_outbox_together_has_a_budget_and_the_heaviest_is_told_first() -> None:
+    clock = Clock()
+    flusher = TurnFlusher(clock)
+    over: list[int] = []
+    budget = QueueBudget(1500, lambda: over.append(budget.used))
+    transports = [FillingTransport(size=10) for _ in range(3)]
+    boxes = []
+    for t in transports:
+        box = t.box = Outbox(flusher, t.write, 1000, lambda: None, budget=budget)
+        boxes.append(box)
+    for box in boxes:
+        box.push(b"z" * 600)
+    clock.advance(0)
+    assert budget.used == 1800 and over == [1800]  # the third went past the budget
+    transports[0].drained()
+    assert budget.used == 1200
+    boxes[1].close()
+    assert budget.used == 600

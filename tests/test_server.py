@@ -23,12 +23,14 @@ import attrs
 
 from chat.event import Event
 from chat.limits import Limits
+from chat.limits import MAX_IN_FLIGHT
 from chat.local import LocalChat
 from chat.message import MAX_FRAME, CMsg
 from chat.names import ChatError
 from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
 from chat.service import IChatService, Members, Page
 from tests.fake_service import FakeService, FakeUser
+from tests.service_harness import ManualStore
 
 
 def pack(obj: Any) -> bytes:
@@ -483,6 +485,62 @@ class LimitTests(ServerTestCase):
         for proto in list(self.factory.connections):
             proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
+
+    def test_past_the_budget_of_all_clients_the_one_that_read_least_is_dropped(self) -> None:
+        assert self.factory.budget is not None
+        self.factory.budget.limit = 5000
+        talker = self.logon("talker")
+        readers = {nick: self.logon(nick) for nick in ("early", "late", "keeps-up")}
+        talker.received()
+        readers["early"].proto.pauseProducing()  # its transport's buffer is full: it stopped reading
+        talker.send(code=5, text="x" * 1000)
+        self.clock.advance(0)
+        readers["late"].proto.pauseProducing()
+        for _ in range(3):
+            talker.send(code=5, text="x" * 1000)
+            self.clock.advance(0)
+        self.assertTrue(readers["early"].transport.disconnecting or readers["early"].proto.closing)
+        self.assertFalse(readers["late"].proto.closing, "one dropped is enough to get back under")
+        self.assertFalse(readers["keeps-up"].proto.closing)
+        self.assertEqual([m["code"] for m in readers["keeps-up"].received()], [5] * 4, "every message")
+        self.assertLess(self.factory.budget.used, 5000)
+
+    def test_a_sender_waits_while_too_many_of_its_messages_are_being_stored(self) -> None:
+        store = ManualStore()
+        chat = LocalChat(self.clock, store=store)  # type: ignore[arg-type]
+        self.factory = ChatServerFactory(chat, self.clock, Limits(flood_rate=0))
+        sender = self.logon("sender", room=None)
+        sender.send(code=1)
+        for _ in range(10):
+            self.clock.advance(0)
+            store.fire()
+        sender.received()
+        sender.raw(b"".join(pack({"code": 5, "text": f"m{i}"}) for i in range(MAX_IN_FLIGHT + 10)))
+        self.clock.advance(0)
+        self.assertEqual(sender.transport.producerState, "paused")
+        self.assertEqual(sender.proto.inflight, MAX_IN_FLIGHT)
+        for _ in range(20):
+            store.fire()
+            self.clock.advance(0)
+        self.assertEqual(sender.proto.inflight, 0)
+        self.assertEqual(sender.transport.producerState, "producing")
+        texts = [m["text"] for m in sender.received() if m["code"] == 5]
+        self.assertEqual(texts, [f"m{i}" for i in range(MAX_IN_FLIGHT + 10)], "nothing lost, in order")
+
+    def test_costly_requests_cost_more_flood_control(self) -> None:
+        self.limit(flood_rate=10, flood_burst=20, flood_kick=10)
+        alice = self.logon("alice")
+        alice.received()
+        for i in range(3000):
+            self.chat.state.rooms[f"x{i}"] = self.chat.state.rooms["lobby"]
+        self.chat.state._room_list = None
+        alice.send(code=7)
+        alice.received()
+        self.assertEqual(alice.transport.producerState, "paused", "3,000 rooms cost 30 tokens more than the 20 of a burst")
+        self.clock.advance(1)
+        self.assertEqual(alice.transport.producerState, "paused")
+        self.clock.advance(0.5)
+        self.assertEqual(alice.transport.producerState, "producing")
 
     def test_throttling_again_and_again_keeps_no_spent_timers(self) -> None:
         """Flooding, pausing, flooding again for as long as one likes: memory stays flat."""

@@ -50,6 +50,18 @@ class StateTests(SynchronousTestCase):
     def user(self, nick: str) -> User:
         return self.state.logon(nick, FakeSession())
 
+    def test_the_room_list_is_made_once_per_change_not_per_request(self) -> None:
+        alice = self.user("alice")
+        for name in ("Zoo", "apple", "Mango"):
+            self.state.join(alice, name)
+        first = self.state.room_list()
+        self.assertEqual(first, ("apple", "Mango", "Zoo"))
+        self.assertIs(self.state.room_list(), first)
+        self.state.join(alice, "kiwi")
+        self.assertEqual(self.state.room_list(), ("apple", "kiwi", "Mango", "Zoo"))
+        self.state.leave(alice, "Zoo")
+        self.assertEqual(self.state.room_list(), ("apple", "kiwi", "Mango"))
+
     def test_rooms_that_empty_are_forgotten_unless_their_ids_must_go_on(self) -> None:
         alice = self.user("alice")
         for i in range(1000):
