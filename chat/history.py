@@ -1,7 +1,8 @@
 """
 Message history that survives restarts: SQLite in a data directory, run off
-the reactor thread by C{twisted.enterprise.adbapi} (one connection, one
-thread, so that order is the order of submission).
+the reactor thread by C{twisted.enterprise.adbapi}: one connection and one
+thread for writes, so that order is the order of submission, and one for
+reading pages, which in WAL mode never waits for the writer.
 
 Writes are group-committed: whatever is accepted in one reactor turn, or
 while a transaction is in flight, goes into the next transaction, so a busy
@@ -123,6 +124,13 @@ class History:
             "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
             cp_openfun=_connect_options, cp_noisy=False,
         )
+        # Pages are read on a connection and a thread of their own: in WAL
+        # mode readers never wait for the writer, so a crowd asking for
+        # history cannot hold back the writes every message waits for.
+        self.reader = adbapi.ConnectionPool(
+            "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
+            cp_openfun=_connect_options, cp_noisy=False,
+        )
 
     def _open(self, data_dir: Path) -> None:
         """Lock the directory, check the database, read what the server starts from."""
@@ -194,7 +202,7 @@ class History:
                 bodies.reverse()
             return [from_body(b) for b in bodies], more
 
-        return self.pool.runInteraction(read)
+        return self.reader.runInteraction(read)
 
     def prune(self, keep: int, older_than_ms: int | None,
               private_older_than_ms: int | None = None) -> defer.Deferred[int]:
@@ -223,6 +231,7 @@ class History:
 
     def close(self) -> None:
         self.pool.close()
+        self.reader.close()
         os.close(self.lock)
 
 

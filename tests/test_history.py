@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 from twisted.logger import globalLogPublisher
 
 from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, StoreError, check_store, from_body, to_row
@@ -302,3 +303,19 @@ def test_a_damaged_database_or_a_file_for_a_directory_is_said_in_one_line(tmp_pa
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match=rf"the data directory {tmp_path / 'file'} is not a directory"):
         History(tmp_path / "file")
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_are_read_while_a_write_is_in_progress(store: History) -> None:
+    """A crowd asking for history must not hold back the writes every message waits for, nor wait for them."""
+    await store.append([line("lobby", 1)])
+    gate = threading.Event()
+    writing = store.pool.runInteraction(lambda cursor: gate.wait(10))
+    try:
+        page = store.page("lobby")
+        page.addTimeout(5, reactor)
+        msgs, _ = await page
+        assert [m.id for m in msgs] == [1]
+    finally:
+        gate.set()
+        await writing
