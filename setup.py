@@ -18,6 +18,8 @@ setup(
         "attrs>=23.1",
         # --redis: a Twisted-native Redis client (docs/architecture.md).
         "txredisapi>=1.6",
+        # Unicode's confusables (UTS #39) for names that look alike: chat.lookalike.
+        "confusable-homoglyphs>=3.3",
     ],
     extras_require={
         "test": [

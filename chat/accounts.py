@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.limits import TokenBucket
+from chat.lookalike import lookalike_key
 from chat.names import ChatError, fold
 
 #: Seconds before a wrong password is answered: a person's typo costs a moment.
@@ -133,17 +134,18 @@ class Accounts:
     def registered_name(self, nick: str) -> bytes | None:
         """
         The account name for C{nick}, matched case-insensitively as
-        nicknames are, or None.  A checker that cannot list its users is
+        nicknames are, or by looks (C{аlice} with a Cyrillic а is alice's:
+        chat.lookalike), or None.  A checker that cannot list its users is
         taken to guard every nickname.
         """
-        key = fold(nick)
+        key, look = fold(nick), lookalike_key(nick)
         for checker in self.checkers:
             names = _known_names(checker)
             if names is None:
                 return nick.encode("utf-8")
             for name in names:
                 text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-                if fold(text) == key:
+                if fold(text) == key or lookalike_key(text) == look:
                     return name if isinstance(name, bytes) else text.encode("utf-8")
         return None
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
+from chat.lookalike import lookalike_key
 from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
@@ -29,12 +30,13 @@ MAX_ROOMS_PER_USER = 20
 class User:
     """A logged-on user and the connection it is reached through."""
 
-    __slots__ = ("away", "client", "key", "nick", "rooms")
+    __slots__ = ("away", "client", "key", "look", "nick", "rooms")
 
     def __init__(self, nick: str, client: IClient) -> None:
         self.nick = nick
         self.away: str | None = None
         self.key = fold(nick)
+        self.look = lookalike_key(nick)
         self.client = client
         self.rooms: dict[str, Room] = {}
 
@@ -73,7 +75,9 @@ class ChatState:
         self.clock = clock
         self.max_rooms_per_user = max_rooms_per_user
         self.users: dict[str, User] = {}
+        self.looks: dict[str, User] = {}  # the same users, by what their names look like
         self.rooms: dict[str, Room] = {}
+        self.room_looks: dict[str, Room] = {}
         # Ids of rooms that emptied (or that the history remembers), so that a
         # room's ids keep growing when it fills again.
         self._last_ids: dict[str, int] = dict(last_ids or {})
@@ -101,9 +105,10 @@ class ChatState:
 
     def logon(self, nick: str, client: IClient) -> User:
         """Register C{nick} for C{client}; unique case-insensitively."""
-        nick, key = check_logon(self.users, nick)
+        nick, key = check_logon(self.users, nick, self.looks)
         user = User(nick, client)
         self.users[key] = user
+        self.looks[user.look] = user
         return user
 
     def rename(self, user: User, new: str) -> list[Delivery]:
@@ -111,13 +116,17 @@ class ChatState:
         Change C{user}'s nickname.  The caller answers the user itself; the
         deliveries are the announcements to each room the user is in.
         """
-        new, key = check_rename(self.users, user, new)
+        new, key = check_rename(self.users, user, new, self.looks)
         old = user.nick
+        if new == old:
+            return []  # no change: nothing to tell
         del self.users[user.key]
+        del self.looks[user.look]
         for room in user.rooms.values():
             del room.members[user.key]
-        user.nick, user.key = new, key
+        user.nick, user.key, user.look = new, key, lookalike_key(new)
         self.users[key] = user
+        self.looks[user.look] = user
         deliveries: list[Delivery] = []
         for room in user.rooms.values():
             room.members[key] = user
@@ -137,7 +146,12 @@ class ChatState:
         name, key = check_join(user, name, self.max_rooms_per_user)
         room = self.rooms.get(key)
         if room is None:
+            look = lookalike_key(name)
+            twin = self.room_looks.get(look)
+            if twin is not None:
+                raise ChatError("bad-room", f"{name} looks too much like the room {twin.name}: join that one")
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
+            self.room_looks[look] = room
             self._room_list = None
         room.members[user.key] = user
         user.rooms[key] = room
@@ -173,6 +187,7 @@ class ChatState:
         del user.rooms[room.key]
         if not room.members:
             del self.rooms[room.key]
+            self.room_looks.pop(lookalike_key(room.name), None)
             self._room_list = None
             if room.last_id:  # a room where nothing was said leaves nothing behind
                 self._last_ids[room.key] = room.last_id
@@ -202,6 +217,7 @@ class ChatState:
                      CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {why}", nick=user.nick, room=room.name))
                 )
         del self.users[user.key]
+        self.looks.pop(user.look, None)
         return deliveries
 
     def members(self, name: str) -> Members:
@@ -248,23 +264,33 @@ class ChatState:
 # -- the checks every backend makes -------------------------------------------
 
 
-def check_logon(users: Mapping[str, User], nick: str) -> tuple[str, str]:
-    """The nickname and its key, if it is valid and not taken by one of C{users}."""
+def check_logon(users: Mapping[str, User], nick: str, looks: Mapping[str, User] | None = None) -> tuple[str, str]:
+    """The nickname and its key, if it is valid and not taken by one of C{users} (nor looks like one)."""
     nick = check_nick(nick)
     key = fold(nick)
     if key in users:
         raise ChatError("nick-in-use", f"the nickname {nick} is in use")
+    _check_look(nick, None, looks)
     return nick, key
 
 
-def check_rename(users: Mapping[str, User], user: User, new: str) -> tuple[str, str]:
+def check_rename(users: Mapping[str, User], user: User, new: str,
+                 looks: Mapping[str, User] | None = None) -> tuple[str, str]:
     """The new nickname and its key, if C{user} may take it (its own, in another case, it may)."""
     new = check_nick(new)
     key = fold(new)
     holder = users.get(key)
     if holder is not None and holder is not user:
         raise ChatError("nick-in-use", f"the nickname {new} is in use")
+    _check_look(new, user, looks)
     return new, key
+
+
+def _check_look(nick: str, user: User | None, looks: Mapping[str, User] | None) -> None:
+    """Refuse a nickname that looks like someone else's (Unicode's confusables: chat.lookalike)."""
+    twin = looks.get(lookalike_key(nick)) if looks is not None else None
+    if twin is not None and twin is not user:
+        raise ChatError("nick-in-use", f"the nickname {nick} looks too much like {twin.nick}, who is on")
 
 
 def member_room(user: User, name: str) -> Room:

@@ -308,3 +308,14 @@ async def test_away_is_seen_by_lookups_and_private_senders_until_back_or_gone(ch
     await chat.call(chat.service.quit(b, "has quit"))
     await chat.service.logon("robert", chat.client())
     assert await chat.service.online(["robert"]) == (Presence("robert"),), "a new user is not the old one's away"
+
+
+@on_both_backends
+async def test_a_nickname_that_looks_like_one_in_use_is_refused(chat: Harness) -> None:
+    _, alice = await chat.user("alice")
+    _, bob = await chat.user("bob")
+    assert await refused(chat.service.logon("\u0430lice", chat.client())) == "nick-in-use"  # a Cyrillic а
+    assert await refused(chat.service.rename(bob, "aIice")) == "nick-in-use"
+    await chat.call(chat.service.rename(alice, "a1ice"))  # its own look: still its own
+    await chat.call(chat.service.quit(alice, "has quit"))
+    assert (await chat.service.logon("\u0430lice", chat.client())).nick == "\u0430lice"

@@ -50,6 +50,25 @@ class StateTests(SynchronousTestCase):
     def user(self, nick: str) -> User:
         return self.state.logon(nick, FakeSession())
 
+    def test_names_that_look_alike_are_one_name(self) -> None:
+        """Unicode's confusables (UTS #39): a Cyrillic а, a Latin alpha or a capital I cannot pass for alice."""
+        alice = self.user("alice")
+        for twin in ("\u0430lice", "\u0251lice", "aIice", "a1ice"):
+            with self.assertRaises(ChatError) as cm:
+                self.user(twin)
+            self.assertEqual(cm.exception.slug, "nick-in-use")
+            self.assertIn("looks too much like alice", cm.exception.text)
+        bob = self.user("bob")
+        with self.assertRaises(ChatError):
+            self.state.rename(bob, "\u0430lice")
+        self.state.rename(alice, "aIice")  # one's own look-alike: still one's own
+        self.state.quit(alice, "has quit")
+        self.assertEqual(self.user("\u0430lice").nick, "\u0430lice", "free again once its holder left")
+        self.state.join(bob, "lobby")
+        with self.assertRaises(ChatError) as cm:
+            self.state.join(bob, "l\u043ebby")  # a Cyrillic о
+        self.assertEqual((cm.exception.slug, "lobby" in cm.exception.text), ("bad-room", True))
+
     def test_the_room_list_is_made_once_per_change_not_per_request(self) -> None:
         alice = self.user("alice")
         for name in ("Zoo", "apple", "Mango"):

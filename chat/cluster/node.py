@@ -30,6 +30,7 @@ from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.event import Event
 from chat.history import from_body
+from chat.lookalike import lookalike_key
 from chat.message import CMsg, Code, encode
 from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
@@ -432,9 +433,11 @@ class ClusterNode(service.Service):
 
     async def _logon(self, nick: str, client: IClient) -> User:
         nick, key = check_logon(self.users, nick)
-        taken = await self._run(scripts.LOGON, self.node_id, key, nick)
+        taken = await self._run(scripts.LOGON, self.node_id, key, nick, lookalike_key(nick))
         if taken == -1:
             raise ClusterUnavailable()
+        if taken == -2:
+            raise ChatError("nick-in-use", f"the nickname {nick} looks too much like one in use")
         if not taken:
             raise ChatError("nick-in-use", f"the nickname {nick} is in use")
         if key in self.users:  # taken here meanwhile
@@ -448,7 +451,12 @@ class ClusterNode(service.Service):
 
     async def _rename(self, user: User, new: str) -> None:
         new, key = check_rename(self.users, user, new)
-        if not await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new):
+        if new == user.nick:
+            return  # no change: nothing to tell
+        renamed = await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new, lookalike_key(new))
+        if renamed == -2:
+            raise ChatError("nick-in-use", f"the nickname {new} looks too much like one in use")
+        if not renamed:
             raise ChatError("nick-in-use", f"the nickname {new} is in use")
         if self.users.get(user.key) is not user:
             return  # the user quit meanwhile

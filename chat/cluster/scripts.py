@@ -20,6 +20,8 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   history:ROOM          stream of the room's messages only, entry id "ID-0"
   topics                hash: folded room name -> the topic as a joiner gets it (JSON)
   away                  hash: folded nickname -> away message (users who are away)
+  looks                 hash: what a nickname looks like (chat.lookalike) -> folded nickname
+  lookof                hash: folded nickname -> what it looks like
   inbox:NODE            stream of private messages (and wake-ups) for a node
 
 Stream entry ids carry the message ids: message N is entry "N-0" in both
@@ -71,6 +73,20 @@ local function holder_nick(node, fold)
     return fold
 end
 
+-- What a nickname looks like is taken while its holder is on.
+local function forget_look(fold)
+    local look = redis.call('HGET', P .. 'lookof', fold)
+    if look and redis.call('HGET', P .. 'looks', look) == fold then
+        redis.call('HDEL', P .. 'looks', look)
+    end
+    redis.call('HDEL', P .. 'lookof', fold)
+end
+
+local function take_look(fold, look)
+    redis.call('HSET', P .. 'looks', look, fold)
+    redis.call('HSET', P .. 'lookof', fold, look)
+end
+
 -- Remove a user from the whole cluster (quit, lost connection, dead node).
 local function remove_user(node, fold, nick, why)
     for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. fold)) do
@@ -81,6 +97,7 @@ local function remove_user(node, fold, nick, why)
     if holder and string.sub(holder, 1, #node + 1) == node .. '\t' then
         redis.call('HDEL', P .. 'nicks', fold)
         redis.call('HDEL', P .. 'away', fold)
+        forget_look(fold)
     end
     redis.call('SREM', P .. 'nodeusers:' .. node, fold)
 end
@@ -144,23 +161,34 @@ redis.call('SREM', P .. 'nodes', node)
 return 1
 """
 
-#: ARGV: prefix, node, fold, nick.  1: taken; 0: in use; -1: node not in the cluster.
+#: ARGV: prefix, node, fold, nick, look.  1: taken; 0: in use; -1: node not
+#: in the cluster; -2: it looks like a nickname in use.
 LOGON = _COMMON + r"""
-local node, fold, nick = ARGV[2], ARGV[3], ARGV[4]
+local node, fold, nick, look = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('SISMEMBER', P .. 'nodes', node) == 0 then
     return -1
+end
+local twin = redis.call('HGET', P .. 'looks', look)
+if twin and twin ~= fold then
+    return -2
 end
 if redis.call('HSETNX', P .. 'nicks', fold, node .. '\t' .. nick) == 0 then
     return 0
 end
+take_look(fold, look)
 redis.call('HDEL', P .. 'away', fold)
 redis.call('SADD', P .. 'nodeusers:' .. node, fold)
 return 1
 """
 
-#: ARGV: prefix, node, old fold, old nick, new fold, new nick.  1 or 0 (in use).
+#: ARGV: prefix, node, old fold, old nick, new fold, new nick, new look.
+#: 1, 0 (in use) or -2 (it looks like a nickname in use).
 RENAME = _COMMON + r"""
-local node, oldfold, oldnick, newfold, newnick = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local node, oldfold, oldnick, newfold, newnick, newlook = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local twin = redis.call('HGET', P .. 'looks', newlook)
+if twin and twin ~= oldfold and twin ~= newfold then
+    return -2
+end
 if oldfold ~= newfold then
     if redis.call('HSETNX', P .. 'nicks', newfold, node .. '\t' .. newnick) == 0 then
         return 0
@@ -179,6 +207,8 @@ if oldfold ~= newfold then
 else
     redis.call('HSET', P .. 'nicks', newfold, node .. '\t' .. newnick)
 end
+forget_look(oldfold)
+take_look(newfold, newlook)
 for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. newfold)) do
     redis.call('HDEL', P .. 'members:' .. room, oldfold)
     redis.call('HSET', P .. 'members:' .. room, newfold, newnick)
