@@ -110,6 +110,16 @@ class Connection:
             self.quit(user)
         self.factory.connection_lost(self)
 
+    def leave_chat(self) -> None:
+        """
+        A clean quit: the rooms hear it now, not once the transport is
+        closed (a TLS close waits for the other side, which may never come).
+        """
+        user, self.user = self.user, None
+        if user is not None:
+            self.log.info("{nick} quit", nick=user.nick)
+            self.quit(user)
+
     def quit(self, user: IUser) -> None:
         d = self.factory.service.quit(user, self.quit_reason)
         d.addErrback(lambda f: self.log.failure("announcing that {nick} left", f, nick=user.nick))

@@ -555,7 +555,12 @@ class IRCServerProtocol(Connection, LineReceiver):
     def irc_QUIT(self, params: list[str]) -> None:
         self.quit_with(params[0] if params else "")
         self.hold()
-        self.factory.service.barrier().addBoth(lambda _: self.close_with("ERROR :Closing link (quit)"))
+
+        def bye(_: object) -> None:
+            self.leave_chat()
+            self.close_with("ERROR :Closing link (quit)")
+
+        self.factory.service.barrier().addBoth(bye)
 
     # -- channels -------------------------------------------------------------------------
 

@@ -188,7 +188,12 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             goodbye = CMsg(Code.LEAVING_CHAT, close=True, text="Goodbye.")
             # Let the quitter see its last lines relayed before the goodbye.
             self.hold()
-            self.factory.service.barrier().addBoth(lambda _: self.close_with(goodbye))
+
+            def bye(_: object) -> None:
+                self.leave_chat()
+                self.close_with(goodbye)
+
+            self.factory.service.barrier().addBoth(bye)
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")

@@ -111,7 +111,7 @@ class ClientTests(ClientCase):
     def test_commands_send_the_documented_frames(self) -> None:
         self.log_on()
         for line in ("hi", "/me waves", "//slash", "/msg bob psst", "/rooms", "/who", "/nick al",
-                     "/join dev", "/leave", "/color blue", "blue text"):
+                     "/color blue", "blue text", "/leave", "/join dev"):
             self.client.line_entered(line)
         self.assertEqual(self.sent(), [
             {"code": 5, "room": "lobby", "text": "hi", "color": "default"},
@@ -121,10 +121,25 @@ class ClientTests(ClientCase):
             {"code": 7},
             {"code": 3, "room": "lobby"},
             {"code": 4, "text": "al"},
-            {"code": 1, "room": "dev"},
-            {"code": 2, "room": "lobby"},
             {"code": 5, "room": "lobby", "text": "blue text", "color": "blue"},
+            {"code": 2, "room": "lobby"},
+            {"code": 1, "room": "dev"},
         ])
+
+    def test_a_line_typed_right_after_join_goes_to_the_new_room(self) -> None:
+        self.log_on()
+        self.client.line_entered("/join dev")
+        self.client.line_entered("hello")
+        self.client.line_entered("/help")  # local: at once, not behind the join
+        self.assertEqual(self.sent(), [{"code": 1, "room": "dev"}])
+        self.assertIn(("info", "/join ROOM        join ROOM and make it the current room"), self.view.kinds())
+        self.server(code=1, nick="alice", room="dev", text="alice has joined dev")
+        self.assertEqual(self.sent(), [{"code": 5, "room": "dev", "text": "hello", "color": "default"}])
+        self.client.line_entered("/join nowhere!")
+        self.client.line_entered("still here")
+        self.server(code=8, error="bad-room", text="bad room", reply_to=1)
+        self.assertEqual(self.sent(), [{"code": 1, "room": "nowhere!"},
+                                       {"code": 5, "room": "dev", "text": "still here", "color": "default"}])
 
     def test_topic_is_asked_set_and_shown(self) -> None:
         self.log_on()
@@ -213,6 +228,19 @@ class ClientTests(ClientCase):
         self.assertEqual(kinds[0][0], "error")
         self.assertIn("connection lost", kinds[0][1])
         self.assertEqual(self.view.exit, 1)
+
+    def test_while_reconnecting_lines_are_shown_queued_and_local_commands_work_at_once(self) -> None:
+        self.client.reconnect = True
+        self.log_on()
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.view.kinds()
+        self.client.line_entered("typed while away")
+        self.client.line_entered("/help")
+        shown = self.view.kinds()
+        self.assertEqual(shown[0], ("info", "queued until connected: typed while away"))
+        self.assertIn(("info", "/quit [REASON]    leave the chat"), shown)
+        self.client.line_entered("/quit")
+        self.assertEqual(self.view.exit, 0, "a server that never comes back does not keep anyone")
 
     def test_reconnect_rejoins_every_room(self) -> None:
         self.client.reconnect = True

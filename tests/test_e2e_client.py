@@ -270,3 +270,32 @@ def test_wide_characters_edit_in_place(server: ServerProcess, terminal: list[Pty
     assert me.cursor() == (2 + 2 + 1, bottom)
     me.type("\r")
     assert bob.recv_until(lambda m: m["code"] == 5 and m.get("nick") == "alice")[-1]["text"] == "日x!ok"
+
+
+def test_the_full_screen_client_says_why_it_ended(tmp_path: Path, terminal: list[PtyProgram]) -> None:
+    """Nothing listening, or the server killed under a logged-on user: the reason stays on the screen."""
+    n = free_port_number()
+    nobody = start(terminal, ["--server", "127.0.0.1", "--port", str(n), "--nick", "carol"])
+    assert nobody.wait_exit() == 1
+    nobody.wait_for("not connected")
+    assert b"chat-client: cannot connect to" in nobody.raw.split(b"\x1b[r")[-1], "printed again below the chat"
+    server = ServerProcess(tmp_path)
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "dave"])
+    me.wait_for("dave has joined lobby")
+    server.process.send_signal(signal.SIGKILL)
+    assert me.wait_exit() == 1
+    me.wait_for("disconnected")
+    assert b"chat-client: connection lost" in me.raw.split(b"\x1b[r")[-1]
+
+
+def test_while_the_server_is_away_lines_wait_visibly_and_quit_works(tmp_path: Path,
+                                                                    terminal: list[PtyProgram]) -> None:
+    server = ServerProcess(tmp_path)
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "erin", "--reconnect"])
+    me.wait_for("erin has joined lobby")
+    server.stop()
+    me.wait_for("reconnecting")
+    me.type("are you back?\r")
+    me.wait_for("queued until connected: are you back?")
+    me.type("/quit\r")
+    assert me.wait_exit() == 0

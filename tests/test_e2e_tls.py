@@ -108,3 +108,29 @@ def test_certs_command_writes_a_key_only_the_owner_reads(tmp_path: Path) -> None
                    check=True, env=source_env(), timeout=TIMEOUT, capture_output=True)
     assert (tmp_path / "cert.pem").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     assert (tmp_path / "key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_a_quit_over_tls_is_heard_at_once(tmp_path: Path) -> None:
+    """
+    The rooms hear a clean quit when it is made, not when the TLS close is
+    over: a client that says goodbye but leaves its socket open (as a
+    client that never answers the server's close_notify does) is gone at once.
+    """
+    server, n, cert = tls_server(tmp_path, "localhost")
+    try:
+        watcher = WireClient(server.host, server.port).logon("watcher")
+        context = ssl.create_default_context(cafile=str(cert))
+        raw = socket.create_connection(("127.0.0.1", 1500 + n), timeout=TIMEOUT)
+        leaver = WireClient.__new__(WireClient)
+        leaver.sock = context.wrap_socket(raw, server_hostname="localhost")
+        leaver._buffer = b""
+        leaver.logon("leaver")
+        watcher.recv_until(lambda m: m.get("nick") == "leaver")
+        leaver.send(code=2, close=True, text="lunch")
+        assert leaver.recv() == {"code": 2, "close": True, "text": "Goodbye."}
+        got = watcher.recv(timeout=3.0)  # the server drops a client that never closes after 10 s
+        assert got is not None and got["text"] == "leaver has quit: lunch", got
+        WireClient(server.host, server.port).logon("leaver")  # the nickname is free again
+        leaver.sock.close()
+    finally:
+        server.kill()

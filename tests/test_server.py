@@ -663,8 +663,10 @@ class TranslationTests(SynchronousTestCase):
         c.send(code=2, close=True, text="lunch")
         self.assertEqual(self.service.answer(), ("barrier", ()))
         self.assertEqual(c.received(), [{"code": 2, "close": True, "text": "Goodbye."}])
-        c.drop()
+        # The rooms hear it now: a TLS close may wait long for the other side.
         self.assertEqual(self.service.answer(), ("quit", (user, "has quit: lunch")))
+        c.drop()
+        self.assertEqual(self.service.calls, [], "and only once")
 
     def test_a_user_gone_before_its_logon_is_answered_is_quit_at_once(self) -> None:
         c = Client(self.factory, 40001)

@@ -99,12 +99,17 @@ class ChatClient:
 
     # -- from the connection -----------------------------------------------
 
-    def connected(self, connection: ChatClientProtocol) -> None:
+    def connected(self, connection: ChatClientProtocol, verified: bool = True) -> None:
         self.connection = connection
         self.server_closing = False
         self._list_parts.clear()  # a list cut off by the old connection never gets its last frame
-        self._set_state("connected")
+        self._set_state("connected" if verified else "verifying the server (TLS)")
         self._send_nick()
+
+    def verified(self) -> None:
+        """The TLS handshake verified the server (its logon answer may have come first)."""
+        if self.state.startswith("verifying"):
+            self._set_state("connected")
 
     def _send_nick(self) -> None:
         password = self.password if self._password_sent else None
@@ -268,10 +273,8 @@ class ChatClient:
     # -- from the person ---------------------------------------------------
 
     def _ready(self) -> bool:
-        """Logged on, and the join asked for at logon answered."""
-        return self.connection is not None and self.logged_on and (
-            self.current is not None or self._switch_to is None
-        )
+        """Logged on, and the last join asked for answered (a line typed after /join goes to that room)."""
+        return self.connection is not None and self.logged_on and self._switch_to is None
 
     def _flush_pending(self) -> None:
         pending, self._pending = self._pending, []
@@ -289,7 +292,15 @@ class ChatClient:
             self._send_nick()
             return
         if not self.asking_nick and (self._pending or not self._ready()):
-            self._pending.append(line)
+            command = commands.parse(line)
+            if isinstance(command, (commands.Help, commands.Color, commands.Invalid)):
+                self.do(command)  # nothing to send: done at once
+            elif isinstance(command, commands.Quit) and self.connection is None:
+                self.quit(command.reason, now=True)  # not connected: nobody to say goodbye to
+            elif command is not None:
+                self._pending.append(line)
+                if self.connection is None:
+                    self.view.show(Event("info", f"queued until connected: {line}"))
             return
         if self.asking_nick:
             if line.strip():

@@ -116,13 +116,25 @@ def run(options: Options) -> int:
     from twisted.internet import reactor
 
     exit_code = [0]
+    screen: list[object] = []  # the full-screen terminal's stdio transport, once there is one
+    views: list[object] = []  # the UI the client shows things in
+
+    def stop() -> None:
+        if reactor.running:  # type: ignore[attr-defined]
+            reactor.stop()  # type: ignore[attr-defined]
 
     def finish(code: int) -> None:
         exit_code[0] = code
-        if reactor.running:  # type: ignore[attr-defined]
-            reactor.callLater(0, reactor.stop)  # type: ignore[attr-defined]
+        if screen:
+            # What was last drawn (the reason, the status) is written out
+            # first: the terminal stops the reactor once it is flushed.
+            screen[0].loseConnection()  # type: ignore[attr-defined]
+            reactor.callLater(2.0, stop)  # type: ignore[attr-defined]
+        else:
+            reactor.callLater(0, stop)  # type: ignore[attr-defined]
 
     def start(view: object, form: LogonForm) -> ChatClient:
+        views.append(view)
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
                             color=options["text-color"], reconnect=options["reconnect"],
                             password=read_password(options))
@@ -136,6 +148,8 @@ def run(options: Options) -> int:
         else:
             def failed(reason: object) -> None:
                 view.show(Event("error", f"cannot connect to {description}: {reason.getErrorMessage()}"))  # type: ignore[attr-defined]
+                client.state = "not connected"
+                view.status_changed()  # type: ignore[attr-defined]
                 view.finish(1)  # type: ignore[attr-defined]
 
             endpoint.connect(factory).addErrback(failed)
@@ -153,7 +167,8 @@ def run(options: Options) -> int:
 
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
-        server_protocol = ServerProtocol(ChatTerminal, form, start, finish, terminal_size(fd))
+        out = os.dup(sys.stdout.fileno())  # stdio closes stdout when it is done; the last words go here
+        server_protocol = ServerProtocol(ChatTerminal, form, start, finish, terminal_size(fd), None, stop)
 
         def resized(*args: object) -> None:
             width, height = terminal_size(fd)
@@ -161,14 +176,19 @@ def run(options: Options) -> int:
 
         tty.setraw(fd)
         try:
-            stdio.StandardIO(server_protocol)
+            screen.append(stdio.StandardIO(server_protocol))
             signal.signal(signal.SIGWINCH, resized)
             reactor.run()  # type: ignore[attr-defined]
         finally:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
             # Undo the scroll region and colours, and leave the cursor below the chat.
             rows = terminal_size(fd)[1]
-            os.write(sys.stdout.fileno(), b"\x1b[0m\x1b[r\x1b[%d;1H\r\n" % rows)
+            os.write(out, b"\x1b[0m\x1b[r\x1b[%d;1H\r\n" % rows)
+            # Why it ended, where it stays readable after the program has gone.
+            last = getattr(views[0], "last_error", None) if views else None
+            if exit_code[0] and last:
+                os.write(out, f"chat-client: {last}\n".encode("utf-8", "replace"))
+            os.close(out)
     else:
         from chat.client.pipe import PipeUI
 

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
 from service_identity import VerificationError
+from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from chat.message import MAX_FRAME, CMsg, Code, ProtocolError, decode, frame
 
@@ -27,6 +29,7 @@ IDLE_TIMEOUT = 60.0
 PING_TIMEOUT = 30.0
 
 
+@implementer(IHandshakeListener)
 class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     MAX_LENGTH = MAX_FRAME
     client: ChatClient
@@ -37,7 +40,13 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
         if set_nodelay is not None:
             set_nodelay(True)
         self.setTimeout(IDLE_TIMEOUT)
-        self.client.connected(self)
+        # Over TLS what is written now waits for the handshake, and goes only
+        # if the server is verified; until then the status says so.
+        self.client.connected(self, verified=not ISSLTransport.providedBy(self.transport))
+
+    def handshakeCompleted(self) -> None:
+        """TLS is up and the server's certificate and name were verified."""
+        self.client.verified()
 
     def timeoutConnection(self) -> None:
         if not self.pinged:

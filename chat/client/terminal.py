@@ -55,7 +55,8 @@ class ChatTerminal(HistoricRecvLine):
     ps = (b"> ", b"> ")
 
     def __init__(self, form: LogonForm, start: Callable[[ChatTerminal, LogonForm], ChatClient],
-                 finish: Callable[[int], None], size: tuple[int, int], clock: IReactorTime | None = None) -> None:
+                 finish: Callable[[int], None], size: tuple[int, int], clock: IReactorTime | None = None,
+                 closed: Callable[[], None] | None = None) -> None:
         if clock is None:
             from twisted.internet import reactor as clock  # type: ignore[assignment]
         self.clock: IReactorTime = clock
@@ -63,6 +64,9 @@ class ChatTerminal(HistoricRecvLine):
         self.form = form
         self.start = start
         self._finish = finish
+        self._closed = closed
+        #: The last error shown: main prints it again below the chat once the screen is left.
+        self.last_error: str | None = None
         self.width, self.height = size
         self.client: ChatClient | None = None
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
@@ -130,6 +134,8 @@ class ChatTerminal(HistoricRecvLine):
         self._place_cursor()
 
     def show(self, event: Event) -> None:
+        if event.kind == "error":
+            self.last_error = event.text
         show_room = self.client is not None and len(self.client.rooms) > 1
         self._print(styled(event, show_room))
 
@@ -174,6 +180,8 @@ class ChatTerminal(HistoricRecvLine):
             self._redraw.cancel()
         self._redraw = None
         super().connectionLost(reason)
+        if self._closed is not None:
+            self._closed()
 
     def _draw_later(self) -> None:
         self._redraw = None
