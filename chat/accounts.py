@@ -18,7 +18,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.limits import TokenBucket
-from chat.lookalike import lookalike_key
+from chat.lookalike import look_keys
 from chat.names import ChatError, fold
 
 #: Seconds before a wrong password is answered: a person's typo costs a moment.
@@ -138,14 +138,14 @@ class Accounts:
         chat.lookalike), or None.  A checker that cannot list its users is
         taken to guard every nickname.
         """
-        key, look = fold(nick), lookalike_key(nick)
+        key, looks = fold(nick), look_keys(nick)
         for checker in self.checkers:
             names = _known_names(checker)
             if names is None:
                 return nick.encode("utf-8")
             for name in names:
                 text = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-                if fold(text) == key or lookalike_key(text) == look:
+                if fold(text) == key or not looks.isdisjoint(look_keys(text)):  # look_keys is cached
                     return name if isinstance(name, bytes) else text.encode("utf-8")
         return None
 

@@ -237,13 +237,43 @@ class History:
 
 def check_store(data_dir: Path) -> None:
     """
-    Everything L{History} checks at start (the directory, its lock, the
-    database), then let go: twistd checks this with the options, so that an
-    operator gets the reason in one line, before it daemonizes.
+    What L{History} will find at start (the directory, its lock, the
+    database), looked at without creating or changing anything: twistd
+    checks this with the options, so that an operator gets the reason in one
+    line, before it daemonizes or changes user (the files are made later,
+    by the user the server runs as).
     """
-    store = History.__new__(History)
-    store._open(data_dir)
-    os.close(store.lock)
+    if not data_dir.exists():
+        return
+    if not data_dir.is_dir():
+        raise StoreError(f"the data directory {data_dir} is not a directory")
+    lock = data_dir / "lock"
+    if lock.exists():
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError as e:
+            raise StoreError(f"cannot use the data directory {data_dir}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StoreError(f"the data directory {data_dir} is in use by another chat server (process {holder}); "
+                             "give each server a --data-dir of its own") from None
+        finally:
+            os.close(fd)
+    path = data_dir / "history.sqlite3"
+    if path.exists():
+        try:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                problems = [row[0] for row in connection.execute("PRAGMA quick_check(3)")]
+            finally:
+                connection.close()
+        except sqlite3.DatabaseError as e:
+            problems = [str(e)]
+        if problems != ["ok"]:
+            raise StoreError(f"the history {path} is damaged ({'; '.join(problems)}): move it away to start "
+                             "afresh, or put back a copy from a backup")
 
 
 

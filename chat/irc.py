@@ -158,9 +158,15 @@ def message_id(n: int, room: str) -> str:
     return f"{n}-{fold(room)}"
 
 
-def id_of(msgid: str) -> int:
-    """The room's message id in an IRCv3 msgid (L{message_id}); a bare number is taken too."""
-    return int(msgid.partition("-")[0])
+def id_of(msgid: str, room: str) -> int:
+    """
+    The room's message id in an IRCv3 msgid (L{message_id}) of a message of
+    C{room}; a bare number is taken too.  ValueError for another room's.
+    """
+    number, dash, of = msgid.partition("-")
+    if dash and of != fold(room):
+        raise ValueError(f"{msgid} is not a message of {room}")
+    return int(number)
 
 
 def _clock(ts_ms: int) -> str:
@@ -408,6 +414,9 @@ class IRCServerProtocol(Connection, LineReceiver):
     def irc_AUTHENTICATE(self, params: list[str]) -> None:
         """SASL PLAIN (IRCv3 sasl-3.1), checked against the same accounts as the native logon."""
         server = self.factory.server_name
+        if self.sasl_account is not None:
+            self.reply("907", "You have already authenticated using SASL")
+            return
         if self.user is not None:
             self.reply(ERR_ALREADYREGISTERED, "You may not reregister")
             return
@@ -702,7 +711,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         if room_of(target) is not None:
             if not change:
                 self.reply(RPL_CHANNELMODEIS, target, "+")
-            elif change.lstrip("+") == "b":  # the ban list, which clients ask for on joining: empty
+            elif change.lstrip("+") == "b" and len(params) < 3:  # the ban list, asked for on joining: empty
                 self.reply(RPL_ENDOFBANLIST, target, "End of channel ban list")
             else:
                 mode = next((c for c in change if c not in "+-"), "+")
@@ -819,7 +828,8 @@ class IRCServerProtocol(Connection, LineReceiver):
                 kind, _, value = ref.partition("=")
                 if kind != "msgid":
                     raise ValueError(ref)
-                before, after = (id_of(value), None) if sub == "BEFORE" else (None, id_of(value))
+                number = id_of(value, room or "")
+                before, after = (number, None) if sub == "BEFORE" else (None, number)
             elif sub != "LATEST":
                 raise ValueError(sub)
         except ValueError:

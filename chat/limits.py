@@ -57,7 +57,7 @@ class TokenBucket:
     slowed for a second or two; a bot that never stops, for ever).
     """
 
-    __slots__ = ("burst", "kick", "last_second", "rate", "stamp", "streak", "tokens")
+    __slots__ = ("burst", "cost_stamp", "cost_tokens", "kick", "last_second", "rate", "stamp", "streak", "tokens")
 
     def __init__(self, now: float, rate: float = FLOOD_RATE, burst: int = FLOOD_BURST,
                  kick: int = FLOOD_KICK) -> None:
@@ -66,6 +66,10 @@ class TokenBucket:
         self.kick = kick
         self.tokens = float(burst)
         self.stamp = now
+        # Costs (long text, pages, lists) have a bucket of their own, so
+        # that paying for them never looks like flooding.
+        self.cost_tokens = float(burst)
+        self.cost_stamp = now
         self.streak = 0
         self.last_second = -2
 
@@ -89,9 +93,9 @@ class TokenBucket:
         or list): the seconds to wait before reading on.  Costly requests
         slow a client down but never count as flooding on their own.
         """
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate) - cost
-        self.stamp = now
-        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+        self.cost_tokens = min(self.burst, self.cost_tokens + (now - self.cost_stamp) * self.rate) - cost
+        self.cost_stamp = now
+        return 0.0 if self.cost_tokens >= 0 else -self.cost_tokens / self.rate
 
     @property
     def flooding(self) -> bool:

@@ -95,13 +95,9 @@ class LocalChat(service.Service):
             self._use(History(self.data_dir))
             self.log.info("history in {path}", path=str(self.store.path))  # type: ignore[union-attr]
 
-    def privilegedStartService(self) -> None:
-        # As ports are bound, before twistd changes user: a store that
-        # cannot be opened stops the server with the reason.
-        self._open_store()
-        super().privilegedStartService()
-
     def startService(self) -> None:
+        # Here, as the user twistd runs the server as (--uid), who must own
+        # the files; the options were checked before (chat.history.check_store).
         self._open_store()
         super().startService()
 
@@ -183,8 +179,9 @@ class LocalChat(service.Service):
         commit, store = self.commit, self.store
         if commit is None or store is None or not self.replay:
             # No replay, but its end marker all the same: a client can wait for it.
-            room_name = deliveries[0][1].room
-            self._announce([*deliveries, ((user,), CMsg(Code.HISTORY, room=room_name))])
+            room = member_room(user, name)
+            more = store is not None and room.last_id > 0  # with --history-replay 0, what is kept
+            self._announce([*deliveries, ((user,), CMsg(Code.HISTORY, room=room.name, more=more))])
             return None
         # The replay is the room's messages up to the join (none of which is
         # relayed to the joiner), read once they are all stored.  It goes
@@ -206,7 +203,8 @@ class LocalChat(service.Service):
 
             def failed(f: Any) -> None:
                 self.log.failure("reading the history of {room} for a join", f, room=room.name)
-                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=SERVER_ERROR))])
+                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=SERVER_ERROR)),
+                      Event(CMsg(Code.HISTORY, room=room.name))])  # the marker comes in every case
 
             d.addCallbacks(replayed, failed)
             d.addBoth(lambda _: done.callback(None))

@@ -42,10 +42,18 @@ def skeleton(text: str) -> str:
 
 
 def lookalike_key(name: str) -> str:
-    """
-    The key under which names that look alike are one: the skeleton, then
-    case folded (as Ergo does).  It is a second key beside L{chat.names.fold}:
-    a name is taken if either key is (so C{ALICE} is C{alice} by case, and
-    C{aIice} by looks).
-    """
+    """The skeleton of C{name}, then case folded (as Ergo does)."""
     return unicodedata.normalize("NFKC", skeleton(unicodedata.normalize("NFKC", name))).casefold()
+
+
+@functools.lru_cache(maxsize=65536)
+def look_keys(name: str) -> frozenset[str]:
+    """
+    What C{name} looks like, as the keys under which look-alikes meet: the
+    name's own skeleton (C{aIice} looks like C{alice}: a capital I is an l)
+    and its case-folded form's (C{аlice} looks like C{ALICE} folded).  A
+    name is taken if one of its keys is another's; with
+    L{chat.names.fold}, that makes C{ALICE}, C{aIice} and C{аlice} one name.
+    """
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return frozenset((lookalike_key(name), lookalike_key(folded)))

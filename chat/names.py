@@ -36,15 +36,15 @@ def _name_ok(name: str, first_may_be_digit: bool) -> bool:
     """
     if not name or _INVISIBLE.search(name):
         return False
-    marks = 0
+    marks, after_letter = 0, False
     for i, ch in enumerate(name):
         kind = unicodedata.category(ch)
-        if kind[0] == "M":
+        if kind[0] == "M":  # a mark belongs to the letter before it
             marks += 1
-            if i == 0 or marks > MAX_MARKS:
+            if not after_letter or marks > MAX_MARKS:
                 return False
             continue
-        marks = 0
+        marks, after_letter = 0, kind[0] == "L"
         if kind[0] == "L" or ch == "_" or (kind[0] == "N" and (i or first_may_be_digit)):
             continue
         if i and ch in ".-":

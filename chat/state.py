@@ -18,7 +18,7 @@ from dataclasses import replace
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
-from chat.lookalike import lookalike_key
+from chat.lookalike import look_keys
 from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
@@ -36,7 +36,7 @@ class User:
         self.nick = nick
         self.away: str | None = None
         self.key = fold(nick)
-        self.look = lookalike_key(nick)
+        self.look = look_keys(nick)
         self.client = client
         self.rooms: dict[str, Room] = {}
 
@@ -108,7 +108,8 @@ class ChatState:
         nick, key = check_logon(self.users, nick, self.looks)
         user = User(nick, client)
         self.users[key] = user
-        self.looks[user.look] = user
+        for look in user.look:
+            self.looks[look] = user
         return user
 
     def rename(self, user: User, new: str) -> list[Delivery]:
@@ -121,12 +122,13 @@ class ChatState:
         if new == old:
             return []  # no change: nothing to tell
         del self.users[user.key]
-        del self.looks[user.look]
+        self._forget_look(user)
         for room in user.rooms.values():
             del room.members[user.key]
-        user.nick, user.key, user.look = new, key, lookalike_key(new)
+        user.nick, user.key, user.look = new, key, look_keys(new)
         self.users[key] = user
-        self.looks[user.look] = user
+        for look in user.look:
+            self.looks[look] = user
         deliveries: list[Delivery] = []
         for room in user.rooms.values():
             room.members[key] = user
@@ -146,12 +148,13 @@ class ChatState:
         name, key = check_join(user, name, self.max_rooms_per_user)
         room = self.rooms.get(key)
         if room is None:
-            look = lookalike_key(name)
-            twin = self.room_looks.get(look)
+            looks = look_keys(name)
+            twin = next((self.room_looks[look] for look in looks if look in self.room_looks), None)
             if twin is not None:
                 raise ChatError("bad-room", f"{name} looks too much like the room {twin.name}: join that one")
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
-            self.room_looks[look] = room
+            for look in looks:
+                self.room_looks[look] = room
             self._room_list = None
         room.members[user.key] = user
         user.rooms[key] = room
@@ -187,7 +190,9 @@ class ChatState:
         del user.rooms[room.key]
         if not room.members:
             del self.rooms[room.key]
-            self.room_looks.pop(lookalike_key(room.name), None)
+            for look in look_keys(room.name):
+                if self.room_looks.get(look) is room:
+                    del self.room_looks[look]
             self._room_list = None
             if room.last_id:  # a room where nothing was said leaves nothing behind
                 self._last_ids[room.key] = room.last_id
@@ -217,8 +222,13 @@ class ChatState:
                      CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {why}", nick=user.nick, room=room.name))
                 )
         del self.users[user.key]
-        self.looks.pop(user.look, None)
+        self._forget_look(user)
         return deliveries
+
+    def _forget_look(self, user: User) -> None:
+        for look in user.look:
+            if self.looks.get(look) is user:
+                del self.looks[look]
 
     def members(self, name: str) -> Members:
         """The members of an existing room."""
@@ -288,9 +298,12 @@ def check_rename(users: Mapping[str, User], user: User, new: str,
 
 def _check_look(nick: str, user: User | None, looks: Mapping[str, User] | None) -> None:
     """Refuse a nickname that looks like someone else's (Unicode's confusables: chat.lookalike)."""
-    twin = looks.get(lookalike_key(nick)) if looks is not None else None
-    if twin is not None and twin is not user:
-        raise ChatError("nick-in-use", f"the nickname {nick} looks too much like {twin.nick}, who is on")
+    if looks is None:
+        return
+    for look in look_keys(nick):
+        twin = looks.get(look)
+        if twin is not None and twin is not user:
+            raise ChatError("nick-in-use", f"the nickname {nick} looks too much like {twin.nick}, who is on")
 
 
 def member_room(user: User, name: str) -> Room:

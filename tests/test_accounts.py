@@ -127,9 +127,10 @@ class FileAccountsTests(SynchronousTestCase):
         self.successResultOf(defer.ensureDeferred(accounts.check("alice", "secret")))
 
     def test_a_look_alike_of_a_registered_nickname_needs_its_password(self) -> None:
-        accounts = Accounts([InMemoryUsernamePasswordDatabaseDontUse(alice=b"secret")], MemoryReactorClock())
-        d = defer.ensureDeferred(accounts.check("\u0430lice", None))  # a Cyrillic а
-        self.assertEqual(self.failureResultOf(d, ChatError).value.slug, "password-required")
+        accounts = Accounts([InMemoryUsernamePasswordDatabaseDontUse(alice=b"secret", NICK=b"x")], MemoryReactorClock())
+        for twin in ("\u0430lice", "n\u0456ck"):  # a Cyrillic а; a Cyrillic і, like NICK folded
+            d = defer.ensureDeferred(accounts.check(twin, None))
+            self.assertEqual(self.failureResultOf(d, ChatError).value.slug, "password-required")
 
     def test_twistds_memory_checker_which_keeps_text_works_too(self) -> None:
         accounts = Accounts([strcred.makeChecker("memory:Alice:secret")], MemoryReactorClock())

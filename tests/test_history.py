@@ -299,7 +299,10 @@ def test_a_damaged_database_or_a_file_for_a_directory_is_said_in_one_line(tmp_pa
     (tmp_path / "history.sqlite3").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=rf"the history {tmp_path / 'history.sqlite3'} is damaged"):
         History(tmp_path)
-    check_store(tmp_path / "fresh")  # the lock was let go: another directory, or this one mended, will do
+    with pytest.raises(StoreError, match="is damaged"):
+        check_store(tmp_path)  # what twistd checks with the options says the same
+    check_store(tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists(), "checking makes nothing (it runs before twistd changes user)"
     (tmp_path / "file").write_text("x")
     with pytest.raises(StoreError, match=rf"the data directory {tmp_path / 'file'} is not a directory"):
         History(tmp_path / "file")

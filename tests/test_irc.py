@@ -327,7 +327,7 @@ class IRCv3Tests(SynchronousTestCase):
         self.settle()
         self.assertIn(" 001 dave ", c.received()[0])
         c.send("AUTHENTICATE PLAIN")
-        self.assertEqual(c.received(), [":irc.test 462 dave :You may not reregister"])
+        self.assertEqual(c.received(), [":irc.test 907 dave :You have already authenticated using SASL"])
 
     def test_a_registered_nickname_without_its_password_is_refused(self) -> None:
         c = IRCClient(self.irc, 1)

@@ -269,11 +269,12 @@ class IRCCommandTests(SynchronousTestCase):
         self.assertEqual(c.received(), [":irc.test 324 alice #lobby :+", ":irc.test 221 alice :+",
                                         ":irc.test 502 alice :Cannot change mode for other users",
                                         ":irc.test 461 alice MODE :Not enough parameters"])
-        c.send("MODE #lobby b", "MODE #lobby +int", "MODE alice +i")
+        c.send("MODE #lobby b", "MODE #lobby +int", "MODE alice +i", "MODE #lobby +b x!*@*")
         self.assertEqual(c.received(), [
             ":irc.test 368 alice #lobby :End of channel ban list",
             ":irc.test 472 alice i :is not a channel mode here: rooms have no modes",
             ":irc.test 501 alice :Unknown MODE flag: users have no modes here",
+            ":irc.test 472 alice b :is not a channel mode here: rooms have no modes",
         ])
         self.assertEqual(self.calls(), [])
 
@@ -441,14 +442,15 @@ class IRCCommandTests(SynchronousTestCase):
         self.assertEqual(self.service.answer(ChatError("not-in-room", "you are not in lobby"))[1],
                          (user, "lobby", None, 2, 10))
         c.send("CHATHISTORY BEFORE #lobby timestamp=2023-11-14T22:13:20.000Z 10", "CHATHISTORY LATEST bob * 1",
-               "CHATHISTORY LATEST #lobby")
+               "CHATHISTORY LATEST #lobby", "CHATHISTORY BEFORE #lobby msgid=4-dev 10")
         self.assertEqual(c.received(), [
             ":bob!bob@chat PRIVMSG #lobby :[22:13] old",
             ":irc.test 442 alice #lobby :you are not in lobby",
             ":irc.test FAIL CHATHISTORY INVALID_PARAMS BEFORE :use LATEST * N, or BEFORE/AFTER msgid=ID N",
             ":irc.test FAIL CHATHISTORY INVALID_TARGET LATEST bob :history is kept for channels only",
             ":irc.test 461 alice CHATHISTORY :Not enough parameters",
-        ])
+            ":irc.test FAIL CHATHISTORY INVALID_PARAMS BEFORE :use LATEST * N, or BEFORE/AFTER msgid=ID N",
+        ], "another room's msgid is not taken for this room's")
         self.assertEqual(self.service.calls, [])
 
     def test_motd_and_lusers(self) -> None:

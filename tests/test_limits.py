@@ -35,3 +35,15 @@ class TokenBucketTests(SynchronousTestCase):
                 bucket.take(second)
         self.assertEqual(bucket.streak, 2)
         self.assertFalse(bucket.flooding)
+
+    def test_costs_slow_a_client_down_but_never_count_as_flooding(self) -> None:
+        """A client paging through history one 200-message page after another is slowed, never kicked."""
+        bucket = TokenBucket(0.0, rate=10, burst=20, kick=10)
+        now = 0.0
+        for _ in range(100):
+            wait = bucket.take(now)  # the HISTORY frame itself
+            now += wait
+            now += bucket.charge(now, 4)  # the page's cost: it waits before the next is read
+            self.assertFalse(bucket.flooding)
+        self.assertGreater(now, 30.0)  # 100 pages of 4 tokens at 10 a second, less the burst
+        self.assertEqual(bucket.charge(now + 100, 4), 0.0, "refilled after a rest")

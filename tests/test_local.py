@@ -99,7 +99,7 @@ class LocalChatTests(SynchronousTestCase):
         self.settle()
         self.successResultOf(joining)
         got = bob.new()
-        self.assertEqual([m["code"] for m in got], [1, 3, 8])
+        self.assertEqual([m["code"] for m in got], [1, 3, 8, 11], "the end marker after the error, as always")
         self.assertEqual((got[2]["error"], got[2]["reply_to"]), ("server-error", 11))
         self.flushLoggedErrors(OSError)
 

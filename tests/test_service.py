@@ -316,6 +316,40 @@ async def test_a_nickname_that_looks_like_one_in_use_is_refused(chat: Harness) -
     _, bob = await chat.user("bob")
     assert await refused(chat.service.logon("\u0430lice", chat.client())) == "nick-in-use"  # a Cyrillic а
     assert await refused(chat.service.rename(bob, "aIice")) == "nick-in-use"
+    _, shouter = await chat.user("NICK")
+    assert await refused(chat.service.logon("n\u0456ck", chat.client())) == "nick-in-use"  # a Cyrillic і
+    await chat.call(chat.service.quit(shouter, "has quit"))
     await chat.call(chat.service.rename(alice, "a1ice"))  # its own look: still its own
     await chat.call(chat.service.quit(alice, "has quit"))
     assert (await chat.service.logon("\u0430lice", chat.client())).nick == "\u0430lice"
+
+
+@on_both_backends
+async def test_without_a_replay_the_end_marker_still_says_whether_there_is_history(chat: Harness) -> None:
+    chat.service.replay = 0  # type: ignore[attr-defined]  # --history-replay 0
+    quiet = chat.client()
+    await chat.call(chat.service.join(await chat.service.logon("quiet", quiet), "empty"))
+    await chat.settle()
+    joined = quiet.new()
+    assert joined[-1]["code"] == 11 and "more" not in joined[-1], "nothing was ever said there"
+    _, alice = await chat.user("alice", "lobby")
+    await chat.call(chat.service.say(alice, "lobby", "kept", None, False))
+    bob = chat.client()
+    await chat.call(chat.service.join(await chat.service.logon("bob", bob), "lobby"))
+    await chat.settle()
+    got = bob.new()
+    assert [m["code"] for m in got] == [1, 3, 11] and got[-1]["more"] is True
+
+
+@on_both_backends
+async def test_a_user_who_quits_while_renaming_leaves_neither_name_taken(chat: Harness) -> None:
+    _, alice = await chat.user("alice", "lobby")
+    renaming = chat.service.rename(alice, "alicia")
+    await chat.call(chat.service.quit(alice, "has lost the connection"))
+    try:
+        await chat.call(renaming)
+    except ChatError:
+        pass
+    await chat.settle()
+    for nick in ("alice", "alicia"):
+        assert (await chat.service.logon(nick, chat.client())).nick == nick

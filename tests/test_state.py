@@ -23,7 +23,7 @@ class NameRuleTests(SynchronousTestCase):
     def test_bad_nicknames(self) -> None:
         invisible = ("alice\u3164", "\u3164", "a\u115fb", "a\ufe0f", "a\u200bb", "a\u034fb")
         for nick in ("", "9lives", "-x", "a b", "a\x1b[2J", "a\u202eb", "a" * (MAX_NICK + 1), "a\n", "#x",
-                     "\u0301a", "a" + "\u0301\u0302" * 3, *invisible):
+                     "\u0301a", "a" + "\u0301\u0302" * 3, "a-\u0301", "a_\u0301", "a1\u0301", *invisible):
             with self.assertRaises(ChatError) as cm:
                 check_nick(nick)
             self.assertEqual(cm.exception.slug, "bad-nick")
@@ -53,6 +53,10 @@ class StateTests(SynchronousTestCase):
     def test_names_that_look_alike_are_one_name(self) -> None:
         """Unicode's confusables (UTS #39): a Cyrillic а, a Latin alpha or a capital I cannot pass for alice."""
         alice = self.user("alice")
+        shouter = self.user("NICK")
+        with self.assertRaises(ChatError):
+            self.user("n\u0456ck")  # a Cyrillic і: like NICK once case is folded
+        self.state.quit(shouter, "has quit")
         for twin in ("\u0430lice", "\u0251lice", "aIice", "a1ice"):
             with self.assertRaises(ChatError) as cm:
                 self.user(twin)

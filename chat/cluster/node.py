@@ -30,7 +30,7 @@ from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.event import Event
 from chat.history import from_body
-from chat.lookalike import lookalike_key
+from chat.lookalike import look_keys
 from chat.message import CMsg, Code, encode
 from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
@@ -433,7 +433,7 @@ class ClusterNode(service.Service):
 
     async def _logon(self, nick: str, client: IClient) -> User:
         nick, key = check_logon(self.users, nick)
-        taken = await self._run(scripts.LOGON, self.node_id, key, nick, lookalike_key(nick))
+        taken = await self._run(scripts.LOGON, self.node_id, key, nick, "\t".join(sorted(look_keys(nick))))
         if taken == -1:
             raise ClusterUnavailable()
         if taken == -2:
@@ -453,13 +453,18 @@ class ClusterNode(service.Service):
         new, key = check_rename(self.users, user, new)
         if new == user.nick:
             return  # no change: nothing to tell
-        renamed = await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new, lookalike_key(new))
+        renamed = await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new,
+                                  "\t".join(sorted(look_keys(new))))
         if renamed == -2:
             raise ChatError("nick-in-use", f"the nickname {new} looks too much like one in use")
         if not renamed:
             raise ChatError("nick-in-use", f"the nickname {new} is in use")
         if self.users.get(user.key) is not user:
-            return  # the user quit meanwhile
+            # The user quit while the rename was in flight: its quit went
+            # out under the old name, which Redis no longer has.  Quit the
+            # new one too, or it would stay taken until this node is reaped.
+            await self._run(scripts.QUIT, self.node_id, key, new, "has lost the connection")
+            return
         del self.users[user.key]
         for room in user.rooms.values():
             if room.members.pop(user.key, None) is not None:

@@ -20,8 +20,8 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   history:ROOM          stream of the room's messages only, entry id "ID-0"
   topics                hash: folded room name -> the topic as a joiner gets it (JSON)
   away                  hash: folded nickname -> away message (users who are away)
-  looks                 hash: what a nickname looks like (chat.lookalike) -> folded nickname
-  lookof                hash: folded nickname -> what it looks like
+  looks                 hash: what a nickname looks like (chat.lookalike.look_keys, each) -> folded nickname
+  lookof                hash: folded nickname -> its look keys, tab-separated
   inbox:NODE            stream of private messages (and wake-ups) for a node
 
 Stream entry ids carry the message ids: message N is entry "N-0" in both
@@ -73,18 +73,38 @@ local function holder_nick(node, fold)
     return fold
 end
 
--- What a nickname looks like is taken while its holder is on.
+-- What a nickname looks like is taken while its holder is on (several keys, tab-separated).
+local function each_look(looks)
+    return string.gmatch(looks, '[^\t]+')
+end
+
+local function look_twin(fold, looks, also)
+    for look in each_look(looks) do
+        local twin = redis.call('HGET', P .. 'looks', look)
+        if twin and twin ~= fold and twin ~= also then
+            return twin
+        end
+    end
+    return false
+end
+
 local function forget_look(fold)
-    local look = redis.call('HGET', P .. 'lookof', fold)
-    if look and redis.call('HGET', P .. 'looks', look) == fold then
-        redis.call('HDEL', P .. 'looks', look)
+    local looks = redis.call('HGET', P .. 'lookof', fold)
+    if looks then
+        for look in each_look(looks) do
+            if redis.call('HGET', P .. 'looks', look) == fold then
+                redis.call('HDEL', P .. 'looks', look)
+            end
+        end
     end
     redis.call('HDEL', P .. 'lookof', fold)
 end
 
-local function take_look(fold, look)
-    redis.call('HSET', P .. 'looks', look, fold)
-    redis.call('HSET', P .. 'lookof', fold, look)
+local function take_look(fold, looks)
+    for look in each_look(looks) do
+        redis.call('HSET', P .. 'looks', look, fold)
+    end
+    redis.call('HSET', P .. 'lookof', fold, looks)
 end
 
 -- Remove a user from the whole cluster (quit, lost connection, dead node).
@@ -168,8 +188,7 @@ local node, fold, nick, look = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('SISMEMBER', P .. 'nodes', node) == 0 then
     return -1
 end
-local twin = redis.call('HGET', P .. 'looks', look)
-if twin and twin ~= fold then
+if look_twin(fold, look, fold) then
     return -2
 end
 if redis.call('HSETNX', P .. 'nicks', fold, node .. '\t' .. nick) == 0 then
@@ -185,8 +204,7 @@ return 1
 #: 1, 0 (in use) or -2 (it looks like a nickname in use).
 RENAME = _COMMON + r"""
 local node, oldfold, oldnick, newfold, newnick, newlook = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local twin = redis.call('HGET', P .. 'looks', newlook)
-if twin and twin ~= oldfold and twin ~= newfold then
+if look_twin(oldfold, newlook, newfold) then
     return -2
 end
 if oldfold ~= newfold then
@@ -227,10 +245,8 @@ redis.call('HSET', P .. 'members:' .. room, fold, nick)
 redis.call('SADD', P .. 'userrooms:' .. fold, room)
 local id = event(room, cjson.encode({code = 1, text = nick .. ' has joined ' .. name, nick = nick, room = name}),
                  'j', node .. '\t' .. fold)
-local history = {}
-if replay > 0 then
-    history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
-end
+-- One more than the replay: whether there are more (with no replay, whether there are any).
+local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
 return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or ''}
 """
 
