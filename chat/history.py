@@ -88,6 +88,16 @@ class StoreError(Exception):
     """The history cannot be kept where it was asked to be: what is wrong, and where, in one line."""
 
 
+def _take_lock(fd: int, data_dir: Path) -> None:
+    """Lock the data directory's lock file, or say which process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        raise StoreError(f"the data directory {data_dir} is in use by another chat server (process {holder}); "
+                         "give each server a --data-dir of its own") from None
+
+
 def lock_data_dir(data_dir: Path) -> int:
     """
     Create the data directory if needed and lock it for this process: two
@@ -102,12 +112,10 @@ def lock_data_dir(data_dir: Path) -> int:
     except OSError as e:
         raise StoreError(f"cannot use the data directory {data_dir}: {e.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        _take_lock(fd, data_dir)
+    except StoreError:
         os.close(fd)
-        raise StoreError(f"the data directory {data_dir} is in use by another chat server (process {holder}); "
-                         "give each server a --data-dir of its own") from None
+        raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
     return fd
@@ -254,11 +262,7 @@ def check_store(data_dir: Path) -> None:
         except OSError as e:
             raise StoreError(f"cannot use the data directory {data_dir}: {e.strerror}") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise StoreError(f"the data directory {data_dir} is in use by another chat server (process {holder}); "
-                             "give each server a --data-dir of its own") from None
+            _take_lock(fd, data_dir)
         finally:
             os.close(fd)
     path = data_dir / "history.sqlite3"

@@ -93,22 +93,23 @@ def check_room(room: str) -> str:
     return room
 
 
-def check_topic(text: str) -> str:
-    """A room's topic: at most L{MAX_TOPIC} characters, on one line ("" clears it)."""
+def _one_line(text: str, what: str, slug: str) -> str:
+    """At most L{MAX_TOPIC} characters on one line, without the spaces around them."""
     if len(text) > MAX_TOPIC:
-        raise ChatError("text-too-long", f"a topic has at most {MAX_TOPIC} characters")
+        raise ChatError("text-too-long", f"{what} has at most {MAX_TOPIC} characters")
     if "\n" in text or "\r" in text:
-        raise ChatError("bad-topic", "a topic is one line")
+        raise ChatError(slug, f"{what} is one line")
     return text.strip()
+
+
+def check_topic(text: str) -> str:
+    """A room's topic ("" clears it)."""
+    return _one_line(text, "a topic", "bad-topic")
 
 
 def check_away(text: str) -> str:
-    """An away message: like a topic, at most L{MAX_TOPIC} characters on one line ("" means back)."""
-    if len(text) > MAX_TOPIC:
-        raise ChatError("text-too-long", f"an away message has at most {MAX_TOPIC} characters")
-    if "\n" in text or "\r" in text:
-        raise ChatError("bad-away", "an away message is one line")
-    return text.strip()
+    """An away message ("" means back)."""
+    return _one_line(text, "an away message", "bad-away")
 
 
 def leave_text(nick: str, room: str, reason: str) -> str:
