@@ -43,7 +43,11 @@ def self_signed(host: str, days: int = 365) -> tuple[bytes, bytes]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chat.certs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m chat.certs",
+        description="A self-signed certificate and key for trying TLS out (twistd chat --tls-cert cert.pem "
+                    "--tls-key key.pem; clients use --tls --ca cert.pem).  For real use, take a certificate "
+                    "from a CA.")
     parser.add_argument("host", help="the name (or IP address) clients will connect to")
     parser.add_argument("--out", default=".", help="directory for cert.pem and key.pem")
     parser.add_argument("--days", type=int, default=365)

@@ -85,6 +85,20 @@ class ClientTests(ClientCase):
         self.assertEqual((self.client.current, self.client.rooms), ("lobby", ["lobby"]))
         self.assertIn("alice | lobby | logged on", self.client.status())
 
+    def test_query_sends_plain_lines_to_one_person_and_the_status_says_so(self) -> None:
+        self.log_on()
+        self.client.line_entered("/join dev")
+        self.server(code=1, nick="alice", room="dev", text="alice has joined dev")
+        self.assertIn("alice | dev (and 1 other room) | logged on", self.client.status())
+        self.sent()
+        self.client.line_entered("/query bob")
+        self.client.line_entered("just for you")
+        self.assertIn("to bob alone, not dev", self.client.status())
+        self.client.line_entered("/query")
+        self.client.line_entered("for the room")
+        self.assertEqual(self.sent(), [{"code": 6, "to": "bob", "text": "just for you", "color": "default"},
+                                       {"code": 5, "room": "dev", "text": "for the room", "color": "default"}])
+
     def test_lines_typed_before_logon_are_sent_after_the_join(self) -> None:
         self.client.line_entered("early bird")
         self.client.quit()
@@ -238,7 +252,7 @@ class ClientTests(ClientCase):
         self.client.line_entered("/help")
         shown = self.view.kinds()
         self.assertEqual(shown[0], ("info", "queued until connected: typed while away"))
-        self.assertIn(("info", "/quit [REASON]    leave the chat"), shown)
+        self.assertIn(("info", "/quit [REASON]    leave the chat; also /exit"), shown)
         self.client.line_entered("/quit")
         self.assertEqual(self.view.exit, 0, "a server that never comes back does not keep anyone")
 

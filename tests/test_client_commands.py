@@ -32,6 +32,12 @@ class ParseTests(SynchronousTestCase):
             "/help": c.Help(),
             "/history": c.History(20),
             "/history 5": c.History(5),
+            "/query bob": c.Query("bob"),
+            "/query": c.Query(None),
+            "/query bob hi": c.Msg("bob", "hi"),
+            "/away at lunch": c.Away("at lunch"),
+            "/part": c.Leave(None),
+            "/exit": c.Quit(""),
         }
         for line, expected in cases.items():
             self.assertEqual(c.parse(line), expected, line)
@@ -42,6 +48,10 @@ class ParseTests(SynchronousTestCase):
             self.assertIsInstance(result, c.Invalid, line)
             self.assertTrue(result.why)  # type: ignore[union-attr]
         self.assertIn("/frobnicate", c.parse("/frobnicate x").why)  # type: ignore[union-attr]
+
+    def test_help_names_every_alias(self) -> None:
+        for alias in ("/part", "/list", "/names", "/query", "/exit", "/colour", "/away", "/topic"):
+            self.assertIn(alias, c.HELP)
 
 
 class LogonFormTests(SynchronousTestCase):

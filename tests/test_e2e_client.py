@@ -299,3 +299,13 @@ def test_while_the_server_is_away_lines_wait_visibly_and_quit_works(tmp_path: Pa
     me.wait_for("queued until connected: are you back?")
     me.type("/quit\r")
     assert me.wait_exit() == 0
+
+
+def test_version_help_and_the_certs_tool_speak_plainly() -> None:
+    version = subprocess.run(CLIENT + ["--version"], capture_output=True, timeout=TIMEOUT, env=source_env())
+    assert version.returncode == 0 and version.stdout.startswith(b"chat-client "), version
+    helped = subprocess.run(CLIENT + ["--help"], capture_output=True, timeout=TIMEOUT, env=source_env())
+    assert helped.stdout.startswith(b"Usage: chat-client "), helped.stdout[:80]
+    certs = subprocess.run([sys.executable, "-m", "chat.certs", "--help"], capture_output=True, timeout=TIMEOUT,
+                           env=source_env())
+    assert certs.returncode == 0 and b"C{" not in certs.stdout, certs.stdout

@@ -50,6 +50,7 @@ class ChatClient:
         self.asking_nick = False
         self.rooms: list[str] = []
         self.current: str | None = None
+        self.query: str | None = None  # /query NICK: plain lines go to NICK alone
         self._rejoin: list[str] = [room]
         self._switch_to: str | None = room
         self.quitting = False
@@ -78,7 +79,9 @@ class ChatClient:
         room = self.current or "no room"
         others = len(self.rooms) - (1 if self.current else 0)
         if others > 0:
-            room += f" (+{others})"
+            room += f" (and {others} other room{'s' if others > 1 else ''})"
+        if self.query is not None:
+            room = f"to {self.query} alone, not {room}"
         return f" {self.nick} | {room} | {self.state} "
 
     def _set_state(self, state: str) -> None:
@@ -316,6 +319,13 @@ class ChatClient:
 
     def do(self, command: commands.Command) -> None:
         match command:
+            case commands.Say(text, action) if self.query is not None:
+                self._send(CMsg(Code.PRIVATE_MESSAGE, to=self.query, text=text, color=self.color, action=action))
+            case commands.Query(nick):
+                self.query = nick
+                self.view.show(Event("info", f"what you type goes to {nick} alone; /query ends it" if nick
+                                     else f"what you type goes to {self.current or 'no room'} again"))
+                self.view.status_changed()
             case commands.Say(text, action):
                 if self.current is None:
                     self.view.show(Event("error", "you are in no room: /join ROOM"))
@@ -323,6 +333,7 @@ class ChatClient:
                     self._send(CMsg(Code.NORMAL_MESSAGE, room=self.current, text=text,
                                     color=self.color, action=action))
             case commands.Join(room):
+                self.query = None
                 joined = [r for r in self.rooms if fold(r) == fold(room)]
                 if joined:
                     self.current = joined[0]

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 
 HELP = """\
 /join ROOM        join ROOM and make it the current room
-/leave [ROOM]     leave ROOM (default: the current room)
-/rooms            list the rooms on the server
-/who [ROOM]       list who is in ROOM (default: the current room)
+/leave [ROOM]     leave ROOM (default: the current room); also /part
+/rooms            list the rooms on the server; also /list
+/who [ROOM]       list who is in ROOM (default: the current room); also /names
 /msg NICK TEXT    send TEXT to NICK alone
+/query [NICK]     send what you type to NICK alone from now on; with no NICK, to the room again
 /nick NEW         change your nickname
 /topic [TEXT]     show the current room's topic, or set it to TEXT
 /away [TEXT]      mark yourself away with TEXT; with no TEXT, back
-/color [NAME]     colour your text; with no NAME, list the colours
+/color [NAME]     colour your text; with no NAME, list the colours; also /colour
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)
-/quit [REASON]    leave the chat
+/quit [REASON]    leave the chat; also /exit
 /help             this list
 //TEXT            send a line that starts with /
 Anything else is sent to the current room."""
@@ -64,6 +65,13 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class Query:
+    """Talk to NICK alone from now on (until /join or /query with no one)."""
+
+    nick: str | None
+
+
+@dataclass(frozen=True)
 class Away:
     text: str
 
@@ -100,7 +108,7 @@ class Invalid:
     why: str
 
 
-Command = Say | Join | Leave | Rooms | Who | Msg | Nick | Topic | Away | Color | History | Quit | Help | Invalid
+Command = Say | Join | Leave | Rooms | Who | Msg | Query | Nick | Topic | Away | Color | History | Quit | Help | Invalid
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -132,8 +140,10 @@ def parse(line: str) -> Command | None:
         return Who(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /who [ROOM]")
     if name in ("msg", "query"):
         nick, _, text = rest.partition(" ")
+        if name == "query" and not text.strip():
+            return Query(nick or None)
         if not nick or not text.strip():
-            return Invalid("usage: /msg NICK TEXT")
+            return Invalid(f"usage: /{name} NICK TEXT")
         return Msg(nick, text.strip())
     if name == "nick":
         nick = _one_word(name, rest, "NEW")

@@ -29,7 +29,7 @@ from chat.names import ChatError, check_room
 
 
 class Options(usage.Options):
-    synopsis = "[options]"
+    synopsis = "Usage: chat-client [--server HOST] [--port N] [--nick NICK] [--tls [--ca CERT]] [options]"
     longdesc = (
         "Log on to a chat server and chat.  Questions the options leave open (server, "
         "nickname, port number) are asked first, as in the original ChatClient's logon form.  "
@@ -51,6 +51,19 @@ class Options(usage.Options):
         ["reconnect", None, "keep reconnecting (with backoff) when the connection is lost"],
         ["tls", None, "connect with TLS, verifying the server's certificate and host name"],
     ]
+
+    def opt_version(self) -> None:
+        """Show the version of chat-client and exit."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            mine = version("chat")
+        except PackageNotFoundError:
+            mine = "unknown"
+        import twisted
+
+        print(f"chat-client {mine} (Twisted {twisted.__version__})")
+        raise SystemExit(0)
 
     def postOptions(self) -> None:
         try:
