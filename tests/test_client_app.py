@@ -6,6 +6,7 @@ import json
 import struct
 from typing import Any
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -394,3 +395,13 @@ class ClientPasswordTests(SynchronousTestCase):
         transport.clear()
         proto.dataReceived(pack({"code": 8, "error": "password-required", "reply_to": 4, "text": "x"}))
         self.assertIn(b'"password":"pw"', transport.value())
+
+    def test_a_password_going_out_unencrypted_is_warned_about(self) -> None:
+        for peer, warned in (("192.0.2.7", True), ("127.0.0.1", False)):
+            reactor, view = MemoryReactorClock(), RecordingView()
+            client = ChatClient(view, reactor, "alice", password="pw")
+            proto = ChatClientFactory(client).buildProtocol(None)
+            proto.makeConnection(StringTransport(peerAddress=IPv4Address("TCP", peer, 1600)))
+            proto.dataReceived(pack({"code": 8, "error": "password-required", "reply_to": 4, "text": "x"}))
+            shown = [text for kind, text in view.kinds() if "unencrypted" in text]
+            self.assertEqual(bool(shown), warned, peer)

@@ -134,3 +134,25 @@ def test_a_quit_over_tls_is_heard_at_once(tmp_path: Path) -> None:
         leaver.sock.close()
     finally:
         server.kill()
+
+
+def test_a_tls_mismatch_says_what_to_do(tmp_path: Path) -> None:
+    server, n, cert = tls_server(tmp_path, "localhost")
+    try:
+        plain_to_tls = subprocess.run(CLIENT + ["--server", "127.0.0.1", "--port", str(n), "--nick", "x"],
+                                      input=b"", capture_output=True, timeout=TIMEOUT, env=source_env())
+        assert plain_to_tls.returncode == 1
+        assert b"connect with --tls" in plain_to_tls.stdout, plain_to_tls.stdout
+        (tmp_path / "plain").mkdir()
+        m = free_port_number()
+        plain = ServerProcess(tmp_path / "plain", ["--port", str(m), "--interface", "127.0.0.1"])
+        try:
+            tls_to_plain = subprocess.run(
+                CLIENT + ["--tls", "--ca", str(cert), "--server", "localhost", "--port", str(m), "--nick", "x"],
+                input=b"", capture_output=True, timeout=TIMEOUT, env=source_env())
+        finally:
+            plain.kill()
+        assert tls_to_plain.returncode == 1
+        assert b"does not speak TLS on this port: connect without --tls" in tls_to_plain.stdout, tls_to_plain.stdout
+    finally:
+        server.kill()

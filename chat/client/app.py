@@ -116,6 +116,9 @@ class ChatClient:
 
     def _send_nick(self) -> None:
         password = self.password if self._password_sent else None
+        if password is not None and self.connection is not None and not self.connection.private():
+            self.view.show(Event("error", "warning: your password goes to the server unencrypted "
+                                          "(connect with --tls to keep it secret)"))
         self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick, password=password))
 
     def disconnected(self, connection: ChatClientProtocol, why: str) -> None:

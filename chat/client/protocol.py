@@ -34,6 +34,7 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     MAX_LENGTH = MAX_FRAME
     client: ChatClient
     pinged = False
+    heard = False  # any frame from the server yet
 
     def connectionMade(self) -> None:
         set_nodelay = getattr(self.transport, "setTcpNoDelay", None)
@@ -47,6 +48,13 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     def handshakeCompleted(self) -> None:
         """TLS is up and the server's certificate and name were verified."""
         self.client.verified()
+
+    def private(self) -> bool:
+        """Whether what is sent stays secret: over TLS, or not leaving this machine."""
+        if ISSLTransport.providedBy(self.transport):
+            return True
+        host = getattr(self.transport.getPeer(), "host", "")
+        return host in ("127.0.0.1", "::1") or not isinstance(host, str) or not host[:1].isalnum()
 
     def timeoutConnection(self) -> None:
         if not self.pinged:
@@ -63,6 +71,7 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     def stringReceived(self, data: bytes) -> None:
         if self.transport.disconnecting:
             return
+        self.heard = True
         if self.pinged:
             self.pinged = False
             self.setTimeout(IDLE_TIMEOUT)
@@ -86,8 +95,15 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
         self.setTimeout(None)
         why = reason.getErrorMessage() if reason is not None else "closed"
+        tls = ISSLTransport.providedBy(self.transport)
         if reason is not None and reason.check(SSL.Error, VerificationError):
-            why = f"TLS failed, the server was not verified and nothing was sent: {why}"
+            if "wrong version number" in why or "packet length too long" in why:
+                why = "the server does not speak TLS on this port: connect without --tls, or to its TLS port"
+            else:
+                why = f"TLS failed, the server was not verified and nothing was sent: {why}"
+        elif not tls and not self.heard:
+            why = (f"the server closed the connection without a word ({why}): if this is its TLS port, "
+                   "connect with --tls")
         self.client.disconnected(self, why)
 
 
