@@ -30,6 +30,9 @@ QUIT_REASON_MAX = 200
 #: Seconds a closing connection has to take its last words before it is cut.
 CLOSE_GRACE = 10.0
 
+#: How many logon timeouts a client may spend typing passwords in all.
+MAX_PASSWORD_PROMPTS = 4
+
 
 class Connection:
     """
@@ -60,6 +63,7 @@ class Connection:
     inflight = 0
     throttled = False
     ping_sent: float | None = None
+    logon_started = 0.0
     host = ""
 
     # -- what a front end provides -------------------------------------------
@@ -88,7 +92,7 @@ class Connection:
         factory, limits = self.factory, self.factory.limits
         self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer,
                              self.render, factory.budget)
-        self.connected_at = self.last_heard = factory.clock.seconds()
+        self.connected_at = self.last_heard = self.logon_started = factory.clock.seconds()
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
         self.host = str(getattr(self.transport.getPeer(), "host", ""))
@@ -201,6 +205,16 @@ class Connection:
             self.release()
         return result
 
+    def asked_for_password(self) -> None:
+        """
+        The nickname is registered: a person is now typing its password, so
+        the logon timeout starts again (a few times at most: the attempts
+        themselves are rate-limited per account).
+        """
+        now = self.factory.clock.seconds()
+        if now - self.connected_at < MAX_PASSWORD_PROMPTS * self.factory.limits.logon_timeout:
+            self.logon_started = now
+
     def heard(self) -> bool:
         """
         A whole request arrived: note the time, and charge flood control.
@@ -261,9 +275,9 @@ class Connection:
         limits = self.factory.limits
         if self.closing:
             return
-        if self.user is None and limits.logon_timeout and now - self.connected_at > limits.logon_timeout:
+        if self.user is None and limits.logon_timeout and now - self.logon_started > limits.logon_timeout:
             self.quit_reason = ""
-            self.refuse("logon-timeout", f"no nickname within {limits.logon_timeout:g} seconds")
+            self.refuse("logon-timeout", f"not logged on within {limits.logon_timeout:g} seconds")
         elif limits.idle_timeout and now - self.last_heard > limits.idle_timeout:
             if self.ping_sent is None:
                 self.ping_sent = now

@@ -120,6 +120,8 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
     def _refused(self, failure: Failure, code: int) -> None:
         """A request the service failed: its ERROR, on this connection only."""
         if failure.check(ChatError):
+            if failure.value.slug in ("password-required", "bad-password") and self.user is None:
+                self.asked_for_password()
             self._error(code, failure.value.slug, failure.value.text)
         else:
             self.log.failure("a request (code {code}) failed", failure, code=code)

@@ -39,6 +39,19 @@ class AccountsInServerTests(SynchronousTestCase):
         self.port += 1
         return Client(self.factory, self.port)
 
+    def test_the_logon_timeout_starts_again_while_a_person_types_a_password(self) -> None:
+        c = self.connect()
+        self.clock.advance(20)
+        c.send(code=4, text="alice")
+        self.assertEqual(c.received()[0]["error"], "password-required")
+        self.clock.advance(25)  # 45 s connected, 25 s typing
+        self.factory.sweep()
+        self.assertFalse(c.transport.disconnecting)
+        self.clock.advance(10)
+        self.factory.sweep()
+        got = c.received()
+        self.assertEqual((got[-1]["error"], got[-1]["text"]), ("logon-timeout", "not logged on within 30 seconds"))
+
     def test_registered_nick_needs_its_password_case_insensitively(self) -> None:
         c = self.connect()
         c.send(code=4, text="alice")

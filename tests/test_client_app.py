@@ -33,6 +33,9 @@ class RecordingView:
     def ask_nickname(self) -> None:
         self.asked += 1
 
+    def ask_password(self) -> None:
+        self.asked += 1
+
     def finish(self, code: int) -> None:
         self.exit = code
 
@@ -405,3 +408,23 @@ class ClientPasswordTests(SynchronousTestCase):
             proto.dataReceived(pack({"code": 8, "error": "password-required", "reply_to": 4, "text": "x"}))
             shown = [text for kind, text in view.kinds() if "unencrypted" in text]
             self.assertEqual(bool(shown), warned, peer)
+
+
+class PasswordPromptTests(ClientCase):
+    def test_a_command_at_the_password_prompt_is_a_command(self) -> None:
+        self.sent()
+        self.server(code=8, error="password-required", text="alice is registered", reply_to=4)
+        self.assertTrue(self.client.asking_password)
+        self.client.line_entered("/nick zed")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "zed"}], "not sent as a password")
+
+    def test_a_rename_to_a_registered_nickname_asks_for_its_password(self) -> None:
+        self.log_on()
+        self.client.line_entered("/nick Carol")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "Carol"}])
+        self.server(code=8, error="password-required", text="Carol is registered: send its password", reply_to=4)
+        self.assertTrue(self.client.asking_password)
+        self.client.line_entered("//slashed secret")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "Carol", "password": "/slashed secret"}])
+        self.server(code=4, text="Carol", nick="Carol")
+        self.assertEqual(self.client.nick, "Carol")

@@ -41,6 +41,7 @@ class ChatClient:
         self.view = view
         self.password = password
         self.asking_password = False
+        self._renaming_to: str | None = None  # a /nick the server has not answered yet
         self.reactor = reactor
         self.nick = nick
         self.color = color
@@ -115,11 +116,12 @@ class ChatClient:
             self._set_state("connected")
 
     def _send_nick(self) -> None:
+        """The nickname to log on with, or to rename to (with its password once the server asked for it)."""
         password = self.password if self._password_sent else None
         if password is not None and self.connection is not None and not self.connection.private():
             self.view.show(Event("error", "warning: your password goes to the server unencrypted "
                                           "(connect with --tls to keep it secret)"))
-        self._send(CMsg(Code.SENDING_NICKNAME, text=self.nick, password=password))
+        self._send(CMsg(Code.SENDING_NICKNAME, text=self._renaming_to or self.nick, password=password))
 
     def disconnected(self, connection: ChatClientProtocol, why: str) -> None:
         if connection is not self.connection:
@@ -158,6 +160,7 @@ class ChatClient:
             return
         self.nick = msg.text
         self.asking_nick = False
+        self._renaming_to = None
         if not self.logged_on:
             self.logged_on = True
             self._set_state("logged on")
@@ -262,7 +265,13 @@ class ChatClient:
 
     def _on_8(self, msg: CMsg) -> None:  # ERROR
         self.view.show(Event("error", msg.text or msg.error or "error"))
-        if msg.reply_to == Code.SENDING_NICKNAME and not self.logged_on:
+        if msg.reply_to == Code.SENDING_NICKNAME and self.logged_on:  # a /nick refused
+            if msg.error in ("password-required", "bad-password") and self._renaming_to is not None:
+                self.asking_password = True  # a registered nickname: its password is asked for
+                self.view.ask_password()
+            else:
+                self._renaming_to = None
+        elif msg.reply_to == Code.SENDING_NICKNAME and not self.logged_on:
             if msg.error == "password-required" and self.password and not self._password_sent:
                 self._password_sent = True
                 self._send_nick()
@@ -293,7 +302,18 @@ class ChatClient:
     def line_entered(self, line: str) -> None:
         if self.asking_password:
             self.asking_password = False
-            self.password = line
+            if line.startswith("/") and not line.startswith("//"):
+                # A command, not a password (one that starts with / is typed //).
+                self._password_sent = False
+                command = commands.parse(line)
+                if isinstance(command, commands.Nick) and not self.logged_on:
+                    self.nick = command.nick
+                    self._send_nick()
+                elif command is not None:
+                    self._renaming_to = None
+                    self.do(command)
+                return
+            self.password = line[1:] if line.startswith("//") else line
             self._password_sent = True
             self._send_nick()
             return
@@ -360,7 +380,9 @@ class ChatClient:
             case commands.Msg(nick, text, action):
                 self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
             case commands.Nick(nick):
-                self._send(CMsg(Code.SENDING_NICKNAME, text=nick))
+                self._renaming_to = nick
+                self._password_sent = False
+                self._send_nick()
             case commands.Topic(text):
                 if self.current is None:
                     self.view.show(Event("error", "you are in no room: /join ROOM"))
