@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import struct
 import subprocess
 import termios
@@ -47,6 +48,13 @@ class PtyProgram:
             with self._lock:
                 self.raw += data
                 self.stream.feed(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The person makes the window another size: the program gets SIGWINCH."""
+        with self._lock:
+            self.screen.resize(rows, cols)
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("hhhh", rows, cols, 0, 0))
+        os.kill(self.process.pid, signal.SIGWINCH)
 
     def type(self, text: str) -> None:
         os.write(self.master, text.encode("utf-8"))

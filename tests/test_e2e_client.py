@@ -309,3 +309,41 @@ def test_version_help_and_the_certs_tool_speak_plainly() -> None:
     certs = subprocess.run([sys.executable, "-m", "chat.certs", "--help"], capture_output=True, timeout=TIMEOUT,
                            env=source_env())
     assert certs.returncode == 0 and b"C{" not in certs.stdout, certs.stdout
+
+
+def test_scrollback_survives_ctrl_l_and_a_resize_and_pageup_goes_back(server: ServerProcess,
+                                                                      terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "fay"])
+    me.wait_for("fay has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    for i in range(60):
+        bob.send(code=5, text=f"line {i:02}")
+    me.wait_for("line 59")
+    assert "line 10" not in me.text()
+    me.type("\x0c")  # Ctrl-L: drawn again, not erased
+    time.sleep(0.3)
+    me.wait_for("line 59")
+    me.resize(90, 20)
+    time.sleep(0.3)
+    me.wait_for("line 59")
+    me.type("\x1b[5~")  # PageUp
+    me.wait_for("scrolled back")
+    me.type("\x1b[5~\x1b[5~")
+    me.wait_for("line 10")
+    me.type("\x1b[6~" * 6)  # PageDown, back to the newest
+    time.sleep(0.3)
+    me.wait_for("line 59")
+    assert "scrolled back" not in me.text()
+
+
+def test_readline_keys_edit_the_input_line(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "gus"])
+    me.wait_for("gus has joined lobby")
+    me.type("hello brave world")
+    me.type("\x17")  # Ctrl-W: the last word
+    me.wait_for("> hello brave ")
+    me.type("\x01X\x05Y")  # Ctrl-A, type at the start; Ctrl-E, type at the end
+    me.wait_for("> Xhello brave Y")
+    me.type("\x01\x0b")  # Ctrl-A then Ctrl-K: all of it
+    me.type("kept\x15typed again\r")  # Ctrl-U deletes what is before the cursor
+    me.wait_for("<gus> typed again")

@@ -215,3 +215,28 @@ def input_window(chars: Sequence[str], cursor: int, room: int, start: int = 0) -
             start -= 1
             used += char_cells(chars[start])
     return start, end
+
+
+def wrap(spans: list[Span], width: int) -> list[list[Span]]:
+    """
+    One line's spans cut into terminal rows of at most C{width} columns, as
+    the terminal would wrap them: what redrawing the chat (Ctrl-L, a
+    resize, scrolling back) needs to know about each line.
+    """
+    rows: list[list[Span]] = [[]]
+    used = 0
+    for span in spans:
+        piece: list[str] = []
+        for ch in span.text:
+            w = char_cells(ch)
+            if used + w > width and used:
+                if piece:
+                    rows[-1].append(Span("".join(piece), span.color, span.bold, span.dim, span.reverse))
+                    piece = []
+                rows.append([])
+                used = 0
+            piece.append(ch)
+            used += w
+        if piece:
+            rows[-1].append(Span("".join(piece), span.color, span.bold, span.dim, span.reverse))
+    return rows

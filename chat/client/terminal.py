@@ -12,6 +12,7 @@ with the cursor put back on the input line after each).
 from __future__ import annotations
 
 import codecs
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import overload
 
@@ -20,9 +21,13 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
-from chat.client.render import Event, Span, ansi, cells, char_cells, input_window, styled
+from chat.client.render import Event, Span, ansi, cells, char_cells, input_window, styled, wrap
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
+CTRL_A, CTRL_E, CTRL_K, CTRL_U, CTRL_W = b"\x01", b"\x05", b"\x0b", b"\x15", b"\x17"
+
+#: Lines kept for redrawing and scrolling back (PageUp), oldest dropped first.
+SCROLLBACK = 2000
 
 
 class _Shown(Sequence[str]):
@@ -75,11 +80,21 @@ class ChatTerminal(HistoricRecvLine):
         # The first character of the input line on screen: a line wider
         # than the terminal scrolls sideways under the cursor.
         self._scroll = 0
+        # Every line shown, to draw again (Ctrl-L, a resize) and to scroll
+        # back through; and how many screen rows the view is above the newest.
+        self.scrollback: deque[list[Span]] = deque(maxlen=SCROLLBACK)
+        self.back = 0
 
     # -- layout --------------------------------------------------------------
 
     def initializeScreen(self) -> None:
-        self.terminal.reset()
+        t = self.terminal
+        self.keyHandlers.update({
+            t.PGUP: self.handle_PGUP, t.PGDN: self.handle_PGDN,
+            CTRL_A: self.handle_HOME, CTRL_E: self.handle_END,
+            CTRL_U: self.handle_KILL_BEFORE, CTRL_K: self.handle_KILL_AFTER, CTRL_W: self.handle_KILL_WORD,
+        })
+        t.reset()
         self.setInsertMode()
         self._layout()
         self._ask_or_start()
@@ -92,8 +107,32 @@ class ChatTerminal(HistoricRecvLine):
         t = self.terminal
         t.eraseDisplay()
         t.setScrollRegion(1, max(1, self.height - 2))
+        self._draw_chat()
         self.status_changed()
         self.drawInputLine()
+
+    def _chat_rows(self) -> int:
+        return max(1, self.height - 2)
+
+    def _draw_chat(self) -> None:
+        """The chat area from the scrollback: the newest rows, or those PageUp went back to."""
+        rows = self._chat_rows()
+        wanted = rows + self.back
+        shown: list[list[Span]] = []
+        for spans in reversed(self.scrollback):
+            shown[:0] = wrap(spans, max(1, self.width))
+            if len(shown) >= wanted:
+                break
+        self.back = min(self.back, max(0, len(shown) - rows))
+        visible = shown[max(0, len(shown) - rows - self.back): len(shown) - self.back]
+        t = self.terminal
+        top = rows - len(visible)
+        for y in range(rows):
+            t.cursorPosition(0, y)
+            t.eraseLine()
+            if y >= top:
+                t.write(ansi(visible[y - top]).encode("utf-8"))
+        self._place_cursor()
 
     def _shown(self) -> _Shown:
         return _Shown(self.lineBuffer, self.masked)
@@ -128,10 +167,47 @@ class ChatTerminal(HistoricRecvLine):
     # -- output: above the input line, never through it ----------------------
 
     def _print(self, spans: list[Span]) -> None:
+        self.scrollback.append(spans)
+        if self.back:
+            self.back += len(wrap(spans, max(1, self.width)))  # the view stays where it was
+            self.status_changed()  # which says there is more below
+            return
         t = self.terminal
         t.cursorPosition(0, self.height - 3)
         t.write(b"\n\r" + ansi(spans).encode("utf-8"))
         self._place_cursor()
+
+    def handle_PGUP(self) -> None:
+        self.back += max(1, self._chat_rows() - 1)
+        self._draw_chat()
+        self.status_changed()
+
+    def handle_PGDN(self) -> None:
+        self.back = max(0, self.back - max(1, self._chat_rows() - 1))
+        self._draw_chat()
+        self.status_changed()
+
+    def handle_KILL_BEFORE(self) -> None:
+        """Ctrl-U: delete from the start of the line to the cursor."""
+        del self.lineBuffer[:self.lineBufferIndex]
+        self.lineBufferIndex = 0
+        self.drawInputLine()
+
+    def handle_KILL_AFTER(self) -> None:
+        """Ctrl-K: delete from the cursor to the end of the line."""
+        del self.lineBuffer[self.lineBufferIndex:]
+        self.drawInputLine()
+
+    def handle_KILL_WORD(self) -> None:
+        """Ctrl-W: delete the word before the cursor (and the spaces after it)."""
+        i = self.lineBufferIndex
+        while i and self.lineBuffer[i - 1] == b" ":
+            i -= 1
+        while i and self.lineBuffer[i - 1] != b" ":
+            i -= 1
+        del self.lineBuffer[i:self.lineBufferIndex]
+        self.lineBufferIndex = i
+        self.drawInputLine()
 
     def show(self, event: Event) -> None:
         if event.kind == "error":
@@ -141,6 +217,8 @@ class ChatTerminal(HistoricRecvLine):
 
     def status_changed(self) -> None:
         text = self.client.status() if self.client else " logon "
+        if self.back:
+            text += "| scrolled back: PageDown for newer lines "
         t = self.terminal
         t.cursorPosition(0, self.height - 2)
         t.eraseLine()
