@@ -347,3 +347,24 @@ def test_readline_keys_edit_the_input_line(server: ServerProcess, terminal: list
     me.type("\x01\x0b")  # Ctrl-A then Ctrl-K: all of it
     me.type("kept\x15typed again\r")  # Ctrl-U deletes what is before the cursor
     me.wait_for("<gus> typed again")
+
+
+def test_a_paste_of_several_lines_asks_first_and_runs_no_command(server: ServerProcess,
+                                                                 terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "hal"])
+    me.wait_for("hal has joined lobby")
+    watcher = WireClient(server.host, server.port).logon("watcher")
+    me.type("first line\r/quit\rthird line\r")  # one write: a paste
+    me.wait_for("Send 3 pasted lines? (y/n)")
+    me.type("y\r")
+    me.wait_for("<hal> third line")
+    assert "<hal> /quit" in me.text(), "sent as text, not run"
+    assert me.process.poll() is None
+    me.type("dropped one\rdropped two\r")
+    me.wait_for("Send 2 pasted lines? (y/n)")
+    me.type("n\r")
+    me.wait_for("2 pasted lines dropped")
+    me.type("typed by hand\r")
+    me.wait_for("<hal> typed by hand")
+    said = [m["text"] for m in watcher.recv_until(lambda m: m.get("text") == "typed by hand") if m["code"] == 5]
+    assert said == ["first line", "/quit", "third line", "typed by hand"]

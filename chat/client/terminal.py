@@ -84,6 +84,11 @@ class ChatTerminal(HistoricRecvLine):
         # back through; and how many screen rows the view is above the newest.
         self.scrollback: deque[list[Span]] = deque(maxlen=SCROLLBACK)
         self.back = 0
+        # Lines entered in one turn of the reactor (a paste), and a paste
+        # waiting for the person to say whether to send it.
+        self._burst: list[str] = []
+        self._burst_call: IDelayedCall | None = None
+        self._pasted: list[str] | None = None
 
     # -- layout --------------------------------------------------------------
 
@@ -254,9 +259,10 @@ class ChatTerminal(HistoricRecvLine):
             self._redraw = self.clock.callLater(0, self._draw_later)
 
     def connectionLost(self, reason: object) -> None:
-        if self._redraw is not None and self._redraw.active():
-            self._redraw.cancel()
-        self._redraw = None
+        for call in (self._redraw, self._burst_call):
+            if call is not None and call.active():
+                call.cancel()
+        self._redraw = self._burst_call = None
         super().connectionLost(reason)
         if self._closed is not None:
             self._closed()
@@ -370,8 +376,35 @@ class ChatTerminal(HistoricRecvLine):
                 self._print([Span("!! " + why, color="red", bold=True)])
             self._ask_or_start()
             return
+        if self._pasted is not None:
+            self._answer_paste(text)
+            return
         if self.client.asking_nick:
             self._set_prompt("> ")
         else:
             self.drawInputLine()
-        self.client.line_entered(text)
+        # Lines that come in the same turn are a paste: seen as a whole first.
+        self._burst.append(text)
+        if self._burst_call is None:
+            self._burst_call = self.clock.callLater(0, self._end_of_burst)
+
+    def _end_of_burst(self) -> None:
+        lines, self._burst, self._burst_call = self._burst, [], None
+        assert self.client is not None
+        if len(lines) == 1:
+            self.client.line_entered(lines[0])
+            return
+        self._pasted = lines
+        self.show(Event("info", f"you pasted {len(lines)} lines; they are sent as text (commands too) if you say so"))
+        self._set_prompt(f"Send {len(lines)} pasted lines? (y/n) ")
+
+    def _answer_paste(self, answer: str) -> None:
+        lines, self._pasted = self._pasted or [], None
+        self._set_prompt("> ")
+        assert self.client is not None
+        if answer.strip().lower() not in ("y", "yes"):
+            self.show(Event("info", f"{len(lines)} pasted lines dropped"))
+            return
+        for line in lines:
+            # As text, whatever it starts with: a pasted /quit does not quit.
+            self.client.line_entered("/" + line if line.startswith("/") else line)
