@@ -89,6 +89,26 @@ class ClientTests(ClientCase):
         self.assertEqual((self.client.current, self.client.rooms), ("lobby", ["lobby"]))
         self.assertIn("alice | lobby | logged on", self.client.status())
 
+    def test_lines_that_mention_me_or_my_words_and_private_messages_are_highlighted(self) -> None:
+        self.client.highlights = ["deploy"]
+        self.log_on()
+        self.view.events.clear()
+        for text, nick in (("ALICE: lunch?", "bob"), ("malice aforethought", "bob"), ("deploy at 5", "bob"),
+                           ("hi alice", "alice")):
+            self.server(code=5, room="lobby", nick=nick, text=text)
+        self.server(code=5, room="lobby", nick="bob", text="alice, earlier", history=True, id=1)
+        self.server(code=6, nick="bob", to="alice", text="psst")
+        self.assertEqual([e.highlight for e in self.view.events], [True, False, True, False, False, True])
+
+    def test_a_rename_is_shown_once_though_every_shared_room_announces_it(self) -> None:
+        self.log_on()
+        self.view.kinds()
+        for room in ("lobby", "dev", "ops"):
+            self.server(code=4, nick="bob", text="robert", room=room)
+        self.server(code=4, nick="robert", text="bob", room="lobby")
+        self.assertEqual(self.view.kinds(), [("event", "bob is now known as robert"),
+                                             ("event", "robert is now known as bob")])
+
     def test_query_sends_plain_lines_to_one_person_and_the_status_says_so(self) -> None:
         self.log_on()
         self.client.line_entered("/join dev")

@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.client import commands as c
 from chat.client.logon import LogonForm
-from chat.client.render import Event, ansi, cells, input_window, nick_color, plain, sanitize, styled
+from chat.client.render import Event, NickColors, Span, ansi, cells, input_window, nick_color, plain, sanitize, styled
 
 
 class ParseTests(SynchronousTestCase):
@@ -121,6 +121,16 @@ class RenderTests(SynchronousTestCase):
         self.assertIn("\x1b[32mhello\x1b[0m", line)
         self.assertIn("bob", line)
         self.assertEqual(nick_color("Bob"), nick_color("bob"))
+
+    def test_the_people_one_talks_with_get_different_colours_and_one_is_set_apart(self) -> None:
+        colors = NickColors()
+        people = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+        chosen = [colors(n) for n in people]
+        self.assertEqual(len(set(chosen)), len(people))
+        self.assertEqual(colors("ALICE"), chosen[0], "a nickname keeps its colour")
+        self.assertIn("\x1b[1;38;5;", ansi([Span("x", color="x166", bold=True)]))
+        mine = ansi(styled(Event("chat", "hi", nick="alice", mine=True), False, colors))
+        self.assertIn("\x1b[1malice\x1b[0m", mine, "no colour of its own")
 
     def test_events_dimmed_errors_red(self) -> None:
         self.assertIn("\x1b[2m-- x", ansi(styled(Event("event", "x"), False)))

@@ -368,3 +368,18 @@ def test_a_paste_of_several_lines_asks_first_and_runs_no_command(server: ServerP
     me.wait_for("<hal> typed by hand")
     said = [m["text"] for m in watcher.recv_until(lambda m: m.get("text") == "typed by hand") if m["code"] == 5]
     assert said == ["first line", "/quit", "third line", "typed by hand"]
+
+
+def test_a_mention_rings_the_bell(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "ivy",
+                          "--highlight", "release"])
+    me.wait_for("ivy has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    me.wait_for("bob has joined lobby")
+    assert b"\x07" not in me.raw
+    bob.send(code=5, text="the release is out")
+    me.wait_for("the release is out")
+    assert me.raw.count(b"\x07") == 1
+    bob.send(code=5, text="Ivy, are you there?")
+    me.wait_for("are you there?")
+    assert me.raw.count(b"\x07") == 2

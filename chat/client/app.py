@@ -6,13 +6,14 @@ room), and what to show.  UIs implement L{View}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
 from chat.client import commands
 from chat.client.protocol import ChatClientProtocol
-from chat.client.render import Event, sanitize
+from chat.client.render import Event, mentions, sanitize
 from chat.message import DEFAULT_ROOM, PALETTE, CMsg, Code
 from chat.names import fold
 
@@ -37,11 +38,14 @@ class View(Protocol):
 
 class ChatClient:
     def __init__(self, view: View, reactor: IReactorTime, nick: str, room: str = DEFAULT_ROOM,
-                 color: str = "default", reconnect: bool = False, password: str | None = None) -> None:
+                 color: str = "default", reconnect: bool = False, password: str | None = None,
+                 highlights: Sequence[str] = ()) -> None:
         self.view = view
+        self.highlights = list(highlights)  # words besides one's nickname that mark a line
         self.password = password
         self.asking_password = False
         self._renaming_to: str | None = None  # a /nick the server has not answered yet
+        self._renamed: tuple[str | None, str] | None = None  # the last rename shown
         self.reactor = reactor
         self.nick = nick
         self.color = color
@@ -156,7 +160,10 @@ class ChatClient:
 
     def _on_4(self, msg: CMsg) -> None:  # SENDING_NICKNAME
         if msg.room is not None:
-            self.view.show(Event("event", f"{msg.nick} is now known as {msg.text}", room=msg.room))
+            # Each shared room announces a rename: it is shown once.
+            if self._renamed != (msg.nick, msg.text):
+                self._renamed = (msg.nick, msg.text)
+                self.view.show(Event("event", f"{msg.nick} is now known as {msg.text}", room=msg.room))
             return
         self.nick = msg.text
         self.asking_nick = False
@@ -218,8 +225,9 @@ class ChatClient:
                 self._last_history_id[fold(msg.room)] = msg.id
             if not self._first_sight(fold(msg.room), msg.id):
                 return
-        self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color,
-                             ts=msg.ts, action=msg.action, history=msg.history))
+        highlight = not msg.history and not self._is_me(msg.nick) and mentions(msg.text, [self.nick, *self.highlights])
+        self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color, ts=msg.ts,
+                             action=msg.action, history=msg.history, highlight=highlight, mine=self._is_me(msg.nick)))
 
     def _first_sight(self, key: str, id: int) -> bool:
         seen = self.seen.setdefault(key, set())
@@ -256,7 +264,8 @@ class ChatClient:
 
     def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
         self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
-                             ts=msg.ts, action=msg.action))
+                             ts=msg.ts, action=msg.action, highlight=not self._is_me(msg.nick),
+                             mine=self._is_me(msg.nick)))
 
     def _on_7(self, msg: CMsg) -> None:  # ROOM_LIST
         names = self._whole_list(msg)

@@ -47,6 +47,15 @@ class Options(usage.Options):
         ["password-file", None, None, "file holding the password of a registered nickname (or set CHAT_PASSWORD)"],
         ["ca", None, None, "with --tls: trust this PEM certificate (e.g. a self-signed one) instead of the system's CAs"],
     ]
+    highlights: list[str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.highlights = []
+
+    def opt_highlight(self, word: str) -> None:
+        """a word that marks a line and rings the bell, as your nickname does (repeatable)"""
+        self.highlights.append(word)
     optFlags = [
         ["reconnect", None, "keep reconnecting (with backoff) when the connection is lost"],
         ["tls", None, "connect with TLS, verifying the server's certificate and host name"],
@@ -150,7 +159,7 @@ def run(options: Options) -> int:
         views.append(view)
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
                             color=options["text-color"], reconnect=options["reconnect"],
-                            password=read_password(options))
+                            password=read_password(options), highlights=options.highlights)
         description = options["endpoint"] or endpoint_description(form.values)
         endpoint = make_endpoint(reactor, options, form.values)
         factory = ChatClientFactory(client)

@@ -9,7 +9,7 @@ import functools
 import time
 import unicodedata
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chat.names import fold
@@ -21,7 +21,9 @@ SGR = {
     "bright-blue": 94, "bright-magenta": 95, "bright-cyan": 96,
 }
 NICK_COLORS = ("red", "green", "yellow", "blue", "magenta", "cyan",
-               "bright-red", "bright-green", "bright-yellow", "bright-blue", "bright-magenta", "bright-cyan")
+               "bright-red", "bright-green", "bright-yellow", "bright-blue", "bright-magenta", "bright-cyan",
+               # and from the 256-colour palette, readable on dark and light backgrounds:
+               "x166", "x172", "x142", "x70", "x37", "x26", "x62", "x91", "x127", "x168", "x130", "x29")
 
 
 def sanitize(text: str) -> str:
@@ -56,6 +58,29 @@ def nick_color(nick: str) -> str:
     return NICK_COLORS[zlib.crc32(fold(nick).encode()) % len(NICK_COLORS)]
 
 
+class NickColors:
+    """
+    Nick colours for one session: each nickname keeps its own colour
+    (L{nick_color}) unless someone seen earlier has it, and then takes the
+    next one free, so that the people one talks with look different.
+    """
+
+    def __init__(self) -> None:
+        self._of: dict[str, str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, nick: str) -> str:
+        key = fold(nick)
+        color = self._of.get(key)
+        if color is None:
+            first = NICK_COLORS.index(nick_color(nick))
+            free = [NICK_COLORS[(first + i) % len(NICK_COLORS)] for i in range(len(NICK_COLORS))]
+            color = next((c for c in free if c not in self._taken), free[0])
+            self._of[key] = color
+            self._taken.add(color)
+        return color
+
+
 @dataclass(frozen=True)
 class Event:
     """
@@ -73,6 +98,24 @@ class Event:
     ts: int | None = None
     action: bool = False
     history: bool = False
+    highlight: bool = False  # it mentions you, or is a private message to you: marked, and the bell rings
+    mine: bool = False  # said by you
+
+
+def mentions(text: str, words: Sequence[str]) -> bool:
+    """Whether C{text} holds one of C{words} as a word of its own, in any case (C{bob} is not in C{bobcat})."""
+    folded = fold(text)
+    for word in words:
+        key = fold(word)
+        start = folded.find(key)
+        while start >= 0:
+            end = start + len(key)
+            before = folded[start - 1] if start else " "
+            after = folded[end] if end < len(folded) else " "
+            if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+                return True
+            start = folded.find(key, start + 1)
+    return False
 
 
 @dataclass(frozen=True)
@@ -88,8 +131,11 @@ def _clock(ts: int | None) -> str:
     return time.strftime("%H:%M", time.localtime(ts / 1000 if ts is not None else time.time()))
 
 
-def styled(event: Event, show_room: bool) -> list[Span]:
-    """The spans of one terminal line (colours as palette names)."""
+def styled(event: Event, show_room: bool, color_of: Callable[[str], str] = nick_color) -> list[Span]:
+    """
+    The spans of one terminal line (colours as palette names).  One's own
+    nickname is shown without a colour of its own, set apart from the others'.
+    """
     if event.history and event.kind == "chat":
         # Said before we were here: all of it dimmed, marked with a bar.
         return [Span(f"{_clock(event.ts)} | {plain(event)}", dim=True)]
@@ -105,13 +151,14 @@ def styled(event: Event, show_room: bool) -> list[Span]:
                 nick = f"{nick} -> {sanitize(event.to)}"
         if event.action:
             spans.append(Span("* ", dim=True))
-            spans.append(Span(nick, color=nick_color(event.nick or ""), bold=True))
+            spans.append(Span(nick, color=None if event.mine else color_of(event.nick or ""), bold=True))
             spans.append(Span(" " + text, color=event.color))
         else:
             spans.append(Span("<", dim=True))
-            spans.append(Span(nick, color=nick_color(event.nick or ""), bold=True))
+            spans.append(Span(nick, color=None if event.mine else color_of(event.nick or ""), bold=True,
+                              reverse=event.highlight))
             spans.append(Span("> ", dim=True))
-            spans.append(Span(text, color=event.color))
+            spans.append(Span(text, color=event.color, bold=event.highlight))
     elif event.kind == "event":
         spans.append(Span("-- " + text, dim=True))
     elif event.kind == "error":
@@ -134,7 +181,9 @@ def ansi(spans: list[Span]) -> str:
             codes.append("2")
         if span.reverse:
             codes.append("7")
-        if span.color and span.color != "default":
+        if span.color and span.color.startswith("x"):
+            codes.append(f"38;5;{span.color[1:]}")  # the 256-colour palette
+        elif span.color and span.color != "default":
             codes.append(str(SGR.get(span.color, 39)))
         if codes:
             out.append(f"\x1b[{';'.join(codes)}m{span.text}\x1b[0m")

@@ -21,7 +21,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
-from chat.client.render import Event, Span, ansi, cells, char_cells, input_window, styled, wrap
+from chat.client.render import Event, NickColors, Span, ansi, cells, char_cells, input_window, styled, wrap
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 CTRL_A, CTRL_E, CTRL_K, CTRL_U, CTRL_W = b"\x01", b"\x05", b"\x0b", b"\x15", b"\x17"
@@ -82,6 +82,7 @@ class ChatTerminal(HistoricRecvLine):
         self._scroll = 0
         # Every line shown, to draw again (Ctrl-L, a resize) and to scroll
         # back through; and how many screen rows the view is above the newest.
+        self.nick_colors = NickColors()
         self.scrollback: deque[list[Span]] = deque(maxlen=SCROLLBACK)
         self.back = 0
         # Lines entered in one turn of the reactor (a paste), and a paste
@@ -217,8 +218,10 @@ class ChatTerminal(HistoricRecvLine):
     def show(self, event: Event) -> None:
         if event.kind == "error":
             self.last_error = event.text
+        if event.highlight:
+            self.terminal.write(b"\x07")  # the bell: the terminal may flash or notify
         show_room = self.client is not None and len(self.client.rooms) > 1
-        self._print(styled(event, show_room))
+        self._print(styled(event, show_room, self.nick_colors))
 
     def status_changed(self) -> None:
         text = self.client.status() if self.client else " logon "
