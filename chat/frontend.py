@@ -30,6 +30,9 @@ QUIT_REASON_MAX = 200
 #: Seconds a closing connection has to take its last words before it is cut.
 CLOSE_GRACE = 10.0
 
+#: Seconds between looks at what all clients left unread, while it is over the budget.
+BUDGET_CHECK = 1.0
+
 #: How many logon timeouts a client may spend typing passwords in all.
 MAX_PASSWORD_PROMPTS = 4
 
@@ -302,7 +305,9 @@ class FrontEndFactory(Factory):
         self.limits = limits or Limits()
         self.accounts = accounts
         self.flusher = TurnFlusher(clock)
-        self.budget = QueueBudget(self.limits.max_queued, self._drop_heaviest) if self.limits.max_queued else None
+        self.budget = QueueBudget(self.limits.max_queued, self._over_budget) if self.limits.max_queued else None
+        self._held: set[Connection] | None = None  # everyone, while all together are over the budget
+        self._budget_check: interfaces.IDelayedCall | None = None
         self.connections: set[Connection] = set()
         self.per_address: dict[str, int] = {}
         self._all_gone: defer.Deferred[None] | None = None
@@ -348,6 +353,8 @@ class FrontEndFactory(Factory):
         if not self.connections:
             return defer.succeed(None)
         self.log.info("shutting down: saying goodbye to {n} clients", n=len(self.connections))
+        if self._budget_check is not None and self._budget_check.active():
+            self._budget_check.cancel()
         self._all_gone = d = defer.Deferred()
         for proto in list(self.connections):
             proto.quit_reason = "left: the server is shutting down"
@@ -356,12 +363,36 @@ class FrontEndFactory(Factory):
         d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
         return d
 
-    def _drop_heaviest(self) -> None:
-        """All clients together left too much unread: drop the one that left the most."""
-        heaviest = max((p for p in self.connections if not p.outbox.closed), key=lambda p: p.outbox.backlog,
-                       default=None)
-        if heaviest is not None and heaviest.outbox.backlog:
-            heaviest._drop_slow_consumer()
+    def _over_budget(self) -> None:
+        """
+        All clients together left too much unread: read from nobody (what
+        they would say would only add to it) until the readers have caught
+        up.  A reader that keeps up drains in a moment; one that is still
+        behind a second later is not reading, and the worst of those goes.
+        """
+        if self._held is not None:
+            return
+        self.log.warn("{n} bytes wait unread: reading from no client until they are read", n=self.budget.used)  # type: ignore[union-attr]
+        self._held = set(self.connections)
+        for proto in self._held:
+            proto.hold()
+        self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
+
+    def _check_budget(self) -> None:
+        budget = self.budget
+        assert budget is not None and self._held is not None
+        if budget.used > budget.limit // 2:
+            now = self.clock.seconds()
+            stale = [p for p in self.connections if p.outbox.backlogged and not p.outbox.closed
+                     and now - p.outbox.paused_at >= BUDGET_CHECK]
+            if stale:
+                max(stale, key=lambda p: p.outbox.backlog)._drop_slow_consumer()
+            self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
+            return
+        held, self._held, self._budget_check = self._held, None, None
+        for proto in held:
+            if proto in self.connections:
+                proto.release()
 
     def sweep(self) -> None:
         """Logon timeouts and keepalive for every connection: one timer for all."""

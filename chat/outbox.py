@@ -69,7 +69,7 @@ class Outbox:
     """
 
     __slots__ = ("_budget", "_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
-                 "backlog", "backlogged", "closed", "limit")
+                 "backlog", "backlogged", "closed", "limit", "paused_at")
 
     def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
                  overflow: Callable[[], None], render: Callable[[Any], bytes] | None = None,
@@ -84,6 +84,7 @@ class Outbox:
         self._places: list[_Place] = []
         self._scheduled = False
         self.backlogged = False
+        self.paused_at = 0.0
         self.backlog = 0
         self.closed = False
 
@@ -185,6 +186,7 @@ class Outbox:
     def pause(self) -> None:
         """The transport's buffer is full: from now on, count what is queued."""
         self.backlogged = True
+        self.paused_at = self._flusher.clock.seconds()
 
     def resume(self) -> None:
         """The transport wrote out its buffer: nothing waits unread."""

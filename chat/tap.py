@@ -77,7 +77,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["max-rooms", None, MAX_ROOMS_PER_USER, "rooms one client may be in at once", int],
         ["max-outgoing", None, _limits.max_outgoing, "bytes a client may leave unread before it is dropped", int],
         ["max-queued", None, _limits.max_queued,
-         "bytes all clients of a front end may leave unread together; past it the one with most is dropped (0: off)", int],
+         "bytes all clients of a front end may leave unread together; past it no client is read until they catch up, "
+         "and one that stays behind is dropped (0: off)", int],
         ["max-clients", None, _limits.max_clients, "clients connected at once (0: no limit)", int],
         ["max-per-address", None, _limits.max_per_address, "connections from one IP address (0: no limit)", int],
         ["logon-timeout", None, _limits.logon_timeout, "seconds to send a nickname before being closed (0: none)", float],

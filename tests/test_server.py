@@ -486,24 +486,32 @@ class LimitTests(ServerTestCase):
             proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
 
-    def test_past_the_budget_of_all_clients_the_one_that_read_least_is_dropped(self) -> None:
+    def test_past_the_budget_of_all_clients_input_stops_and_only_a_client_not_reading_is_dropped(self) -> None:
+        """Readers that keep up drain in a moment and are never dropped; one that stays behind is."""
         assert self.factory.budget is not None
         self.factory.budget.limit = 5000
         talker = self.logon("talker")
-        readers = {nick: self.logon(nick) for nick in ("early", "late", "keeps-up")}
+        readers = {nick: self.logon(nick) for nick in ("stalled", "slow", "keeps-up")}
         talker.received()
-        readers["early"].proto.pauseProducing()  # its transport's buffer is full: it stopped reading
-        talker.send(code=5, text="x" * 1000)
-        self.clock.advance(0)
-        readers["late"].proto.pauseProducing()
-        for _ in range(3):
+        readers["stalled"].proto.pauseProducing()  # its transport's buffer is full: it stopped reading
+        for i in range(3):
+            if i == 1:
+                readers["slow"].proto.pauseProducing()
             talker.send(code=5, text="x" * 1000)
             self.clock.advance(0)
-        self.assertTrue(readers["early"].transport.disconnecting or readers["early"].proto.closing)
-        self.assertFalse(readers["late"].proto.closing, "one dropped is enough to get back under")
+        self.assertGreater(self.factory.budget.used, 5000)
+        self.assertEqual(talker.transport.producerState, "paused", "nobody is read while over the budget")
+        talker.send(code=5, text="waits")  # buffered, not read
+        self.assertEqual([m["text"] for m in readers["keeps-up"].received()], ["x" * 1000] * 3)
+        self.clock.advance(1)  # still over: the one most behind, for a second now, goes
+        self.assertTrue(readers["stalled"].proto.closing)
+        self.assertFalse(readers["slow"].proto.closing)
+        readers["slow"].proto.resumeProducing()  # it caught up
+        self.clock.advance(1)
+        self.assertEqual(talker.transport.producerState, "producing", "everyone is read again")
         self.assertFalse(readers["keeps-up"].proto.closing)
-        self.assertEqual([m["code"] for m in readers["keeps-up"].received()], [5] * 4, "every message")
-        self.assertLess(self.factory.budget.used, 5000)
+        self.assertEqual([m["text"] for m in readers["keeps-up"].received()], ["waits"])
+        self.assertEqual(self.factory.budget.used, 0)
 
     def test_a_sender_waits_while_too_many_of_its_messages_are_being_stored(self) -> None:
         store = ManualStore()
