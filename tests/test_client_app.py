@@ -100,6 +100,16 @@ class ClientTests(ClientCase):
         self.server(code=6, nick="bob", to="alice", text="psst")
         self.assertEqual([e.highlight for e in self.view.events], [True, False, True, False, False, True])
 
+    def test_tab_knows_who_is_in_the_room(self) -> None:
+        self.log_on()
+        self.server(code=3, room="lobby", names=["alice", "bob", "carol"])
+        self.server(code=1, room="lobby", nick="cathy", text="cathy has joined lobby")
+        self.server(code=2, room="lobby", nick="bob", text="bob has left lobby")
+        self.server(code=4, room="lobby", nick="carol", text="caroline")
+        self.assertEqual(self.client.complete("ca", 2)[2], ["caroline", "cathy"])
+        self.assertEqual(self.client.complete("b", 1), ("b", 1, []))
+        self.assertEqual(self.client.complete("al", 2), ("al", 2, []), "not oneself")
+
     def test_a_rename_is_shown_once_though_every_shared_room_announces_it(self) -> None:
         self.log_on()
         self.view.kinds()

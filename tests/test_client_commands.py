@@ -54,6 +54,19 @@ class ParseTests(SynchronousTestCase):
             self.assertIn(alias, c.HELP)
 
 
+class CompletionTests(SynchronousTestCase):
+    def test_tab_completes_nicknames_commands_and_rooms(self) -> None:
+        nicks, rooms = ["carol", "Cathy", "bob"], ["dev", "design", "lobby"]
+        self.assertEqual(c.complete("car", 3, nicks, rooms), ("carol: ", 7, []))
+        self.assertEqual(c.complete("hi ca", 5, ["carol"], rooms), ("hi carol ", 9, []))
+        self.assertEqual(c.complete("ca", 2, nicks, rooms), ("ca", 2, ["carol", "Cathy"]))
+        self.assertEqual(c.complete("/jo", 3, nicks, rooms), ("/join ", 6, []))
+        self.assertEqual(c.complete("/join de", 8, nicks, rooms), ("/join de", 8, ["design", "dev"]))
+        self.assertEqual(c.complete("/join lo", 8, nicks, rooms), ("/join lobby ", 12, []))
+        self.assertEqual(c.complete("/msg bo hi", 7, nicks, rooms), ("/msg bob hi", 8, []))
+        self.assertEqual(c.complete("zz", 2, nicks, rooms), ("zz", 2, []))
+
+
 class LogonFormTests(SynchronousTestCase):
     def test_asks_in_the_seed_order_with_defaults_and_validation(self) -> None:
         form = LogonForm()

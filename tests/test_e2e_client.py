@@ -383,3 +383,13 @@ def test_a_mention_rings_the_bell(server: ServerProcess, terminal: list[PtyProgr
     bob.send(code=5, text="Ivy, are you there?")
     me.wait_for("are you there?")
     assert me.raw.count(b"\x07") == 2
+
+
+def test_tab_completes_a_nickname_as_a_person_types_it(server: ServerProcess, terminal: list[PtyProgram]) -> None:
+    carol = WireClient(server.host, server.port).logon("carol")
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "jim"])
+    me.wait_for("jim has joined lobby")
+    me.type("ca\t")
+    me.wait_for("> carol: ")
+    me.type("lunch?\r")
+    assert carol.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "carol: lunch?"

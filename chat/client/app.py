@@ -55,6 +55,7 @@ class ChatClient:
         self.asking_nick = False
         self.rooms: list[str] = []
         self.current: str | None = None
+        self.members: dict[str, dict[str, str]] = {}  # per room (folded): who is in it, for TAB
         self.query: str | None = None  # /query NICK: plain lines go to NICK alone
         self._rejoin: list[str] = [room]
         self._switch_to: str | None = room
@@ -75,6 +76,11 @@ class ChatClient:
         # What the person typed before logon and the first join completed:
         # sent, in order, once they have (None stands for a quit).
         self._pending: list[str | None] = []
+
+    def complete(self, line: str, cursor: int) -> tuple[str, int, list[str]]:
+        """TAB in the input line: nicknames of the current room, commands, rooms (L{commands.complete})."""
+        nicks = list(self.members.get(fold(self.current), {}).values()) if self.current else []
+        return commands.complete(line, cursor, [n for n in nicks if not self._is_me(n)], self.rooms)
 
     def status(self) -> str:
         """The status line; nick and room come from the server, so they are sanitised."""
@@ -160,6 +166,9 @@ class ChatClient:
 
     def _on_4(self, msg: CMsg) -> None:  # SENDING_NICKNAME
         if msg.room is not None:
+            in_room = self.members.get(fold(msg.room), {})
+            if msg.nick is not None and in_room.pop(fold(msg.nick), None) is not None:
+                in_room[fold(msg.text)] = msg.text
             # Each shared room announces a rename: it is shown once.
             if self._renamed != (msg.nick, msg.text):
                 self._renamed = (msg.nick, msg.text)
@@ -178,6 +187,8 @@ class ChatClient:
 
     def _on_1(self, msg: CMsg) -> None:  # JOINING_CHAT
         self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick, ts=msg.ts))
+        if msg.room is not None and msg.nick is not None:
+            self.members.setdefault(fold(msg.room), {})[fold(msg.nick)] = msg.nick
         if self._is_me(msg.nick) and msg.room is not None and msg.room not in self.rooms:
             self.rooms.append(msg.room)
             seen = self.newest.get(fold(msg.room))
@@ -194,6 +205,8 @@ class ChatClient:
         if msg.close:
             return  # the goodbye to our own /quit
         self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick))
+        if msg.room is not None and msg.nick is not None:
+            self.members.get(fold(msg.room), {}).pop(fold(msg.nick), None)
         if self._is_me(msg.nick) and msg.room in self.rooms:
             self.rooms.remove(msg.room)
             if self.current == msg.room:
@@ -212,6 +225,8 @@ class ChatClient:
     def _on_3(self, msg: CMsg) -> None:  # SENDING_CHATTERS_LIST
         names = self._whole_list(msg)
         if names is not None:
+            if msg.room is not None:
+                self.members[fold(msg.room)] = {fold(n): n for n in names}
             self.view.show(Event("info", f"in {msg.room} ({len(names)}): {', '.join(names)}", room=msg.room))
 
     def _on_5(self, msg: CMsg) -> None:  # NORMAL_MESSAGE

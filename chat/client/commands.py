@@ -5,6 +5,7 @@ tested without a terminal or a server.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 HELP = """\
@@ -167,3 +168,47 @@ def parse(line: str) -> Command | None:
     if name in ("help", "?"):
         return Help()
     return Invalid(f"unknown command /{name}: /help lists the commands, // sends a line starting with /")
+
+
+#: The commands TAB completes (aliases included).
+COMMANDS = ("away", "color", "colour", "exit", "help", "history", "join", "leave", "list", "me", "msg", "names",
+            "nick", "part", "query", "quit", "rooms", "topic", "who")
+
+
+def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str]) -> tuple[str, int, list[str]]:
+    """
+    TAB: the word before C{cursor} completed as a command (the first word,
+    after /), a room (after /join and the like) or a nickname (anywhere
+    else; at the start of the line followed by C{": "}).  Returns the new
+    line, the new cursor and, when several fit, all of them (the line then
+    has their common beginning).
+    """
+    start = cursor
+    while start and not line[start - 1].isspace():
+        start -= 1
+    word = line[start:cursor]
+    before = line[:start].split()
+    if start == 0 and word.startswith("/"):
+        choices = ["/" + name for name in COMMANDS]
+        suffix = " "
+    elif before and before[0].lower() in ("/join", "/leave", "/part", "/who", "/names") and len(before) == 1:
+        choices, suffix = list(rooms), " "
+    elif before and before[0].lower() in ("/msg", "/query") and len(before) == 1:
+        choices, suffix = list(nicks), " "
+    else:
+        choices, suffix = list(nicks), (": " if start == 0 else " ")
+    folded = word.casefold()
+    found = sorted({c for c in choices if c.casefold().startswith(folded)}, key=str.casefold)
+    if not found:
+        return line, cursor, []
+    if line[cursor:cursor + 1].isspace():
+        suffix = suffix.rstrip()
+    if len(found) == 1:
+        done = found[0] + suffix
+        return line[:start] + done + line[cursor:], start + len(done), []
+    common = found[0]
+    for other in found[1:]:
+        while not other.casefold().startswith(common.casefold()):
+            common = common[:-1]
+    common = word + common[len(word):] if len(common) > len(word) else word
+    return line[:start] + common + line[cursor:], start + len(common), found

@@ -343,10 +343,15 @@ class ChatTerminal(HistoricRecvLine):
         self.drawInputLine()
 
     def handle_TAB(self) -> None:
-        # recvline's TAB appends at the end whatever the cursor; insert here.
-        n = self.TABSTOP - (self.lineBufferIndex % self.TABSTOP)
-        self.lineBuffer[self.lineBufferIndex: self.lineBufferIndex] = [b" "] * n
-        self.lineBufferIndex += n
+        """Complete the nickname, command or room being typed; several that fit are listed."""
+        if self.client is None or self.masked:
+            return
+        chars = [ch.decode("utf-8", "replace") for ch in self.lineBuffer]
+        line, cursor, choices = self.client.complete("".join(chars), len("".join(chars[:self.lineBufferIndex])))
+        self.lineBuffer = [ch.encode("utf-8") for ch in line]
+        self.lineBufferIndex = len(line[:cursor])
+        if choices:
+            self.show(Event("info", "  ".join(choices)))
         self.drawInputLine()
 
     def _deliverBuffer(self, buf: bytes) -> None:
