@@ -393,3 +393,19 @@ def test_tab_completes_a_nickname_as_a_person_types_it(server: ServerProcess, te
     me.wait_for("> carol: ")
     me.type("lunch?\r")
     assert carol.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "carol: lunch?"
+
+
+def test_log_dir_keeps_each_room_and_conversation_in_a_file(server: ServerProcess, tmp_path: Path) -> None:
+    bob = WireClient(server.host, server.port).logon("bob")
+    logs = tmp_path / "logs"
+    done = subprocess.run(
+        CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "kim", "--log-dir", str(logs)],
+        input=b"hello lobby\n/join dev\nhello dev\n/msg bob psst\n/quit\n", capture_output=True, timeout=TIMEOUT,
+        env=source_env())
+    assert done.returncode == 0, done
+    bob.recv_until(lambda m: m.get("code") == 6)
+    assert sorted(p.name for p in logs.iterdir()) == ["bob.log", "dev.log", "lobby.log"]
+    assert "[lobby] <kim> hello lobby" in (logs / "lobby.log").read_text()
+    assert "[dev] <kim> hello dev" in (logs / "dev.log").read_text()
+    assert "[private] <kim -> bob> psst" in (logs / "bob.log").read_text()
+    assert "[lobby] <kim> hello lobby" not in (logs / "dev.log").read_text()

@@ -345,11 +345,11 @@ class ChatClient:
             command = commands.parse(line)
             if isinstance(command, (commands.Help, commands.Color, commands.Invalid)):
                 self.do(command)  # nothing to send: done at once
-            elif isinstance(command, commands.Quit) and self.connection is None:
-                self.quit(command.reason, now=True)  # not connected: nobody to say goodbye to
+            elif isinstance(command, commands.Quit) and self.state == "reconnecting":
+                self.quit(command.reason, now=True)  # the server is away: nobody to say goodbye to
             elif command is not None:
                 self._pending.append(line)
-                if self.connection is None:
+                if self.state == "reconnecting":
                     self.view.show(Event("info", f"queued until connected: {line}"))
             return
         if self.asking_nick:

@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python import usage
 
 from chat.client.app import ChatClient
+from chat.client.log import LoggedView
 from chat.client.logon import LogonForm, check_port_number, check_server, checked_nick
 from chat.client.protocol import ChatClientFactory
 from chat.client.render import Event
@@ -46,6 +47,7 @@ class Options(usage.Options):
         ["color", None, "auto", "colour codes in pipe mode: auto (none), always, never"],
         ["password-file", None, None, "file holding the password of a registered nickname (or set CHAT_PASSWORD)"],
         ["ca", None, None, "with --tls: trust this PEM certificate (e.g. a self-signed one) instead of the system's CAs"],
+        ["log-dir", None, None, "write each room's and each private conversation's lines to DIR/NAME.log"],
     ]
     highlights: list[str]
 
@@ -157,9 +159,13 @@ def run(options: Options) -> int:
 
     def start(view: object, form: LogonForm) -> ChatClient:
         views.append(view)
+        if options["log-dir"]:
+            view = LoggedView(view, Path(options["log-dir"]), me=str(form.values["nick"]))
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
                             color=options["text-color"], reconnect=options["reconnect"],
                             password=read_password(options), highlights=options.highlights)
+        if isinstance(view, LoggedView):
+            view.me_of = lambda: client.nick  # whose private conversation a line belongs to, after renames too
         description = options["endpoint"] or endpoint_description(form.values)
         endpoint = make_endpoint(reactor, options, form.values)
         factory = ChatClientFactory(client)
