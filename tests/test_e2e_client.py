@@ -409,3 +409,21 @@ def test_log_dir_keeps_each_room_and_conversation_in_a_file(server: ServerProces
     assert "[dev] <kim> hello dev" in (logs / "dev.log").read_text()
     assert "[private] <kim -> bob> psst" in (logs / "bob.log").read_text()
     assert "[lobby] <kim> hello lobby" not in (logs / "dev.log").read_text()
+
+
+def test_a_config_file_holds_the_defaults_people_retype(server: ServerProcess, tmp_path: Path) -> None:
+    watcher = WireClient(server.host, server.port).logon("watcher", room="dev")
+    config = tmp_path / "client.toml"
+    config.write_text(f'server = "127.0.0.1"\nnick = "lee"\nrooms = ["lobby", "dev"]\nhighlight = ["deploy"]\n'
+                      f'endpoint_is_not_needed = false\n')
+    bad = subprocess.run(CLIENT + ["--config", str(config)], input=b"", capture_output=True, timeout=TIMEOUT,
+                         env=source_env())
+    assert bad.returncode == 2 and b"unknown setting 'endpoint_is_not_needed'" in bad.stderr, bad.stderr
+    config.write_text('server = "127.0.0.1"\nnick = "lee"\nrooms = ["lobby", "dev"]\n')
+    env = source_env(XDG_CONFIG_HOME=str(tmp_path))
+    (tmp_path / "chat").mkdir()
+    config.rename(tmp_path / "chat" / "client.toml")
+    done = subprocess.run(CLIENT + ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}"],
+                          input=b"/quit\n", capture_output=True, timeout=TIMEOUT, env=env)
+    assert done.returncode == 0, done
+    assert watcher.recv_until(lambda m: m.get("code") == 1)[-1]["nick"] == "lee", "joined both rooms as lee"

@@ -39,7 +39,7 @@ class View(Protocol):
 class ChatClient:
     def __init__(self, view: View, reactor: IReactorTime, nick: str, room: str = DEFAULT_ROOM,
                  color: str = "default", reconnect: bool = False, password: str | None = None,
-                 highlights: Sequence[str] = ()) -> None:
+                 highlights: Sequence[str] = (), also: Sequence[str] = ()) -> None:
         self.view = view
         self.highlights = list(highlights)  # words besides one's nickname that mark a line
         self.password = password
@@ -57,7 +57,7 @@ class ChatClient:
         self.current: str | None = None
         self.members: dict[str, dict[str, str]] = {}  # per room (folded): who is in it, for TAB
         self.query: str | None = None  # /query NICK: plain lines go to NICK alone
-        self._rejoin: list[str] = [room]
+        self._rejoin: list[str] = [room, *(r for r in also if fold(r) != fold(room))]  # joined at logon
         self._switch_to: str | None = room
         self.quitting = False
         self.server_closing = False

@@ -11,6 +11,7 @@ import signal
 import struct
 import sys
 import termios
+import tomllib
 import tty
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,12 +49,50 @@ class Options(usage.Options):
         ["password-file", None, None, "file holding the password of a registered nickname (or set CHAT_PASSWORD)"],
         ["ca", None, None, "with --tls: trust this PEM certificate (e.g. a self-signed one) instead of the system's CAs"],
         ["log-dir", None, None, "write each room's and each private conversation's lines to DIR/NAME.log"],
+        ["config", None, None, "read defaults from this TOML file (default: ~/.config/chat/client.toml, if there is one)"],
     ]
     highlights: list[str]
+
+    also: list[str]
 
     def __init__(self) -> None:
         super().__init__()
         self.highlights = []
+        self.also = []  # more rooms to join at logon (from the config file)
+
+    def read_config(self, path: Path, required: bool) -> None:
+        """
+        Defaults from a TOML file, for what people retype: server, port,
+        nick, tls, ca, rooms, highlight, text-color, reconnect, log-dir.
+        The command line wins over it.
+        """
+        try:
+            with open(path, "rb") as f:
+                config = tomllib.load(f)
+        except FileNotFoundError:
+            if required:
+                raise usage.UsageError(f"no config file {path}") from None
+            return
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise usage.UsageError(f"cannot read the config file {path}: {e}") from None
+        known = {"server", "port", "nick", "tls", "ca", "rooms", "highlight", "text-color", "reconnect", "log-dir"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise usage.UsageError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        for key in ("server", "nick", "ca", "text-color", "log-dir"):
+            if key in config:
+                self[key] = str(config[key])
+        if "port" in config:
+            self["port"] = str(config["port"])
+        for key in ("tls", "reconnect"):
+            if key in config:
+                self[key] = bool(config[key])
+        rooms = config.get("rooms", [])
+        rooms = [rooms] if isinstance(rooms, str) else [str(r) for r in rooms]
+        if rooms:
+            self["room"], self.also = rooms[0], rooms[1:]
+        highlight = config.get("highlight", [])
+        self.highlights.extend([highlight] if isinstance(highlight, str) else [str(w) for w in highlight])
 
     def opt_highlight(self, word: str) -> None:
         """a word that marks a line and rings the bell, as your nickname does (repeatable)"""
@@ -163,7 +202,7 @@ def run(options: Options) -> int:
             view = LoggedView(view, Path(options["log-dir"]), me=str(form.values["nick"]))
         client = ChatClient(view, reactor, str(form.values["nick"]), room=options["room"],  # type: ignore[arg-type]
                             color=options["text-color"], reconnect=options["reconnect"],
-                            password=read_password(options), highlights=options.highlights)
+                            password=read_password(options), highlights=options.highlights, also=options.also)
         if isinstance(view, LoggedView):
             view.me_of = lambda: client.nick  # whose private conversation a line belongs to, after renames too
         description = options["endpoint"] or endpoint_description(form.values)
@@ -226,10 +265,23 @@ def run(options: Options) -> int:
     return exit_code[0]
 
 
+def config_path(argv: Sequence[str]) -> tuple[Path, bool]:
+    """The config file: --config's (which must exist), or the usual place (which may not)."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return Path(argv[i + 1]), True
+        if arg.startswith("--config="):
+            return Path(arg.split("=", 1)[1]), True
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "chat" / "client.toml", False
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     options = Options()
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        options.parseOptions(sys.argv[1:] if argv is None else list(argv))
+        options.read_config(*config_path(args))
+        options.parseOptions(args)
     except usage.UsageError as e:
         sys.stderr.write(f"{options}\nchat-client: {e}\n")
         raise SystemExit(2)
