@@ -344,6 +344,10 @@ def test_readline_keys_edit_the_input_line(server: ServerProcess, terminal: list
     me.wait_for("> hello brave ")
     me.type("\x01X\x05Y")  # Ctrl-A, type at the start; Ctrl-E, type at the end
     me.wait_for("> Xhello brave Y")
+    me.type("\x1bb\x1bbZ")  # Alt-B twice: two words back
+    me.wait_for("> Xhello Zbrave Y")
+    me.type("\x1bf\x1bfW")  # Alt-F twice: past the end of the next two words
+    me.wait_for("> Xhello Zbrave YW")
     me.type("\x01\x0b")  # Ctrl-A then Ctrl-K: all of it
     me.type("kept\x15typed again\r")  # Ctrl-U deletes what is before the cursor
     me.wait_for("<gus> typed again")
@@ -427,3 +431,25 @@ def test_a_config_file_holds_the_defaults_people_retype(server: ServerProcess, t
                           input=b"/quit\n", capture_output=True, timeout=TIMEOUT, env=env)
     assert done.returncode == 0, done
     assert watcher.recv_until(lambda m: m.get("code") == 1)[-1]["nick"] == "lee", "joined both rooms as lee"
+
+
+def test_a_window_per_room_and_conversation_with_an_activity_bar(server: ServerProcess,
+                                                                  terminal: list[PtyProgram]) -> None:
+    bob = WireClient(server.host, server.port).logon("bob")
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "ned"])
+    me.wait_for("ned has joined lobby")
+    me.type("/join dev\r")
+    me.wait_for("[3:dev]")
+    bob.send(code=5, text="over here, in lobby")
+    me.wait_for("2:lobby+")
+    assert "over here" not in me.text(), "not in the dev window"
+    me.type("\x1b2")  # Alt-2
+    me.wait_for("over here, in lobby")
+    me.wait_for("[2:lobby]")
+    bob.send(code=6, to="ned", text="a word, ned?")
+    me.wait_for("4:bob!")
+    me.type("/window 4\r")
+    me.wait_for("a word, ned?")
+    me.type("sure\r")
+    got = bob.recv_until(lambda m: m.get("code") == 6 and m.get("nick") == "ned")
+    assert got[-1]["text"] == "sure" and got[-1]["to"] == "bob"

@@ -412,6 +412,12 @@ class ChatClient:
                     self.view.show(Event("error", "you are in no room: /join ROOM"))
                 else:
                     self._send(CMsg(Code.TOPIC, room=self.current, text=text))
+            case commands.Window(number):
+                switch = getattr(self.view, "switch_window", None)
+                if switch is None:
+                    self.view.show(Event("error", "windows are for the full-screen client"))
+                elif not switch(number):
+                    self.view.show(Event("error", f"there is no window {number}"))
             case commands.Away(text):
                 self._send(CMsg(Code.AWAY, text=text))
             case commands.Color(None):

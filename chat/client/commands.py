@@ -18,6 +18,8 @@ HELP = """\
 /nick NEW         change your nickname
 /topic [TEXT]     show the current room's topic, or set it to TEXT
 /away [TEXT]      mark yourself away with TEXT; with no TEXT, back
+/window N         show window N (1 is the status window; every room and
+                  private conversation has its own); also Alt-1..9, Ctrl-N/Ctrl-P
 /color [NAME]     colour your text; with no NAME, list the colours; also /colour
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)
@@ -73,6 +75,11 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Window:
+    number: int
+
+
+@dataclass(frozen=True)
 class Away:
     text: str
 
@@ -109,7 +116,8 @@ class Invalid:
     why: str
 
 
-Command = Say | Join | Leave | Rooms | Who | Msg | Query | Nick | Topic | Away | Color | History | Quit | Help | Invalid
+Command = (Say | Join | Leave | Rooms | Who | Msg | Query | Nick | Topic | Away | Window | Color | History | Quit | Help
+           | Invalid)
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -155,6 +163,8 @@ def parse(line: str) -> Command | None:
         return Topic(rest)
     if name == "away":
         return Away(rest)
+    if name == "window":
+        return Window(int(rest)) if rest.isdigit() else Invalid("usage: /window N (Alt-N does the same)")
     if name == "me":
         return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
     if name in ("quit", "exit"):
@@ -172,7 +182,7 @@ def parse(line: str) -> Command | None:
 
 #: The commands TAB completes (aliases included).
 COMMANDS = ("away", "color", "colour", "exit", "help", "history", "join", "leave", "list", "me", "msg", "names",
-            "nick", "part", "query", "quit", "rooms", "topic", "who")
+            "nick", "part", "query", "quit", "rooms", "topic", "who", "window")
 
 
 def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str]) -> tuple[str, int, list[str]]:

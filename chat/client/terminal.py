@@ -21,10 +21,12 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
+from chat.names import fold
 from chat.client.render import Event, NickColors, Span, ansi, cells, char_cells, input_window, styled, wrap
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 CTRL_A, CTRL_E, CTRL_K, CTRL_U, CTRL_W = b"\x01", b"\x05", b"\x0b", b"\x15", b"\x17"
+CTRL_N, CTRL_P = b"\x0e", b"\x10"
 
 #: Lines kept for redrawing and scrolling back (PageUp), oldest dropped first.
 SCROLLBACK = 2000
@@ -56,6 +58,21 @@ class _Shown(Sequence[str]):
         return len(self.buffer)
 
 
+class Window:
+    """
+    One room, one private conversation, or the status window (what belongs
+    to no room): its own lines, and whether there are new ones unseen.
+    """
+
+    __slots__ = ("key", "lines", "mention", "name", "private", "unread")
+
+    def __init__(self, name: str, key: str, private: bool = False) -> None:
+        self.name, self.key, self.private = name, key, private
+        self.lines: deque[list[Span]] = deque(maxlen=SCROLLBACK)
+        self.unread = 0
+        self.mention = False
+
+
 class ChatTerminal(HistoricRecvLine):
     ps = (b"> ", b"> ")
 
@@ -83,7 +100,11 @@ class ChatTerminal(HistoricRecvLine):
         # Every line shown, to draw again (Ctrl-L, a resize) and to scroll
         # back through; and how many screen rows the view is above the newest.
         self.nick_colors = NickColors()
-        self.scrollback: deque[list[Span]] = deque(maxlen=SCROLLBACK)
+        # One window per room and private conversation, switched with
+        # Alt-1..9, Ctrl-N/Ctrl-P or /window N; each keeps its own lines.
+        self.windows: list[Window] = [Window("status", "")]
+        self.active = 0
+        self._followed: str | None = None  # the client's current room the last time we looked
         self.back = 0
         # Lines entered in one turn of the reactor (a paste), and a paste
         # waiting for the person to say whether to send it.
@@ -172,7 +193,14 @@ class ChatTerminal(HistoricRecvLine):
 
     # -- output: above the input line, never through it ----------------------
 
-    def _print(self, spans: list[Span]) -> None:
+    @property
+    def scrollback(self) -> deque[list[Span]]:
+        return self.windows[self.active].lines
+
+    def _print(self, spans: list[Span], window: Window | None = None) -> None:
+        if window is not None and window is not self.windows[self.active]:
+            window.lines.append(spans)  # seen when that window is
+            return
         self.scrollback.append(spans)
         if self.back:
             self.back += len(wrap(spans, max(1, self.width)))  # the view stays where it was
@@ -204,6 +232,22 @@ class ChatTerminal(HistoricRecvLine):
         del self.lineBuffer[self.lineBufferIndex:]
         self.drawInputLine()
 
+    def _word(self, direction: int) -> None:
+        """Alt-B / Alt-F: the cursor to the start of the word before, or past the end of the one after."""
+        buf, i = self.lineBuffer, self.lineBufferIndex
+        if direction < 0:
+            while i and buf[i - 1] == b" ":
+                i -= 1
+            while i and buf[i - 1] != b" ":
+                i -= 1
+        else:
+            while i < len(buf) and buf[i] == b" ":
+                i += 1
+            while i < len(buf) and buf[i] != b" ":
+                i += 1
+        self.lineBufferIndex = i
+        self.drawInputLine()
+
     def handle_KILL_WORD(self) -> None:
         """Ctrl-W: delete the word before the cursor (and the spaces after it)."""
         i = self.lineBufferIndex
@@ -220,11 +264,78 @@ class ChatTerminal(HistoricRecvLine):
             self.last_error = event.text
         if event.highlight:
             self.terminal.write(b"\x07")  # the bell: the terminal may flash or notify
-        show_room = self.client is not None and len(self.client.rooms) > 1
-        self._print(styled(event, show_room, self.nick_colors))
+        window = self._window_for(event)
+        self._print(styled(event, window.key == "", self.nick_colors), window)
+        if window is not self.windows[self.active] and event.kind in ("chat", "private"):
+            window.unread += 1
+            window.mention = window.mention or event.highlight
+            self.status_changed()
+
+    def _window_for(self, event: Event) -> Window:
+        """A private line goes to the conversation's window, a room's to its own; the rest to where one is."""
+        if event.kind == "private":
+            mine = self.client is not None and self.client._is_me(event.nick)
+            peer = (event.to if mine else event.nick) or "?"
+            return self._window(peer, "@" + fold(peer), private=True)
+        if event.room:
+            return self._window(event.room, fold(event.room))
+        return self.windows[self.active]
+
+    def _window(self, name: str, key: str, private: bool = False) -> Window:
+        for window in self.windows:
+            if window.key == key:
+                return window
+        window = Window(name, key, private)
+        self.windows.append(window)
+        self.status_changed()
+        return window
+
+    def switch_window(self, number: int) -> bool:
+        """Show window C{number} (1 is the status window); the room or person there is who one talks to."""
+        if not 1 <= number <= len(self.windows):
+            return False
+        self.active, self.back = number - 1, 0
+        window = self.windows[self.active]
+        window.unread, window.mention = 0, False
+        client = self.client
+        if client is not None and window.key:
+            if window.private:
+                client.query = window.name
+            else:
+                client.query = None
+                joined = [r for r in client.rooms if fold(r) == window.key]
+                if joined:
+                    client.current = self._followed = joined[0]
+        self._draw_chat()
+        self.status_changed()
+        return True
+
+    def _follow_client(self) -> None:
+        """After /join (or a leave), the window of the client's current room comes forward."""
+        client = self.client
+        if client is None or client.current == self._followed:
+            return
+        self._followed = client.current
+        if client.current is not None:
+            window = self._window(client.current, fold(client.current))
+            if window is not self.windows[self.active]:
+                self.switch_window(self.windows.index(window) + 1)
+
+    def _activity(self) -> str:
+        """The windows: the one shown in brackets, + for unread lines, ! for a mention."""
+        marks = []
+        for i, window in enumerate(self.windows, 1):
+            mark = "!" if window.mention else "+" if window.unread else ""
+            label = f"{i}:{window.name}{mark}"
+            marks.append(f"[{label}]" if i - 1 == self.active else label)
+        return " ".join(marks)
 
     def status_changed(self) -> None:
+        if self.client is not None and hasattr(self, "windows"):
+            self._follow_client()
         text = self.client.status() if self.client else " logon "
+        if len(self.windows) > 1:
+            text += f"| {self._activity()} "
         if self.back:
             text += "| scrolled back: PageDown for newer lines "
         t = self.terminal
@@ -291,6 +402,16 @@ class ChatTerminal(HistoricRecvLine):
     # -- input ---------------------------------------------------------------
 
     def keystrokeReceived(self, keyID: bytes, modifier: object) -> None:
+        if modifier == self.terminal.ALT and isinstance(keyID, bytes):
+            if keyID.isdigit() and keyID != b"0":
+                self.switch_window(int(keyID))  # Alt-1..9
+            elif keyID in (b"b", b"f"):
+                self._word(-1 if keyID == b"b" else 1)  # Alt-B, Alt-F
+            return
+        if keyID in (CTRL_N, CTRL_P):
+            step = 1 if keyID == CTRL_N else -1
+            self.switch_window((self.active + step) % len(self.windows) + 1)
+            return
         if keyID in (CTRL_C, CTRL_D) and not (keyID == CTRL_D and self.lineBuffer):
             if self.client is not None:
                 self.client.quit("", now=True)
