@@ -453,3 +453,22 @@ def test_a_window_per_room_and_conversation_with_an_activity_bar(server: ServerP
     me.type("sure\r")
     got = bob.recv_until(lambda m: m.get("code") == 6 and m.get("nick") == "ned")
     assert got[-1]["text"] == "sure" and got[-1]["to"] == "bob"
+
+
+def test_scrolling_past_the_top_fetches_older_history(tmp_path: Path, terminal: list[PtyProgram]) -> None:
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"])
+    bob = WireClient(server.host, server.port).logon("bob")
+    for i in range(120):
+        bob.send(code=5, text=f"old {i:03}")
+    bob.recv_until(lambda m: m.get("text") == "old 119")
+    me = start(terminal, ["--endpoint", f"tcp:host=127.0.0.1:port={server.port}", "--nick", "olga"])
+    me.wait_for("old 119")  # the join's replay: the last 50
+    for _ in range(4):
+        me.type("\x1b[5~")  # PageUp, to the top of what the window holds
+        time.sleep(0.2)
+    me.wait_for("older lines, from the server")
+    for _ in range(8):
+        me.type("\x1b[5~")  # each time at the top, the page before comes
+        time.sleep(0.2)
+    me.wait_for("old 000")  # the first message, two pages before the replay
+    assert "old 050" in me.raw.decode("utf-8", "replace")

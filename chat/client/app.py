@@ -56,6 +56,7 @@ class ChatClient:
         self.rooms: list[str] = []
         self.current: str | None = None
         self.members: dict[str, dict[str, str]] = {}  # per room (folded): who is in it, for TAB
+        self._older: set[str] = set()  # rooms (folded) whose older history was asked for by scrolling back
         self.query: str | None = None  # /query NICK: plain lines go to NICK alone
         self._rejoin: list[str] = [room, *(r for r in also if fold(r) != fold(room))]  # joined at logon
         self._switch_to: str | None = room
@@ -76,6 +77,15 @@ class ChatClient:
         # What the person typed before logon and the first join completed:
         # sent, in order, once they have (None stands for a quit).
         self._pending: list[str | None] = []
+
+    def fetch_older(self, room: str) -> bool:
+        """Scrolled back past the top of a room's window: ask for the page before the oldest line shown."""
+        key = fold(room)
+        oldest = self.oldest.get(key)
+        if key in self._older or oldest is None or oldest <= 1 or room not in self.rooms:
+            return False
+        self._older.add(key)
+        return self._send(CMsg(Code.HISTORY, room=room, before=oldest, limit=50))
 
     def complete(self, line: str, cursor: int) -> tuple[str, int, list[str]]:
         """TAB in the input line: nicknames of the current room, commands, rooms (L{commands.complete})."""
@@ -241,8 +251,10 @@ class ChatClient:
             if not self._first_sight(fold(msg.room), msg.id):
                 return
         highlight = not msg.history and not self._is_me(msg.nick) and mentions(msg.text, [self.nick, *self.highlights])
+        older = msg.history and msg.room is not None and fold(msg.room) in self._older
         self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color, ts=msg.ts,
-                             action=msg.action, history=msg.history, highlight=highlight, mine=self._is_me(msg.nick)))
+                             action=msg.action, history=msg.history, highlight=highlight, mine=self._is_me(msg.nick),
+                             older=older))
 
     def _first_sight(self, key: str, id: int) -> bool:
         seen = self.seen.setdefault(key, set())
@@ -254,6 +266,11 @@ class ChatClient:
         return True
 
     def _on_11(self, msg: CMsg) -> None:  # HISTORY: the end of a page
+        if msg.room is not None and fold(msg.room) in self._older and msg.before is not None:
+            self._older.discard(fold(msg.room))
+            if not msg.more:
+                self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room, older=True))
+            return
         if msg.after is not None and msg.more and msg.room is not None:
             # Still catching up after a reconnect: the next page.
             after = self._last_history_id.get(fold(msg.room), msg.after)

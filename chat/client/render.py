@@ -100,6 +100,7 @@ class Event:
     history: bool = False
     highlight: bool = False  # it mentions you, or is a private message to you: marked, and the bell rings
     mine: bool = False  # said by you
+    older: bool = False  # from a page of older history, fetched by scrolling back: it goes above what is shown
 
 
 def mentions(text: str, words: Sequence[str]) -> bool:

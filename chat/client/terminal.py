@@ -64,11 +64,12 @@ class Window:
     to no room): its own lines, and whether there are new ones unseen.
     """
 
-    __slots__ = ("key", "lines", "mention", "name", "private", "unread")
+    __slots__ = ("key", "lines", "mention", "name", "older", "private", "unread")
 
     def __init__(self, name: str, key: str, private: bool = False) -> None:
         self.name, self.key, self.private = name, key, private
         self.lines: deque[list[Span]] = deque(maxlen=SCROLLBACK)
+        self.older = 0  # lines of the older page being received, put above the others in order
         self.unread = 0
         self.mention = False
 
@@ -212,8 +213,17 @@ class ChatTerminal(HistoricRecvLine):
         self._place_cursor()
 
     def handle_PGUP(self) -> None:
-        self.back += max(1, self._chat_rows() - 1)
+        wanted = self.back + max(1, self._chat_rows() - 1)
+        self.back = wanted
         self._draw_chat()
+        window = self.windows[self.active]
+        if self.back < wanted and self.client is not None and window.key and not window.private:
+            # At the top of what this window holds: the server has what came before.
+            window.older = 0
+            if self.client.fetch_older(window.name):
+                # A mark where the older lines will go (above it), in view now.
+                window.lines.appendleft([Span("-- older lines, from the server, above: PageUp --", dim=True)])
+                self._draw_chat()
         self.status_changed()
 
     def handle_PGDN(self) -> None:
@@ -265,6 +275,15 @@ class ChatTerminal(HistoricRecvLine):
         if event.highlight:
             self.terminal.write(b"\x07")  # the bell: the terminal may flash or notify
         window = self._window_for(event)
+        if event.older:
+            # Older history, fetched by scrolling back: above the oldest line, in its order.
+            if len(window.lines) < SCROLLBACK:
+                window.lines.insert(window.older, styled(event, False, self.nick_colors))
+                window.older += 1
+            if window is self.windows[self.active] and self.back:
+                self._draw_chat()
+            return
+        window.older = 0
         self._print(styled(event, window.key == "", self.nick_colors), window)
         if window is not self.windows[self.active] and event.kind in ("chat", "private"):
             window.unread += 1
