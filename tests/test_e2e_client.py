@@ -348,6 +348,8 @@ def test_readline_keys_edit_the_input_line(server: ServerProcess, terminal: list
     me.wait_for("> Xhello Zbrave Y")
     me.type("\x1bf\x1bfW")  # Alt-F twice: past the end of the next two words
     me.wait_for("> Xhello Zbrave YW")
+    me.type("\x1b[1;5DV")  # Ctrl-Left: a word back
+    me.wait_for("> Xhello Zbrave VYW")
     me.type("\x01\x0b")  # Ctrl-A then Ctrl-K: all of it
     me.type("kept\x15typed again\r")  # Ctrl-U deletes what is before the cursor
     me.wait_for("<gus> typed again")
@@ -448,6 +450,10 @@ def test_a_window_per_room_and_conversation_with_an_activity_bar(server: ServerP
     me.wait_for("[2:lobby]")
     bob.send(code=6, to="ned", text="a word, ned?")
     me.wait_for("4:bob!")
+    me.type("\x1b[1;3D")  # Alt-Left: the window before, the status window
+    me.wait_for("[1:status]")
+    me.type("\x1b[1;3C\x1b[1;3C")  # Alt-Right twice
+    me.wait_for("[3:dev]")
     me.type("/window 4\r")
     me.wait_for("a word, ned?")
     me.type("sure\r")

@@ -19,7 +19,9 @@ HELP = """\
 /topic [TEXT]     show the current room's topic, or set it to TEXT
 /away [TEXT]      mark yourself away with TEXT; with no TEXT, back
 /window N         show window N (1 is the status window; every room and
-                  private conversation has its own); also Alt-1..9, Ctrl-N/Ctrl-P
+                  private conversation has its own); also Alt-1..9, Alt-Left/Right
+Keys: PageUp/PageDown scroll back and forth, TAB completes nicknames, commands
+and rooms, Ctrl-A/E Ctrl-U/K/W Alt-B/F edit the line, Ctrl-L draws it all again
 /color [NAME]     colour your text; with no NAME, list the colours; also /colour
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)

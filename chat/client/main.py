@@ -228,14 +228,12 @@ def run(options: Options) -> int:
     form = LogonForm(**given)
 
     if os.isatty(sys.stdin.fileno()) and os.isatty(sys.stdout.fileno()):
-        from twisted.conch.insults.insults import ServerProtocol
-
-        from chat.client.terminal import ChatTerminal
+        from chat.client.terminal import ChatServerProtocol, ChatTerminal
 
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         out = os.dup(sys.stdout.fileno())  # stdio closes stdout when it is done; the last words go here
-        server_protocol = ServerProtocol(ChatTerminal, form, start, finish, terminal_size(fd), None, stop)
+        server_protocol = ChatServerProtocol(ChatTerminal, form, start, finish, terminal_size(fd), None, stop)
 
         def resized(*args: object) -> None:
             width, height = terminal_size(fd)

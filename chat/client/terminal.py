@@ -16,13 +16,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import overload
 
+from twisted.conch.insults.insults import ServerProtocol
 from twisted.conch.recvline import HistoricRecvLine
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
-from chat.names import fold
 from chat.client.render import Event, NickColors, Span, ansi, cells, char_cells, input_window, styled, wrap
+from chat.names import fold
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 CTRL_A, CTRL_E, CTRL_K, CTRL_U, CTRL_W = b"\x01", b"\x05", b"\x0b", b"\x15", b"\x17"
@@ -241,6 +242,14 @@ class ChatTerminal(HistoricRecvLine):
         """Ctrl-K: delete from the cursor to the end of the line."""
         del self.lineBuffer[self.lineBufferIndex:]
         self.drawInputLine()
+
+    def modified_arrow(self, arrow: bytes, held: str) -> None:
+        """Alt-Left/Right: the previous / next window; Ctrl-Left/Right: a word back / forward."""
+        step = -1 if arrow == b"LEFT" else 1
+        if held == "alt":
+            self.switch_window((self.active + step) % len(self.windows) + 1)
+        else:
+            self._word(step)
 
     def _word(self, direction: int) -> None:
         """Alt-B / Alt-F: the cursor to the start of the word before, or past the end of the one after."""
@@ -556,3 +565,21 @@ class ChatTerminal(HistoricRecvLine):
         for line in lines:
             # As text, whatever it starts with: a pasted /quit does not quit.
             self.client.line_entered("/" + line if line.startswith("/") else line)
+
+
+class ChatServerProtocol(ServerProtocol):
+    """
+    insults' terminal, also telling apart the arrow keys with Alt or Ctrl
+    held (xterm's C{ESC [ 1 ; 3 D} and C{ESC [ 1 ; 5 D}), which it reads as
+    plain arrows: Alt-Left/Right switch windows, Ctrl-Left/Right move by words.
+    """
+
+    _MODIFIED = {b"\x1b[1;3D": (b"LEFT", "alt"), b"\x1b[1;3C": (b"RIGHT", "alt"),
+                 b"\x1b[1;5D": (b"LEFT", "ctrl"), b"\x1b[1;5C": (b"RIGHT", "ctrl")}
+
+    def _handleControlSequence(self, buf: bytes) -> None:
+        modified = self._MODIFIED.get(b"\x1b[" + buf)
+        if modified is not None and isinstance(self.terminalProtocol, ChatTerminal):
+            self.terminalProtocol.modified_arrow(*modified)
+            return
+        super()._handleControlSequence(buf)
