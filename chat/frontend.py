@@ -33,6 +33,10 @@ CLOSE_GRACE = 10.0
 #: Seconds between looks at what all clients left unread, while it is over the budget.
 BUDGET_CHECK = 1.0
 
+#: Bytes of text said lately (halved every second) that make a client one of
+#: those not read while the budget is over: far more than anyone types.
+LOUD = 8 * 1024
+
 #: How many logon timeouts a client may spend typing passwords in all.
 MAX_PASSWORD_PROMPTS = 4
 
@@ -64,6 +68,8 @@ class Connection:
     bucket: TokenBucket | None = None
     holds = 0
     inflight = 0
+    lately = 0.0  # bytes of text said lately (see L{sent})
+    lately_at = 0.0
     throttled = False
     ping_sent: float | None = None
     logon_started = 0.0
@@ -177,6 +183,15 @@ class Connection:
         self.closing = True
 
     # -- input ------------------------------------------------------------------
+
+    def sent(self, size: int) -> None:
+        """C{size} bytes of text this client said: how much it has said lately (halved every second)."""
+        now = self.factory.clock.seconds()
+        self.lately = self.lately * 0.5 ** (now - self.lately_at) + size
+        self.lately_at = now
+
+    def said_lately(self, now: float) -> float:
+        return self.lately * 0.5 ** (now - self.lately_at)
 
     def charge(self, cost: float) -> None:
         """
@@ -365,15 +380,19 @@ class FrontEndFactory(Factory):
 
     def _over_budget(self) -> None:
         """
-        All clients together left too much unread: read from nobody (what
-        they would say would only add to it) until the readers have caught
-        up.  A reader that keeps up drains in a moment; one that is still
-        behind a second later is not reading, and the worst of those goes.
+        All clients together left too much unread: read no more from those
+        who said the most lately (what they would say would only add to it;
+        someone chatting as people do goes on) until the readers have caught
+        up.  A reader that keeps up drains in a moment; those still behind a
+        second later are not reading, and go.
         """
         if self._held is not None:
             return
-        self.log.warn("{n} bytes wait unread: reading from no client until they are read", n=self.budget.used)  # type: ignore[union-attr]
-        self._held = set(self.connections)
+        now = self.clock.seconds()
+        loud = {p for p in self.connections if p.said_lately(now) >= LOUD}
+        self.log.warn("{n} bytes wait unread: reading from {k} of the clients who said most until they are read",
+                      n=self.budget.used, k=len(loud))  # type: ignore[union-attr]
+        self._held = loud or set(self.connections)
         for proto in self._held:
             proto.hold()
         self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
@@ -382,13 +401,18 @@ class FrontEndFactory(Factory):
         budget = self.budget
         assert budget is not None and self._held is not None
         if budget.used > budget.limit // 2:
+            # Those a second behind are not reading: dropped, the most behind
+            # first, until what is left unread is under half the budget.
             now = self.clock.seconds()
-            stale = [p for p in self.connections if p.outbox.backlogged and not p.outbox.closed
-                     and now - p.outbox.paused_at >= BUDGET_CHECK]
-            if stale:
-                max(stale, key=lambda p: p.outbox.backlog)._drop_slow_consumer()
-            self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
-            return
+            stale = sorted((p for p in self.connections if p.outbox.backlogged and not p.outbox.closed
+                            and now - p.outbox.paused_at >= BUDGET_CHECK), key=lambda p: -p.outbox.backlog)
+            for proto in stale:
+                if budget.used <= budget.limit // 2:
+                    break
+                proto._drop_slow_consumer()
+            if budget.used > budget.limit // 2:
+                self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
+                return
         held, self._held, self._budget_check = self._held, None, None
         for proto in held:
             if proto in self.connections:

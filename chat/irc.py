@@ -758,6 +758,7 @@ class IRCServerProtocol(Connection, LineReceiver):
             else:
                 d.addErrback(self._failed, _MESSAGE_ERRORS, target)
             self.in_flight(d)
+            self.sent(len(text))
             self.charge(len(text) / TEXT_PER_TOKEN)
 
     def _away_reply(self, away: str | None, target: str) -> None:

@@ -215,6 +215,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action, msg.notice)
         d.addErrback(self._refused, msg.code)
         self.in_flight(d)
+        self.sent(len(msg.text))
         self.charge(len(msg.text) / TEXT_PER_TOKEN)
 
     def do_private(self, msg: CMsg) -> None:
@@ -229,6 +230,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
         d.addCallbacks(away, self._refused, errbackArgs=(msg.code,))
         self.in_flight(d)
+        self.sent(len(msg.text))
         self.charge(len(msg.text) / TEXT_PER_TOKEN)
 
     def do_away(self, msg: CMsg) -> None:

@@ -486,31 +486,40 @@ class LimitTests(ServerTestCase):
             proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
 
-    def test_past_the_budget_of_all_clients_input_stops_and_only_a_client_not_reading_is_dropped(self) -> None:
-        """Readers that keep up drain in a moment and are never dropped; one that stays behind is."""
+    def test_past_the_budget_the_loudest_are_not_read_and_only_clients_not_reading_are_dropped(self) -> None:
+        """Readers that keep up drain in a moment and are never dropped; those that stay behind are, at once."""
         assert self.factory.budget is not None
-        self.factory.budget.limit = 5000
+        self.factory.budget.limit = 25_000
         talker = self.logon("talker")
-        readers = {nick: self.logon(nick) for nick in ("stalled", "slow", "keeps-up")}
+        chatter = self.logon("chatter")
+        readers = {nick: self.logon(nick) for nick in ("stalled", "also-stalled", "slow", "keeps-up")}
         talker.received()
-        readers["stalled"].proto.pauseProducing()  # its transport's buffer is full: it stopped reading
-        for i in range(3):
-            if i == 1:
-                readers["slow"].proto.pauseProducing()
-            talker.send(code=5, text="x" * 1000)
+        chatter.send(code=5, text="hi all")  # said little
+        for _ in range(5):
+            talker.send(code=5, text="y" * 2000)  # said much, lately
+        self.clock.advance(0)
+        readers["keeps-up"].received()
+        for nick in ("stalled", "also-stalled", "slow"):
+            readers[nick].proto.pauseProducing()  # its transport's buffer is full: it stopped reading
+        for _ in range(5):
+            talker.send(code=5, text="x" * 2000)
             self.clock.advance(0)
-        self.assertGreater(self.factory.budget.used, 5000)
-        self.assertEqual(talker.transport.producerState, "paused", "nobody is read while over the budget")
+        self.assertGreater(self.factory.budget.used, 25_000)
+        self.assertEqual(talker.transport.producerState, "paused", "the loudest is not read while over the budget")
+        self.assertEqual(chatter.transport.producerState, "producing", "someone chatting as people do goes on")
         talker.send(code=5, text="waits")  # buffered, not read
-        self.assertEqual([m["text"] for m in readers["keeps-up"].received()], ["x" * 1000] * 3)
-        self.clock.advance(1)  # still over: the one most behind, for a second now, goes
-        self.assertTrue(readers["stalled"].proto.closing)
-        self.assertFalse(readers["slow"].proto.closing)
+        heard = [m["text"] for m in readers["keeps-up"].received() if m.get("nick") == "talker"]
         readers["slow"].proto.resumeProducing()  # it caught up
-        self.clock.advance(1)
-        self.assertEqual(talker.transport.producerState, "producing", "everyone is read again")
-        self.assertFalse(readers["keeps-up"].proto.closing)
-        self.assertEqual([m["text"] for m in readers["keeps-up"].received()], ["waits"])
+        self.clock.advance(0.5)
+        readers["also-stalled"].proto.pauseProducing()  # it read a little, then stopped again
+        self.clock.advance(0.5)  # a second on, the others are still behind: as many go as it takes
+        self.assertLessEqual(self.factory.budget.used, 25_000 // 2)
+        self.assertTrue(readers["stalled"].proto.closing, "the one most behind")
+        readers["also-stalled"].proto.resumeProducing()
+        self.assertFalse(readers["slow"].proto.closing or readers["keeps-up"].proto.closing)
+        self.assertEqual(talker.transport.producerState, "producing", "and the loud are read again")
+        heard += [m["text"] for m in readers["keeps-up"].received()]
+        self.assertEqual(heard, ["x" * 2000] * 5 + ["waits"], "nothing lost, in order")
         self.assertEqual(self.factory.budget.used, 0)
 
     def test_a_sender_waits_while_too_many_of_its_messages_are_being_stored(self) -> None:
