@@ -89,16 +89,21 @@ def test_untrusted_certificate_is_refused(tmp_path: Path) -> None:
         server.kill()
 
 
+def python_ssl_client(n: int, cert: Path) -> WireClient:
+    """A foreign TLS client (Python's ssl module) on port 1500+n, trusting C{cert}, for host name localhost."""
+    context = ssl.create_default_context(cafile=str(cert))
+    raw = socket.create_connection(("127.0.0.1", 1500 + n), timeout=TIMEOUT)
+    client = WireClient.__new__(WireClient)
+    client.sock = context.wrap_socket(raw, server_hostname="localhost")
+    client._buffer = b""
+    return client
+
+
 def test_python_ssl_client_speaks_the_protocol_over_tls(tmp_path: Path) -> None:
     """A foreign TLS client (Python's ssl module) with the certificate made by chat.certs."""
     server, n, cert = tls_server(tmp_path, "localhost")
     try:
-        context = ssl.create_default_context(cafile=str(cert))
-        raw = socket.create_connection(("127.0.0.1", 1500 + n), timeout=TIMEOUT)
-        client = WireClient.__new__(WireClient)
-        client.sock = context.wrap_socket(raw, server_hostname="localhost")
-        client._buffer = b""
-        client.logon("tlsuser")
+        python_ssl_client(n, cert).logon("tlsuser")
     finally:
         server.kill()
 
@@ -119,12 +124,7 @@ def test_a_quit_over_tls_is_heard_at_once(tmp_path: Path) -> None:
     server, n, cert = tls_server(tmp_path, "localhost")
     try:
         watcher = WireClient(server.host, server.port).logon("watcher")
-        context = ssl.create_default_context(cafile=str(cert))
-        raw = socket.create_connection(("127.0.0.1", 1500 + n), timeout=TIMEOUT)
-        leaver = WireClient.__new__(WireClient)
-        leaver.sock = context.wrap_socket(raw, server_hostname="localhost")
-        leaver._buffer = b""
-        leaver.logon("leaver")
+        leaver = python_ssl_client(n, cert).logon("leaver")
         watcher.recv_until(lambda m: m.get("nick") == "leaver")
         leaver.send(code=2, close=True, text="lunch")
         assert leaver.recv() == {"code": 2, "close": True, "text": "Goodbye."}
