@@ -33,9 +33,11 @@ CLOSE_GRACE = 10.0
 #: Seconds between looks at what all clients left unread, while it is over the budget.
 BUDGET_CHECK = 1.0
 
-#: Bytes of text said lately (halved every second) that make a client one of
-#: those not read while the budget is over: far more than anyone types.
-LOUD = 8 * 1024
+#: Bytes of text said lately (halved every LATELY_HALF_LIFE seconds) that make
+#: a client one of those not read while the budget is over (and a tenth of
+#: the most anyone said): far more than anyone types.
+LOUD = 2 * 1024
+LATELY_HALF_LIFE = 5.0
 
 #: How many logon timeouts a client may spend typing passwords in all.
 MAX_PASSWORD_PROMPTS = 4
@@ -185,13 +187,13 @@ class Connection:
     # -- input ------------------------------------------------------------------
 
     def sent(self, size: int) -> None:
-        """C{size} bytes of text this client said: how much it has said lately (halved every second)."""
+        """C{size} bytes of text this client said: how much it has said lately (halved every 5 seconds)."""
         now = self.factory.clock.seconds()
-        self.lately = self.lately * 0.5 ** (now - self.lately_at) + size
+        self.lately = self.said_lately(now) + size
         self.lately_at = now
 
     def said_lately(self, now: float) -> float:
-        return self.lately * 0.5 ** (now - self.lately_at)
+        return self.lately * 0.5 ** ((now - self.lately_at) / LATELY_HALF_LIFE)
 
     def charge(self, cost: float) -> None:
         """
@@ -389,7 +391,9 @@ class FrontEndFactory(Factory):
         if self._held is not None:
             return
         now = self.clock.seconds()
-        loud = {p for p in self.connections if p.said_lately(now) >= LOUD}
+        lately = {p: p.said_lately(now) for p in self.connections}
+        bar = max(LOUD, 0.1 * max(lately.values(), default=0.0))  # far above what people type, or the top few
+        loud = {p for p, said in lately.items() if said >= bar}
         self.log.warn("{n} bytes wait unread: reading from {k} of the clients who said most until they are read",
                       n=self.budget.used, k=len(loud))  # type: ignore[union-attr]
         self._held = loud or set(self.connections)
