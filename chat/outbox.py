@@ -184,9 +184,14 @@ class Outbox:
         self.backlog = 0
 
     def pause(self) -> None:
-        """The transport's buffer is full: from now on, count what is queued."""
-        self.backlogged = True
-        self.paused_at = self._flusher.clock.seconds()
+        """
+        The transport's buffer is full: from now on, count what is queued.
+        (Twisted says so again at every write while it is full: the first
+        time is when the client stopped keeping up.)
+        """
+        if not self.backlogged:
+            self.backlogged = True
+            self.paused_at = self._flusher.clock.seconds()
 
     def resume(self) -> None:
         """The transport wrote out its buffer: nothing waits unread."""

@@ -161,3 +161,16 @@ def test_every_outbox_together_has_a_budget_and_the_heaviest_is_told_first() -> 
     assert budget.used == 1200
     boxes[1].close()
     assert budget.used == 600
+
+
+def test_being_told_again_that_the_buffer_is_full_does_not_restart_the_clock() -> None:
+    """Twisted calls pauseProducing at every write to a full transport: behind since the first call."""
+    box, clock, _, _ = outbox()
+    clock.advance(10)
+    box.pause()
+    clock.advance(1)
+    box.pause()
+    assert box.paused_at == 10
+    box.resume()
+    box.pause()
+    assert box.paused_at == 11
