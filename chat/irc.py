@@ -27,7 +27,7 @@ from chat.ircformat import MAX_LINE, MAX_TAGS, colour_of, coloured, parse, split
 from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
 from chat.message import CMsg, Code
 from chat.names import MAX_NICK, MAX_ROOM, fold
-from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page, Presence
+from chat.service import MAX_LOOKUP, MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page, Presence
 
 #: Numerics (RFC 2812 and Modern IRC), by name.
 RPL_WELCOME, RPL_YOURHOST, RPL_CREATED, RPL_MYINFO, RPL_ISUPPORT = "001", "002", "003", "004", "005"
@@ -654,12 +654,18 @@ class IRCServerProtocol(Connection, LineReceiver):
             self._online([target], one)
             return
 
-        def who(members: Members) -> None:
-            for nick in map(irc_nick, members.names):
-                self.reply(RPL_WHOREPLY, channel(members.room), nick, "chat", server, nick, "H", f"0 {nick}")
+        async def who() -> None:
+            members = await self.factory.service.members(room)
+            away: set[str] = set()
+            if len(members.names) <= MAX_LOOKUP:  # here or gone: asked for rooms of ordinary size
+                away = {p.nick for p in await self.factory.service.online(members.names) if p.away}
+            for name in members.names:
+                nick = irc_nick(name)
+                here = "G" if name in away else "H"
+                self.reply(RPL_WHOREPLY, channel(members.room), nick, "chat", server, nick, here, f"0 {nick}")
             self.reply(RPL_ENDOFWHO, target, "End of WHO list")
 
-        d = self.factory.service.members(room).addCallback(who)
+        d = defer.Deferred.fromCoroutine(who())
         self.waiting_for(d, lambda f: self.reply(RPL_ENDOFWHO, target, "End of WHO list"))
 
     def irc_LIST(self, params: list[str]) -> None:

@@ -226,14 +226,17 @@ class IRCCommandTests(SynchronousTestCase):
             ":irc.test 366 alice * :End of /NAMES list", ":irc.test 366 alice bob :End of /NAMES list",
         ])
         c.send("WHO #lobby")
-        self.service.answer(Members("lobby", ("bob",)))
+        self.service.answer(Members("lobby", ("a.b", "bob")))
+        self.assertEqual(self.service.answer((Presence("a.b"), Presence("bob", "at lunch"))),
+                         ("online", (("a.b", "bob"),)))
         c.send("WHO a|b")
         self.assertEqual(self.service.answer((Presence("a.b", "away"),)), ("online", (["a.b"],)))
         c.send("WHO nobody")
         self.service.answer(())
         c.send("WHO b*")
         self.assertEqual(c.received(), [
-            ":irc.test 352 alice #lobby bob chat irc.test bob H :0 bob",
+            ":irc.test 352 alice #lobby a|b chat irc.test a|b H :0 a|b",
+            ":irc.test 352 alice #lobby bob chat irc.test bob G :0 bob",
             ":irc.test 315 alice #lobby :End of WHO list",
             ":irc.test 352 alice * a|b chat irc.test a|b G :0 a.b",
             ":irc.test 315 alice a|b :End of WHO list",
