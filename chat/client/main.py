@@ -112,7 +112,7 @@ class Options(usage.Options):
             mine = "unknown"
         import twisted
 
-        print(f"chat-client {mine} (Twisted {twisted.__version__})")
+        sys.stdout.write(f"chat-client {mine} (Twisted {twisted.__version__})\n")
         raise SystemExit(0)
 
     def postOptions(self) -> None:
