@@ -33,11 +33,11 @@ CLOSE_GRACE = 10.0
 #: Seconds between looks at what all clients left unread, while it is over the budget.
 BUDGET_CHECK = 1.0
 
-#: Bytes of text said lately (halved every LATELY_HALF_LIFE seconds) that make
-#: a client one of those not read while the budget is over (and a tenth of
-#: the most anyone said): far more than anyone types.
+#: Bytes of text said in the last LATELY to 2 x LATELY seconds that make a
+#: client one of those not read while the budget is over (and a tenth of the
+#: most anyone said): far more than anyone types.
 LOUD = 2 * 1024
-LATELY_HALF_LIFE = 5.0
+LATELY = 5.0
 
 #: How many logon timeouts a client may spend typing passwords in all.
 MAX_PASSWORD_PROMPTS = 4
@@ -70,7 +70,8 @@ class Connection:
     bucket: TokenBucket | None = None
     holds = 0
     inflight = 0
-    lately = 0.0  # bytes of text said lately (see L{sent})
+    lately = 0  # bytes of text said in this period (see L{sent}) ...
+    before = 0  # ... and in the one before
     lately_at = 0.0
     throttled = False
     ping_sent: float | None = None
@@ -187,13 +188,27 @@ class Connection:
     # -- input ------------------------------------------------------------------
 
     def sent(self, size: int) -> None:
-        """C{size} bytes of text this client said: how much it has said lately (halved every 5 seconds)."""
+        """
+        C{size} bytes of text this client said.  Counted per period of
+        L{LATELY} seconds: on the per-message path, an addition and a
+        comparison, no more.
+        """
         now = self.factory.clock.seconds()
-        self.lately = self.said_lately(now) + size
-        self.lately_at = now
+        if now - self.lately_at >= LATELY:
+            self._roll(now)
+        self.lately += size
 
-    def said_lately(self, now: float) -> float:
-        return self.lately * 0.5 ** ((now - self.lately_at) / LATELY_HALF_LIFE)
+    def _roll(self, now: float) -> None:
+        """A new period: the last one's count is kept, older ones are forgotten."""
+        recent = now - self.lately_at < 2 * LATELY
+        self.before = self.lately if recent else 0
+        self.lately, self.lately_at = 0, now
+
+    def said_lately(self, now: float) -> int:
+        """Bytes of text said in this period and the one before (between LATELY and twice that)."""
+        if now - self.lately_at >= LATELY:
+            self._roll(now)
+        return self.lately + self.before
 
     def charge(self, cost: float) -> None:
         """
@@ -392,7 +407,7 @@ class FrontEndFactory(Factory):
             return
         now = self.clock.seconds()
         lately = {p: p.said_lately(now) for p in self.connections}
-        bar = max(LOUD, 0.1 * max(lately.values(), default=0.0))  # far above what people type, or the top few
+        bar = max(LOUD, 0.1 * max(lately.values(), default=0))  # far above what people type, or the top few
         loud = {p for p, said in lately.items() if said >= bar}
         self.log.warn("{n} bytes wait unread: reading from {k} of the clients who said most until they are read",
                       n=self.budget.used, k=len(loud))  # type: ignore[union-attr]

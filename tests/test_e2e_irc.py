@@ -27,8 +27,13 @@ IRC_LISTENING = re.compile(rb"IRC front end listening on ([\d.]+):(\d+)")
 def server_with_irc(tmp_path: Path) -> tuple[ServerProcess, str, int]:
     process = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1",
                                        "--irc-endpoint", "tcp:0:interface=127.0.0.1"])
+    return (process, *irc_address(process))
+
+
+def irc_address(process: ServerProcess) -> tuple[str, int]:
+    """Where a server said its IRC front end listens."""
     match = process.wait_for_output(IRC_LISTENING)
-    return process, match.group(1).decode(), int(match.group(2))
+    return match.group(1).decode(), int(match.group(2))
 
 
 class IRCSocket:
@@ -40,6 +45,12 @@ class IRCSocket:
 
     def send(self, *lines: str) -> None:
         self.sock.sendall("".join(line + "\r\n" for line in lines).encode("utf-8"))
+
+    def in_channel(self, nick: str, name: str = "#lobby") -> IRCSocket:
+        """Register as C{nick} and join C{name}, reading up to the end of its member list."""
+        self.send(f"NICK {nick}", f"USER {nick} 0 * :a bot", f"JOIN {name}")
+        self.until(lambda line: " 366 " in line)
+        return self
 
     def until(self, predicate: Callable[[str], bool]) -> list[str]:
         """Lines up to the first one C{predicate} accepts (answering the server's PINGs)."""
@@ -63,11 +74,7 @@ class IRCSocket:
 
 def test_an_irc_bot_and_a_native_client_chat_in_one_room(tmp_path: Path) -> None:
     process, host, port = server_with_irc(tmp_path)
-    irc = IRCSocket(host, port)
-    irc.send("NICK ircbot", "USER ircbot 0 * :a bot")
-    irc.until(lambda line: " 001 " in line)
-    irc.send("JOIN #lobby")
-    irc.until(lambda line: " 366 " in line)
+    irc = IRCSocket(host, port).in_channel("ircbot")
     bob = WireClient(process.host, process.port).logon("bob")
     irc.until(lambda line: line == ":bob!bob@chat JOIN #lobby")
     bob.send(code=5, text="hello irc")
@@ -127,12 +134,8 @@ def test_irc_and_native_users_on_two_cluster_nodes(tmp_path: Path) -> None:
     redis = RedisProcess(tmp_path / "redis")
     try:
         one = node(tmp_path, redis, "--irc-endpoint", "tcp:0:interface=127.0.0.1")
-        listening = one.wait_for_output(IRC_LISTENING)
-        host, port = listening.group(1).decode(), int(listening.group(2))
         two = node(tmp_path, redis)
-        irc = IRCSocket(host, port)
-        irc.send("NICK ircbot", "USER ircbot 0 * :a bot", "JOIN #lobby")
-        irc.until(lambda line: " 366 " in line)
+        irc = IRCSocket(*irc_address(one)).in_channel("ircbot")
         ab = WireClient(two.host, two.port).logon("a.b")
         irc.until(lambda line: line == ":a|b!a|b@chat JOIN #lobby")
         ab.send(code=5, text="hello from node two")
