@@ -10,7 +10,7 @@ setup(
     # twisted.plugins is a namespace shared with Twisted itself: it must be
     # named here (find_packages skips it) and must never get an __init__.py.
     packages=find_packages(include=["chat", "chat.*"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["chat_plugin.py"]},
+    package_data={"twisted.plugins": ["chat_plugin.py"], "chat": ["static/*"]},
     install_requires=[
         "twisted[tls]>=26.10",
         "pyopenssl>=24.0",
@@ -18,6 +18,8 @@ setup(
         "attrs>=23.1",
         # --redis: a Twisted-native Redis client (docs/architecture.md).
         "txredisapi>=1.6",
+        # --web-port: the browser page's WebSocket (Autobahn, the Twisted WebSocket library).
+        "autobahn>=24.4",
         # Unicode's confusables (UTS #39) for names that look alike: chat.lookalike.
         "confusable-homoglyphs>=3.3",
     ],
@@ -28,6 +30,8 @@ setup(
             "hypothesis>=6.100",
             "pyte>=0.8.2",
             "numpy>=1.26",
+            # Drives Debian's chromium for the web page's end-to-end tests.
+            "selenium>=4.20",
         ],
         # The benchmark's fast counter and its plot.
         "bench": ["numpy>=1.26", "matplotlib>=3.8"],

@@ -58,5 +58,18 @@ class Event:
         result = renderings[form] = render(self.msg)
         return result
 
+    def reframed(self, form: str, reframe: Callable[[bytes], bytes]) -> bytes:
+        """
+        This event's native frame(s) carried another way (C{reframe}: as
+        WebSocket messages...), computed once per event.
+        """
+        renderings = self._renderings
+        if renderings is None:
+            renderings = self._renderings = {}
+        elif form in renderings:
+            return renderings[form]  # type: ignore[return-value]
+        result = renderings[form] = reframe(self.frame)
+        return result
+
     def __repr__(self) -> str:
         return f"<Event {self.msg!r}>"

@@ -282,7 +282,11 @@ class Connection:
             return
         self.paused = False
         self.transport.resumeProducing()
-        self.dataReceived(b"")  # the input that waited in the buffer
+        self.read_on()
+
+    def read_on(self) -> None:
+        """Handle the input that waited while reading was held (what a receiver kept in its buffer)."""
+        self.dataReceived(b"")
 
     def waiting_for(self, d: defer.Deferred[Any], refused: Callable[[Failure], None]) -> None:
         """

@@ -26,7 +26,7 @@ from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC
 from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
 from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page
 
-__all__ = ["SHUTDOWN_TEXT", "ChatServerFactory", "ChatServerProtocol"]
+__all__ = ["SHUTDOWN_TEXT", "ChatServerFactory", "ChatServerProtocol", "CMsgConnection"]
 
 
 #: Longest ERROR text: a refusal may quote what was asked (a 16 KiB nickname...).
@@ -34,10 +34,13 @@ MAX_ERROR_TEXT = 300
 
 
 @implementer(interfaces.IPushProducer, IClient)
-class ChatServerProtocol(Connection, Int32StringReceiver):
-    """One client of the native protocol: CMsg frames in, calls on the chat service, frames out."""
+class CMsgConnection(Connection):
+    """
+    One client of the native protocol, whatever carries its frames: a
+    frame's body in (L{stringReceived}), calls on the chat service, frames
+    out (L{framed} says how they are carried).
+    """
 
-    MAX_LENGTH = MAX_FRAME
     log = Logger()
 
     factory: ChatServerFactory
@@ -73,12 +76,16 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         self.quit_reason = ""
         self.close_with(CMsg(Code.ERROR, close=True, error=error.slug, text=error.text))
 
+    def framed(self, msg: CMsg) -> bytes:
+        """C{msg} as this connection's wire carries it (here, one length-prefixed frame)."""
+        return frame(msg)
+
     def send(self, msg: CMsg) -> None:
-        self.outbox.push(frame(msg))
+        self.outbox.push(self.framed(msg))
 
     def close_with(self, msg: CMsg) -> None:
         """Send a last frame, then close once it has been written."""
-        self.close_with_data(frame(msg))
+        self.close_with_data(self.framed(msg))
 
     # -- requests ----------------------------------------------------------
 
@@ -87,7 +94,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
         self.quit_reason = "was disconnected: oversized frame"
         self.close_with(CMsg(
             Code.ERROR, close=True, error="frame-too-large",
-            text=f"a frame holds at most {self.MAX_LENGTH} bytes; this one announced {length}",
+            text=f"a frame holds at most {MAX_FRAME} bytes; this one announced {length}",
         ))
 
     def stringReceived(self, data: bytes) -> None:
@@ -168,7 +175,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             answer(())
             return
         self.log.info("{old} is now {nick}", old=old, nick=self.user.nick)
-        answer([frame(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))])
+        answer([self.framed(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))])
 
     def do_join(self, msg: CMsg) -> None:
         self._waiting_for(msg.code, self.factory.service.join(self.user, msg.target_room))
@@ -178,7 +185,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
 
         def send(page: Page) -> None:
             for event in page.events:
-                self.outbox.push(event.frame)
+                self.outbox.push(event)
             self.send(CMsg(Code.HISTORY, room=page.room, more=page.more, before=msg.before, after=msg.after))
             self.charge(len(page.events) / PAGE_PER_TOKEN)
 
@@ -256,7 +263,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
             self._waiting_for(msg.code, service.set_topic(self.user, msg.target_room, msg.text))
         else:
             d = service.topic(msg.target_room)
-            self._waiting_for(msg.code, d.addCallback(lambda event: self.outbox.push(event.frame)))
+            self._waiting_for(msg.code, d.addCallback(self.outbox.push))
 
     def do_info(self, msg: CMsg) -> None:
         """What this server is and allows (docs/protocol.md, code 14): asked for, as a client needs it."""
@@ -268,7 +275,7 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
     def do_nothing(self, msg: CMsg) -> None:
         """Replies a client may send back (PONG, ERROR) need no answer."""
 
-    _handlers: dict[int, Callable[[ChatServerProtocol, CMsg], None]] = {
+    _handlers: dict[int, Callable[[CMsgConnection, CMsg], None]] = {
         Code.SENDING_NICKNAME: do_nickname,
         Code.JOINING_CHAT: do_join,
         Code.LEAVING_CHAT: do_leave,
@@ -286,6 +293,12 @@ class ChatServerProtocol(Connection, Int32StringReceiver):
     }
     _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR,
                                Code.INFO})
+
+
+class ChatServerProtocol(CMsgConnection, Int32StringReceiver):
+    """The native protocol over TCP: each frame a 4-byte length and its body (C{Int32StringReceiver})."""
+
+    MAX_LENGTH = MAX_FRAME
 
 
 class ChatServerFactory(FrontEndFactory):

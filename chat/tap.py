@@ -11,6 +11,7 @@ from typing import Any
 from twisted.application import service
 from twisted.cred import credentials, strcred
 from twisted.internet import defer, endpoints
+from twisted.internet.protocol import ServerFactory
 from twisted.internet.interfaces import IListeningPort, IReactorCore
 from twisted.application.internet import TimerService
 from twisted.logger import Logger
@@ -87,6 +88,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["flood-rate", None, _limits.flood_rate, "frames per second a client may send on average (0: no flood control)", float],
         ["flood-burst", None, _limits.flood_burst, "frames a client may send at once before being slowed", int],
         ["irc-port", None, None, "also speak IRC (plain TCP) on this port, for IRC clients and bots", int],
+        ["web-port", None, None, "also serve the chat page and its WebSocket (plain HTTP) on this port", int],
         ["redis", None, None, "join a cluster of nodes sharing the chat through this Redis, e.g. redis://127.0.0.1:6379/0"],
         ["advertise", None, None, "address:port other nodes and operators see for this node (default: its first listening address)"],
         ["cluster-ttl", None, 10.0, "seconds without a heartbeat before the cluster takes a node for dead", float],
@@ -104,6 +106,18 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         super().__init__()
         self["endpoint"] = []
         self["irc-endpoint"] = []
+        self["web-endpoint"] = []
+        self["web-origin"] = []
+
+    def opt_web_endpoint(self, description: str) -> None:
+        """also serve the chat page and its WebSocket on this server endpoint, e.g. tcp:8080 or ssl:8443:privateKey=...:certKey=... (repeatable)"""
+        self["web-endpoint"].append(description)
+
+    def opt_web_origin(self, origin: str) -> None:
+        """a page origin (scheme://host[:port], or *) allowed to open the WebSocket (repeatable; default: the page's own)"""
+        if origin != "*" and not ("://" in origin and origin.split("://", 1)[1]):
+            raise usage.UsageError(f"--web-origin takes scheme://host[:port] or *; got {origin!r}")
+        self["web-origin"].append(origin)
 
     def opt_irc_endpoint(self, description: str) -> None:
         """also speak IRC on this server endpoint, e.g. tcp:6667 or ssl:6697:privateKey=...:certKey=... (repeatable)"""
@@ -144,6 +158,13 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             if self["interface"]:
                 description += ":interface=" + _quote(self["interface"])
             self["irc-endpoint"].append(description)
+        if self["web-port"] is not None:
+            if not 0 <= self["web-port"] <= 65535:
+                raise usage.UsageError(f"--web-port must be a TCP port from 0 to 65535; got {self['web-port']}")
+            description = f"tcp:{self['web-port']}:backlog={BACKLOG}"
+            if self["interface"]:
+                description += ":interface=" + _quote(self["interface"])
+            self["web-endpoint"].append(description)
         if self["tls-port"] is not None:
             self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
         if self["redis"] is None and not self["no-history"]:
@@ -189,8 +210,11 @@ class ListeningService(service.Service):
     log = Logger()
 
     def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: FrontEndFactory,
-                 ready: Callable[[], defer.Deferred[None]], what: str = "chat server") -> None:
+                 ready: Callable[[], defer.Deferred[None]], what: str = "chat server",
+                 listen_with: ServerFactory | None = None) -> None:
         self.what = what
+        #: What the ports accept connections with, if not the front end's factory itself (the web's Site).
+        self.listen_with = listen_with or factory
         self.reactor = reactor
         self.descriptions = list(descriptions)
         self.factory = factory
@@ -201,7 +225,7 @@ class ListeningService(service.Service):
         for description in self.descriptions:
             endpoint = endpoints.serverFromString(self.reactor, description)
             result: list[object] = []
-            endpoint.listen(self.factory).addBoth(result.append)
+            endpoint.listen(self.listen_with).addBoth(result.append)
             if result and isinstance(result[0], Failure):
                 raise CannotListen(f"cannot listen on {description}: {result[0].getErrorMessage()}")
             port = result[0]
@@ -297,6 +321,17 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor
         irc_sweeper.setServiceParent(server)
+    if options["web-endpoint"]:
+        # Imported only here: Autobahn and twisted.web are loaded only for a server with a web port.
+        from chat.web import WebChatFactory, web_site
+
+        web = WebChatFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+        web.features = factory.features
+        ListeningService(reactor, options["web-endpoint"], web, backend.when_ready, "web front end",
+                         listen_with=web_site(web, options["web-origin"])).setServiceParent(server)
+        web_sweeper = TimerService(SWEEP_INTERVAL, web.sweep)
+        web_sweeper.clock = reactor
+        web_sweeper.setServiceParent(server)
     if isinstance(backend, LocalChat):
         if not options["no-history"] and (options["history-keep"] or options["history-days"]
                                           or options["private-days"]):

@@ -19,6 +19,8 @@ def test_plugin_found_after_non_editable_install(tmp_path: Path) -> None:
     assert (target / "twisted" / "plugins" / "chat_plugin.py").exists()
     assert not (target / "twisted" / "__init__.py").exists(), "twisted/ must stay a namespace"
     assert not (target / "twisted" / "plugins" / "__init__.py").exists()
+    for page_file in ("index.html", "app.js", "connection.js", "style.css", "favicon.svg"):
+        assert (target / "chat" / "static" / page_file).exists(), f"the web page's {page_file} is not installed"
     # Only the installed copy is importable: the checkout is not on the path.
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(target), "HOME": str(tmp_path)}
     help_text = subprocess.run(TWISTD + ["--help"], env=env, cwd=tmp_path, capture_output=True, timeout=TIMEOUT)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from twisted.internet import endpoints, reactor
+from twisted.python import usage
 
 from chat.tap import BACKLOG, Options
 
@@ -17,3 +22,22 @@ def test_the_listeners_the_options_make_queue_a_burst_of_connects() -> None:
     for description in descriptions:
         endpoint = endpoints.serverFromString(reactor, description)
         assert endpoint._backlog == BACKLOG  # type: ignore[attr-defined]
+
+
+def test_the_web_port_and_its_origins() -> None:
+    options = Options()
+    options.parseOptions(["--interface", "127.0.0.1", "--web-port", "8080", "--web-origin", "https://chat.example.org",
+                          "--web-endpoint", "ssl:8443:privateKey=k.pem:certKey=c.pem", "--no-history"])
+    assert options["web-endpoint"] == ["ssl:8443:privateKey=k.pem:certKey=c.pem",
+                                       f"tcp:8080:backlog={BACKLOG}:interface=127.0.0.1"]
+    assert options["web-origin"] == ["https://chat.example.org"]
+    for bad in (["--web-port", "70000"], ["--web-origin", "chat.example.org"]):
+        with pytest.raises(usage.UsageError, match="--web-"):
+            Options().parseOptions([*bad, "--no-history"])
+
+
+def test_without_a_web_port_neither_autobahn_nor_twisted_web_is_loaded() -> None:
+    code = ("import sys; from chat.tap import Options, makeService; o = Options(); o.parseOptions(['--no-history']); "
+            "makeService(o); print('autobahn' in sys.modules, 'chat.web' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,258 @@
+"""
+The browser front end: the chat page (C{chat/static}) and the native CMsg
+protocol over WebSocket, on one port (twisted.web and Autobahn).  Each
+WebSocket message carries one CMsg JSON body, exactly as a native frame
+does (docs/protocol.md, "WebSocket"): the connection is a
+L{CMsgConnection} like any native client's, only its frames are carried
+differently, so every limit and rule of the native protocol holds here too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.protocol import PreparedMessage
+from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import pages, resource, server, static
+
+from chat.event import Event
+from chat.message import MAX_FRAME, CMsg
+from chat.server import ChatServerFactory, CMsgConnection
+
+#: The page's files: plain HTML, CSS and JavaScript modules, no build step.
+STATIC = Path(__file__).parent / "static"
+
+log = Logger()
+
+#: Where the page opens its WebSocket.
+SOCKET_PATH = b"ws"
+
+#: Sent with every page: its own scripts and styles only, no framing, no referrer.
+SECURITY_HEADERS = {
+    b"Content-Security-Policy": (b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                 b"connect-src 'self'; base-uri 'none'; form-action 'none'; "
+                                 b"frame-ancestors 'none'"),
+    b"X-Content-Type-Options": b"nosniff",
+    b"Referrer-Policy": b"no-referrer",
+    b"X-Frame-Options": b"DENY",
+    b"Cache-Control": b"no-cache",
+}
+
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+
+#: Seconds a browser has to finish the WebSocket opening handshake, and the closing one.
+HANDSHAKE_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
+
+
+def as_websocket(frames: bytes) -> bytes:
+    """
+    Native frames (4-byte lengths, each followed by its JSON body) as
+    WebSocket text messages, one per body: a long list that takes several
+    native frames takes as many messages.
+    """
+    size = int.from_bytes(frames[:4], "big")
+    if size + 4 == len(frames):
+        return PreparedMessage(frames[4:], False, False, True).payloadHybi
+    messages, at = [], 0
+    while at < len(frames):
+        size = int.from_bytes(frames[at:at + 4], "big")
+        messages.append(PreparedMessage(frames[at + 4:at + 4 + size], False, False, True).payloadHybi)
+        at += 4 + size
+    return b"".join(messages)
+
+
+def _websocket_rendering(event: Event) -> bytes:
+    """An event as WebSocket messages: made once per event, however many browsers receive it."""
+    return event.reframed("websocket", as_websocket)
+
+
+class WebSocketConnection(CMsgConnection, Protocol):
+    """
+    A native-protocol client whose frames are WebSocket messages.  Its
+    transport is a L{WebSocketTransport}: what it writes is already framed
+    for WebSocket, and closing it closes the WebSocket cleanly.
+    """
+
+    render = staticmethod(_websocket_rendering)
+    paused = False
+
+    def __init__(self) -> None:
+        #: Messages Autobahn parsed while reading was held: at most one read's worth.
+        self._held_messages: deque[bytes] = deque()
+
+    def framed(self, msg: CMsg) -> bytes:
+        return as_websocket(super().framed(msg))
+
+    def message_received(self, body: bytes) -> None:
+        if self.paused or self._held_messages:
+            self._held_messages.append(body)
+            return
+        self.stringReceived(body)
+
+    def read_on(self) -> None:
+        held = self._held_messages
+        while held and not self.paused and not self.closing:
+            self.stringReceived(held.popleft())
+
+
+class WebSocketTransport:
+    """
+    The transport a L{WebSocketConnection} writes to: the TCP (or TLS)
+    connection under the WebSocket, except that closing it sends a
+    WebSocket close.
+    """
+
+    def __init__(self, channel: ChatWebSocket) -> None:
+        self.channel = channel
+        self.stream: Any = channel.transport
+
+    def write(self, data: bytes) -> None:
+        # Already WebSocket messages: what Autobahn's sendData does with them, without its per-call log.
+        self.stream.write(data)
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        self.stream.write(b"".join(data))
+
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+        # The HTTP channel that took the upgrade request is still registered: the chat connection takes over.
+        self.stream.unregisterProducer()
+        self.stream.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self.stream.unregisterProducer()
+
+    def pauseProducing(self) -> None:
+        self.stream.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        self.stream.resumeProducing()
+
+    def loseConnection(self) -> None:
+        self.channel.sendClose(code=1000)
+
+    def abortConnection(self) -> None:
+        self.stream.abortConnection()
+
+    def getPeer(self) -> Any:
+        return self.stream.getPeer()
+
+    def getHost(self) -> Any:
+        return self.stream.getHost()
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        set_nodelay = getattr(self.stream, "setTcpNoDelay", None)
+        if set_nodelay is not None:
+            set_nodelay(enabled)
+
+
+class ChatWebSocket(WebSocketServerProtocol):
+    """One browser's WebSocket: checks its Origin, then hands each message to its chat connection."""
+
+    factory: ChatWebSocketFactory
+    connection: WebSocketConnection | None = None
+
+    def onConnect(self, request: ConnectionRequest) -> None:
+        origin = request.headers.get("origin")
+        if origin is not None and not self.factory.allows(origin, request.headers.get("host", "")):
+            log.info("refused a WebSocket from {peer}: origin {origin} is not allowed",
+                                       peer=request.peer, origin=origin)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "this origin may not use the chat")
+
+    def onOpen(self) -> None:
+        self.connection = connection = WebSocketConnection()
+        connection.factory = self.factory.chat
+        connection.makeConnection(WebSocketTransport(self))  # type: ignore[arg-type]
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.connection is not None:
+            self.connection.message_received(payload)
+
+    def _max_message_size_exceeded(self, msg_size: int, max_msg_size: int, reason: str) -> None:
+        # Autobahn's hook for a message over the limit: the documented ERROR first, then Autobahn fails the connection.
+        if self.connection is not None:
+            self.connection.lengthLimitExceeded(msg_size)
+        super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        super().connectionLost(reason)
+        if self.connection is not None:
+            self.connection.connectionLost(reason)
+
+
+class ChatWebSocketFactory(WebSocketServerFactory):
+    """Autobahn's side of every browser connection: WebSocket options, and which origins may connect."""
+
+    protocol = ChatWebSocket
+
+    def __init__(self, chat: WebChatFactory, origins: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.chat = chat
+        #: Allowed origins (scheme://host[:port], or "*"); none: only the page's own.
+        self.origins = frozenset(o.rstrip("/").lower() for o in origins)
+        self.setProtocolOptions(
+            maxFramePayloadSize=MAX_FRAME, maxMessagePayloadSize=MAX_FRAME,
+            utf8validateIncoming=False,  # the CMsg decoder answers bad UTF-8 with its documented ERROR
+            openHandshakeTimeout=HANDSHAKE_TIMEOUT, closeHandshakeTimeout=CLOSE_TIMEOUT,
+            failByDrop=False,  # a refused message gets its ERROR, then a clean close
+            autoPingInterval=0,  # keepalive is the protocol's PING, as for every client
+        )
+
+    def allows(self, origin: str, host: str) -> bool:
+        """Whether a page from C{origin} may connect (the Host it connected to is the page's own origin)."""
+        origin = origin.rstrip("/").lower()
+        if self.origins:
+            return "*" in self.origins or origin in self.origins
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+
+
+class WebChatFactory(ChatServerFactory):
+    """The browser front end's chat connections (the native protocol's rules, its INFO answer)."""
+
+    protocol = WebSocketConnection  # type: ignore[assignment]
+
+
+class _PageRequest(server.Request):
+    """Every answer of the web port carries the security headers."""
+
+    def process(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.setHeader(name, value)
+        super().process()
+
+
+class _Files(static.File):
+    """The page's files, and no directory listings."""
+
+    contentTypes = {**static.File.contentTypes, **CONTENT_TYPES}
+
+    def directoryListing(self) -> resource.IResource:
+        return pages.notFound()
+
+
+def web_site(chat: WebChatFactory, origins: Sequence[str] = ()) -> server.Site:
+    """The web port: the page at C{/}, its WebSocket at C{/ws}."""
+    root = _Files(str(STATIC))
+    root.putChild(SOCKET_PATH, WebSocketResource(ChatWebSocketFactory(chat, origins)))
+    site = server.Site(root)
+    site.requestFactory = _PageRequest
+    site.noisy = False
+    return site
+

@@ -1,0 +1,179 @@
+"""
+The chat page in a real headless browser (Debian's chromium, driven by
+Selenium) against a real `twistd chat --web-endpoint ...`, beside the
+terminal client and native clients.  Screenshots go to the test's
+directory, and to $CHAT_SCREENSHOT_DIR when it is set (README's come from
+there).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser import Browser
+from tests.processes import ServerProcess, WireClient
+from tests.terminal import PtyProgram
+
+WEB_LISTENING = re.compile(rb"web front end listening on ([\d.]+):(\d+)")
+HOSTILE = ['<script>window.pwned = 1</script>', '<img src=x onerror="window.pwned = 2">']
+
+
+@pytest.fixture
+def people() -> Iterator[list[Browser | PtyProgram]]:
+    """Browsers and terminals opened by a test, all closed after it."""
+    opened: list[Browser | PtyProgram] = []
+    yield opened
+    for one in opened:
+        one.close()
+
+
+def web_server(cwd: Path, web_port: int = 0, *args: str) -> tuple[ServerProcess, str]:
+    process = ServerProcess(cwd, ["--endpoint", "tcp:0:interface=127.0.0.1",
+                                  "--web-endpoint", f"tcp:{web_port}:interface=127.0.0.1", *args])
+    match = process.wait_for_output(WEB_LISTENING)
+    return process, f"http://127.0.0.1:{int(match.group(2))}/"
+
+
+def browser(people: list[Browser | PtyProgram], url: str, nick: str, **size: int) -> Browser:
+    """A person opens the link and logs on with the keyboard alone."""
+    page = Browser(url, **size)
+    people.append(page)
+    page.wait(lambda: page.find("#nick").is_displayed(), "the logon form")
+    page.find("#nick").send_keys(nick, Keys.ENTER)
+    page.wait_for_text(f"{nick} has joined lobby")
+    return page
+
+
+def save(page: Browser, tmp_path: Path, name: str) -> Path:
+    shot = tmp_path / name
+    page.screenshot(shot)
+    assert shot.stat().st_size > 10_000, "the screenshot is empty"
+    if os.environ.get("CHAT_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["CHAT_SCREENSHOT_DIR"]) / name)
+    return shot
+
+
+def say(page: Browser, text: str) -> None:
+    page.find("#say").send_keys(text, Keys.ENTER)
+
+
+def test_two_browsers_and_a_terminal_chat_in_one_room(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    server, url = web_server(tmp_path)
+    alice = browser(people, url, "alice")
+    bob = browser(people, url, "bob")
+    carol = PtyProgram([sys.executable, "-m", "chat.client", "--endpoint",
+                        f"tcp:host=127.0.0.1:port={server.port}", "--nick", "carol"])
+    people.append(carol)
+    carol.wait_for("carol has joined lobby")
+    alice.wait(lambda: [m.text for m in alice.all("#member-list .member")] == ["alice", "bob", "carol"],
+               "the member list")
+
+    say(alice, "hello from a browser")
+    bob.wait_for_text("hello from a browser")
+    carol.wait_for("hello from a browser")
+    carol.type("hi from the terminal\r")
+    alice.wait_for_text("hi from the terminal")
+    bob.wait_for_text("hi from the terminal")
+    say(alice, "/me waves")
+    bob.wait_for_text("* alice waves")
+    carol.wait_for("alice waves")
+
+    # Hostile text is shown as text and runs nothing, in every window that shows it.
+    for text in HOSTILE:
+        say(bob, text)
+    for page in (alice, bob):
+        page.wait_for_text(HOSTILE[1])
+        assert HOSTILE[0] in page.log_text()
+        assert page.run("return window.pwned === undefined")
+        assert page.all("#log img") == [] and len(page.all("#log script")) == 0
+    carol.wait_for("onerror")
+
+    # A private message opens a window for it, marked unread on the other side.
+    say(alice, "/msg bob see you at noon")
+    bob.wait(lambda: any("@alice" in w.text and "1" in w.text for w in bob.all(".window")), "bob's @alice window")
+    ActionChains(bob.driver).key_down(Keys.ALT).send_keys("2").key_up(Keys.ALT).perform()
+    bob.wait_for_text("see you at noon")
+    ActionChains(alice.driver).key_down(Keys.ALT).send_keys("1").key_up(Keys.ALT).perform()
+    alice.wait(lambda: alice.find(".window.current").text.endswith("lobby"), "alice back in lobby")
+    save(alice, tmp_path, "web-client.png")
+
+    # A phone-width screen: one column, the rooms and members behind buttons.
+    alice.driver.set_window_size(390, 780)
+    alice.wait(lambda: not alice.find("#windows").is_displayed() and alice.find("#show-windows").is_displayed(),
+               "the narrow layout")
+    save(alice, tmp_path, "web-client-phone.png")
+    alice.find("#show-windows").click()
+    alice.wait(lambda: alice.find("#windows").is_displayed(), "the rooms over the chat")
+    assert alice.console() == [], alice.console()  # no script errors, no refused loads
+    server.stop()
+
+
+def test_the_page_reconnects_after_a_restart_and_shows_what_was_missed(
+        tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    server, url = web_server(tmp_path)
+    bob = WireClient(server.host, server.port).logon("bob")
+    for i in range(1, 71):
+        bob.send(code=5, room="lobby", text=f"line {i}")
+    bob.recv_until(lambda m: m.get("text") == "line 70")
+    alice = browser(people, url, "alice")
+    alice.wait_for_text("line 70")
+    assert "line 20\n" not in alice.log_text() + "\n" and "line 21" in alice.log_text()  # the replay: 50
+
+    # Scrolling to the top fetches older pages, to the room's first message.
+    alice.run("const log = document.getElementById('log'); log.scrollTop = 0;"
+              "log.dispatchEvent(new Event('scroll'));")
+    alice.wait_for_text("line 1\n")
+    alice.wait_for_text("the beginning of lobby")
+
+    # The server goes; while the page is away, a server on the same data says more.
+    server.stop()
+    alice.wait(lambda: alice.find("#banner").is_displayed(), "the connection-lost banner")
+    assert "The server is shutting down." in alice.log_text()
+    meanwhile = ServerProcess(tmp_path)
+    bob = WireClient(meanwhile.host, meanwhile.port).logon("bob")
+    for i in range(1, 61):  # more than a join replays (50): the page must fetch the rest
+        bob.send(code=5, room="lobby", text=f"said while you were away {i}")
+    bob.recv_until(lambda m: m.get("text") == "said while you were away 60")
+    meanwhile.stop()
+
+    # The page comes back to the server on its own, and catches up.
+    server, _ = web_server(tmp_path, int(url.rsplit(":", 1)[1].strip("/")))
+    alice.wait_for_text("said while you were away 60", timeout=30)
+    alice.wait_for_text("caught up")
+    alice.wait(lambda: not alice.find("#banner").is_displayed(), "the banner gone")
+    text = alice.log_text()
+    order = [text.index(f"said while you were away {i}\n") for i in range(1, 61)]
+    assert text.index("line 70") < order[0] and order == sorted(order)
+    assert text.count("line 70") == 1 and text.count("said while you were away 60") == 1  # no line twice
+    assert alice.find("#status").text == "connected"
+    say(alice, "back again")
+    carol = WireClient(server.host, server.port).logon("carol")
+    alice.wait_for_text("carol has joined lobby")
+    save(alice, tmp_path, "web-client-reconnected.png")
+    carol.close()
+    server.stop()
+
+
+def test_a_registered_nickname_asks_for_its_password(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    server, url = web_server(tmp_path, 0, "--auth", "memory:dana:secret")
+    page = Browser(url)
+    people.append(page)
+    page.find("#nick").send_keys("dana", Keys.ENTER)
+    page.wait(lambda: page.find("#password").is_displayed(), "the password field")
+    assert "password" in page.find("#logon-error").text.lower()
+    page.find("#password").send_keys("wrong", Keys.ENTER)
+    page.wait(lambda: "password" in page.find("#logon-error").text.lower() and page.find("#enter").is_enabled(),
+              "the refusal")
+    page.find("#password").clear()
+    page.find("#password").send_keys("secret", Keys.ENTER)
+    page.wait_for_text("dana has joined lobby")
+    server.stop()

@@ -1,0 +1,302 @@
+"""
+The web front end on the real reactor over loopback: the page and its
+headers, and the native protocol over WebSocket (Autobahn's own client)
+beside a native client on the same chat.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import defer, endpoints, reactor
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.web.client import Agent, PartialDownloadError, readBody
+from twisted.web.http_headers import Headers
+
+from chat.limits import Limits
+from chat.local import LocalChat
+from chat.message import MAX_FRAME, CMsg, Code, frame
+from chat.server import ChatServerFactory
+from chat.web import SECURITY_HEADERS, WebChatFactory, WebSocketConnection, as_websocket, web_site
+
+TIMEOUT = 10.0
+
+
+class Browser(WebSocketClientProtocol):
+    """A WebSocket client as a page would be: what it receives, in order."""
+
+    def onOpen(self) -> None:
+        self.factory.opened.callback(self)
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.factory.inbox.put(json.loads(payload))
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if not self.factory.opened.called:
+            self.factory.opened.errback(ConnectionError(reason))
+        self.factory.closed.callback((wasClean, code))
+
+    def send(self, **msg: Any) -> None:
+        self.sendMessage(json.dumps(msg).encode())
+
+    async def next(self) -> dict[str, Any]:
+        inbox = self.factory.inbox
+        return await inbox.get().addTimeout(TIMEOUT, reactor)
+
+    async def until(self, predicate: Any) -> dict[str, Any]:
+        while True:
+            msg = await self.next()
+            if predicate(msg):
+                return msg
+
+
+class Native(Int32StringReceiver):
+    def connectionMade(self) -> None:
+        self.inbox: defer.DeferredQueue[dict[str, Any]] = defer.DeferredQueue()
+
+    def stringReceived(self, data: bytes) -> None:
+        self.inbox.put(json.loads(data))
+
+    def send(self, **msg: Any) -> None:
+        self.transport.write(frame(CMsg(**msg)))
+
+    async def until(self, predicate: Any) -> dict[str, Any]:
+        while True:
+            msg = await self.inbox.get().addTimeout(TIMEOUT, reactor)
+            if predicate(msg):
+                return msg
+
+
+class Chat:
+    """One chat (no history) with a native port and a web port on 127.0.0.1."""
+
+    def __init__(self, origins: tuple[str, ...] = ()) -> None:
+        self.backend = LocalChat(reactor)
+        self.native = ChatServerFactory(self.backend, reactor)
+        self.web = WebChatFactory(self.backend, reactor)
+        self.site = web_site(self.web, origins)
+        self.ports: list[Any] = []
+
+    async def start(self) -> Chat:
+        self.backend.startService()
+        for factory in (self.native, self.site):
+            self.ports.append(await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory))
+        self.web_port = self.ports[1].getHost().port
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    async def browser(self, nick: str | None = None, origin: str | None = "self") -> Browser:
+        if origin == "self":
+            origin = self.url
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{self.web_port}/ws", origin=origin)
+        factory.protocol = Browser
+        factory.opened, factory.closed, factory.inbox = defer.Deferred(), defer.Deferred(), defer.DeferredQueue()
+        await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.web_port).connect(factory)
+        browser: Browser = await factory.opened.addTimeout(TIMEOUT, reactor)
+        if nick is not None:
+            browser.send(code=4, text=nick)
+            assert (await browser.next())["nick"] == nick
+            browser.send(code=1, room="lobby")
+            await browser.until(lambda m: m["code"] == Code.HISTORY)
+        return browser
+
+    async def native_client(self, nick: str) -> Native:
+        proto = await endpoints.connectProtocol(
+            endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.ports[0].getHost().port), Native())
+        proto.send(code=4, text=nick)
+        await proto.until(lambda m: m["code"] == Code.SENDING_NICKNAME)
+        proto.send(code=1, room="lobby")
+        await proto.until(lambda m: m["code"] == Code.HISTORY)
+        return proto
+
+    async def stop(self) -> None:
+        for port in self.ports:
+            await port.stopListening()
+        await self.web.shutdown(grace=1)
+        await self.native.shutdown(grace=1)
+        await self.backend.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def chat() -> AsyncIterator[Chat]:
+    chat = await Chat().start()
+    yield chat
+    await chat.stop()
+
+
+async def get(url: str, headers: dict[bytes, list[bytes]] | None = None) -> tuple[Any, bytes]:
+    response = await Agent(reactor).request(b"GET", url.encode(), Headers(headers or {}))
+    try:
+        return response, await readBody(response)
+    except PartialDownloadError as e:  # a refusal without a length
+        return response, e.response
+
+
+# -- the page ------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_page_and_its_scripts_come_with_the_security_headers(chat: Chat) -> None:
+    page, body = await get(chat.url + "/")
+    assert page.code == 200 and b'<script type="module" src="app.js"></script>' in body
+    for name, value in SECURITY_HEADERS.items():
+        assert page.headers.getRawHeaders(name) == [value]
+    csp = page.headers.getRawHeaders(b"Content-Security-Policy")[0]
+    assert b"script-src 'self'" in csp and b"unsafe-inline" not in csp
+    script, body = await get(chat.url + "/app.js")
+    assert script.headers.getRawHeaders(b"Content-Type") == [b"text/javascript; charset=utf-8"]
+    assert b"textContent" in body and b"innerHTML" not in body
+    missing, _ = await get(chat.url + "/nothing-here")
+    assert missing.code == 404 and missing.headers.getRawHeaders(b"X-Content-Type-Options") == [b"nosniff"]
+
+
+# -- the protocol over WebSocket -------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_browser_and_a_native_client_chat_in_one_room(chat: Chat) -> None:
+    bob = await chat.native_client("bob")
+    alice = await chat.browser("alice")
+    await bob.until(lambda m: m["code"] == Code.JOINING_CHAT and m["nick"] == "alice")
+    alice.send(code=5, room="lobby", text="hello from the web", color="red")
+    said = await bob.until(lambda m: m["code"] == Code.NORMAL_MESSAGE)
+    assert (said["nick"], said["text"], said["color"]) == ("alice", "hello from the web", "red")
+    bob.send(code=5, room="lobby", text="hello browser")
+    heard = await alice.until(lambda m: m["code"] == Code.NORMAL_MESSAGE and m["nick"] == "bob")
+    assert heard["text"] == "hello browser" and heard["room"] == "lobby"
+    bob.send(code=6, to="alice", text="psst")
+    private = await alice.until(lambda m: m["code"] == Code.PRIVATE_MESSAGE)
+    assert (private["nick"], private["to"], private["text"]) == ("bob", "alice", "psst")
+    alice.send(code=2, close=True, text="bye")
+    goodbye = await alice.until(lambda m: m["code"] == Code.LEAVING_CHAT)
+    assert goodbye == {"code": 2, "text": "Goodbye.", "close": True}
+    assert await alice.factory.closed.addTimeout(TIMEOUT, reactor) == (True, 1000)
+    left = await bob.until(lambda m: m["code"] == Code.LEAVING_CHAT)
+    assert left["text"] == "alice has quit: bye"
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_bad_message_gets_its_documented_error_and_harms_nobody_else(chat: Chat) -> None:
+    bob = await chat.native_client("bob")
+    cases = [
+        (b"{not json", "bad-json"),
+        (b"\xff\xfe", "bad-utf8"),
+        (b"[1, 2]", "not-an-object"),
+        (b'{"code": "5"}', "bad-code"),
+        (b'{"code": 5, "room": null}', "bad-type"),
+    ]
+    for payload, slug in cases:
+        browser = await chat.browser()
+        browser.sendMessage(payload, isBinary=True)
+        error = await browser.next()
+        assert (error["code"], error["error"], error["close"]) == (Code.ERROR, slug, True)
+        assert (await browser.factory.closed.addTimeout(TIMEOUT, reactor))[0]  # a clean WebSocket close
+    bob.send(code=5, room="lobby", text="still here")
+    assert (await bob.until(lambda m: m["code"] == Code.NORMAL_MESSAGE))["text"] == "still here"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_oversized_message_gets_frame_too_large(chat: Chat) -> None:
+    browser = await chat.browser("carol")
+    browser.sendMessage(b"x" * (MAX_FRAME + 1))
+    error = await browser.until(lambda m: m["code"] == Code.ERROR)
+    assert error["error"] == "frame-too-large" and error["close"] is True
+    await browser.factory.closed.addTimeout(TIMEOUT, reactor)
+    again = await chat.browser("carol")  # carol's nickname was freed: her quit was announced and done
+    again.send(code=5, room="lobby", text="x" * 2000)
+    assert (await again.until(lambda m: m["code"] == Code.NORMAL_MESSAGE))["text"] == "x" * 2000
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_refused_leaves_the_connection_open(chat: Chat) -> None:
+    browser = await chat.browser("dave")
+    browser.send(code=5, room="nowhere", text="hi")
+    error = await browser.next()
+    assert (error["error"], error["reply_to"]) == ("not-in-room", 5) and "close" not in error
+    browser.send(code=9, text="still open?")
+    assert await browser.next() == {"code": 10, "text": "still open?"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_from_other_origins_are_refused(chat: Chat) -> None:
+    with pytest.raises(ConnectionError):
+        await chat.browser(origin="http://evil.example")
+    upgrade = {b"Connection": [b"Upgrade"], b"Upgrade": [b"websocket"], b"Sec-WebSocket-Version": [b"13"],
+               b"Sec-WebSocket-Key": [b"dGhlIHNhbXBsZSBub25jZQ=="], b"Origin": [b"http://evil.example"]}
+    refused, _ = await get(chat.url + "/ws", upgrade)
+    assert refused.code == 403
+    assert (await chat.browser("erin", origin=None)) is not None  # no Origin: not a browser, nothing to protect
+
+
+@pytest_twisted.ensureDeferred
+async def test_configured_origins_replace_the_default() -> None:
+    chat = await Chat(origins=("https://chat.example.org",)).start()
+    try:
+        with pytest.raises(ConnectionError):
+            await chat.browser()  # the page's own origin is no longer enough
+        assert await chat.browser("frank", origin="https://chat.example.org") is not None
+    finally:
+        await chat.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_shutdown_says_goodbye_and_closes_cleanly(chat: Chat) -> None:
+    browser = await chat.browser("gina")
+    await chat.web.shutdown(grace=2)
+    notice = await browser.until(lambda m: m["code"] == Code.NORMAL_MESSAGE)
+    assert notice == {"code": 5, "text": "The server is shutting down.", "close": True}
+    assert await browser.factory.closed.addTimeout(TIMEOUT, reactor) == (True, 1000)
+
+
+# -- units -------------------------------------------------------------------------
+
+
+def test_a_list_in_several_native_frames_is_as_many_websocket_messages() -> None:
+    one, two = frame(CMsg(Code.ROOM_LIST, names=("a",), more=True)), frame(CMsg(Code.ROOM_LIST, names=("b",)))
+    messages = as_websocket(one + two)
+    first = 2 + len(one) - 4
+    assert messages[:2] == bytes([0x81, len(one) - 4]) and messages[2:first] == one[4:]
+    assert messages[first:first + 2] == bytes([0x81, len(two) - 4]) and messages[first + 2:] == two[4:]
+    long_body = frame(CMsg(Code.NORMAL_MESSAGE, text="é" * 2000))
+    assert as_websocket(long_body)[:4] == bytes([0x81, 126]) + (len(long_body) - 4).to_bytes(2, "big")
+
+
+def test_messages_read_while_held_wait_in_order() -> None:
+    connection = WebSocketConnection()
+    seen: list[bytes] = []
+    connection.stringReceived = seen.append  # type: ignore[method-assign]
+    connection.paused = True
+    connection.message_received(b"1")
+    connection.message_received(b"2")
+    assert seen == []
+    connection.paused = False
+    connection.message_received(b"3")  # behind those that waited
+    assert seen == []
+    connection.read_on()
+    assert seen == [b"1", b"2", b"3"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_flood_control_holds_a_browser_as_it_holds_a_native_client() -> None:
+    chat = Chat()
+    chat.web.limits = Limits(flood_rate=1, flood_burst=2)
+    await chat.start()
+    try:
+        browser = await chat.browser("hank")
+        for i in range(6):
+            browser.send(code=9, text=str(i))
+        start = reactor.seconds()
+        answers = [await browser.next() for _ in range(6)]
+        assert [a["text"] for a in answers] == [str(i) for i in range(6)]
+        assert reactor.seconds() - start >= 2  # past the burst, one a second
+    finally:
+        await chat.stop()
+
