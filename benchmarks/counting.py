@@ -38,6 +38,7 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks.dialect import ws_frames
 from benchmarks.payload import (
     FIELD_LEN,
     MARK,
@@ -65,7 +66,7 @@ class Counter:
 
     kind = "?"
 
-    def __init__(self, receivers: int, senders: int, tag: str, framed: bool) -> None:
+    def __init__(self, receivers: int, senders: int, tag: str, framed: bool | str) -> None:
         self.receivers = receivers
         self.senders = senders
         self.tag = tag
@@ -96,7 +97,7 @@ class Counter:
 class PythonCounter(Counter):
     kind = "python"
 
-    def __init__(self, receivers: int, senders: int, tag: str, framed: bool) -> None:
+    def __init__(self, receivers: int, senders: int, tag: str, framed: bool | str) -> None:
         super().__init__(receivers, senders, tag, framed)
         self.pattern = re.compile(
             re.escape(MARK + tag.encode())
@@ -118,7 +119,9 @@ class PythonCounter(Counter):
             if rest:
                 data = rest + data
             n = len(data)
-            if self.framed:
+            if self.framed == "websocket":
+                pos = ws_frames(data)[1]
+            elif self.framed:
                 pos = 0
                 while pos + 4 <= n:
                     end = pos + 4 + unpack(data, pos)[0]
@@ -169,7 +172,7 @@ class PythonCounter(Counter):
 class NumpyCounter(Counter):
     kind = "numpy"
 
-    def __init__(self, receivers: int, senders: int, tag: str, framed: bool) -> None:
+    def __init__(self, receivers: int, senders: int, tag: str, framed: bool | str) -> None:
         super().__init__(receivers, senders, tag, framed)
         np = numpy
         self.mark = MARK[0]
@@ -309,7 +312,7 @@ class NumpyCounter(Counter):
         return numpy.concatenate(self.lat)
 
 
-def make_counter(kind: str, receivers: int, senders: int, tag: str, framed: bool) -> Counter:
+def make_counter(kind: str, receivers: int, senders: int, tag: str, framed: bool | str) -> Counter:
     """C{kind}: "numpy", "python", or "auto" (numpy when it is installed)."""
     if kind == "auto":
         kind = "numpy" if numpy is not None else "python"

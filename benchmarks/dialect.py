@@ -40,8 +40,8 @@ class Dialect:
     #: Whether a sender receives its own messages (our server and the
     #: broadcast baseline echo; IRC servers do not).
     echoes = True
-    #: Whether the stream is length-prefixed frames (else CRLF lines).
-    framed = True
+    #: Whether the stream is length-prefixed frames (else CRLF lines, or "websocket" messages).
+    framed: bool | str = True
 
     def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
         raise NotImplementedError
@@ -126,3 +126,80 @@ class BroadcastDialect(Framed):
 
     def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
         return [Stage(b"", lambda m: True)]
+
+
+#: The opening handshake of a benchmark client (no Origin: not a browser; any key will do).
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: YmVuY2htYXJrY2xpZW50IQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+UPGRADED = "upgraded"
+
+
+def ws_message(body: bytes) -> bytes:
+    """
+    A client's WebSocket text message (RFC 6455): masked, as clients must,
+    with the all-zero key, so the body goes as it is.
+    """
+    n = len(body)
+    if n < 126:
+        return bytes((0x81, 0x80 | n)) + b"\0\0\0\0" + body
+    return bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big") + b"\0\0\0\0" + body
+
+
+def ws_frames(buffer: bytes, pos: int = 0) -> tuple[list[tuple[int, bytes]], int]:
+    """The server's (unmasked) WebSocket frames at C{pos}: (opcode, payload) each, and where the rest starts."""
+    frames, n = [], len(buffer)
+    while pos + 2 <= n:
+        opcode, size, at = buffer[pos] & 0x0F, buffer[pos + 1] & 0x7F, pos + 2
+        if size == 126:
+            if at + 2 > n:
+                break
+            size, at = int.from_bytes(buffer[at:at + 2], "big"), at + 2
+        elif size == 127:
+            if at + 8 > n:
+                break
+            size, at = int.from_bytes(buffer[at:at + 8], "big"), at + 8
+        if at + size > n:
+            break
+        frames.append((opcode, buffer[at:at + size]))
+        pos = at + size
+    return frames, pos
+
+
+class WebSocketDialect(ChatDialect):
+    """Our server's browser front end: the same CMsg bodies, one per WebSocket message, after an HTTP upgrade."""
+
+    name = "chat-web"
+    framed = "websocket"  # type: ignore[assignment]
+
+    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+        chat = [Stage(ws_message(stage.data[4:]), stage.done) for stage in super().stages(nick, join, sender)]
+        return [Stage(UPGRADE, lambda u: u == UPGRADED), *chat]
+
+    def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
+        units: list[Unit] = []
+        pos = 0
+        if buffer.startswith(b"HTTP/"):
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return [], buffer
+            status = buffer[:buffer.find(b"\r\n")].decode("latin-1")
+            units.append(UPGRADED if " 101 " in status else {"code": 8, "error": "http", "text": status})
+            pos = end + 4
+        frames, pos = ws_frames(buffer, pos)
+        for opcode, payload in frames:
+            if opcode in (1, 2):
+                units.append(json.loads(payload))
+            elif opcode == 8:
+                units.append({"code": 0, "close": True, "text": payload[2:].decode(errors="replace")})
+        return units, buffer[pos:]
+
+    def refusal(self, unit: Unit) -> str | None:
+        return None if unit == UPGRADED else super().refusal(unit)
+
+    def answer(self, unit: Unit) -> bytes | None:
+        if unit != UPGRADED and unit.get("code") == 9:
+            return ws_message(json.dumps({"code": 10, "text": unit.get("text", "")}).encode())
+        return None
+
+    def messages(self, texts: Sequence[bytes]) -> bytes:
+        return b"".join(ws_message(b'{"code":5,"text":"%s","room":"%s"}' % (text, ROOM.encode())) for text in texts)

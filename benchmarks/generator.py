@@ -39,7 +39,7 @@ import time
 from typing import Any
 
 from benchmarks.counting import Chunk, Counter, make_counter
-from benchmarks.dialect import BroadcastDialect, ChatDialect, Dialect, Stage
+from benchmarks.dialect import BroadcastDialect, ChatDialect, Dialect, Stage, WebSocketDialect
 from benchmarks.irc import IrcDialect
 from benchmarks.payload import Payload
 
@@ -63,6 +63,8 @@ def make_dialect(spec: dict[str, Any]) -> Dialect:
         return ChatDialect()
     if kind == "broadcast":
         return BroadcastDialect()
+    if kind == "websocket":
+        return WebSocketDialect()
     if kind == "irc":
         oper = spec.get("oper")
         return IrcDialect(spec.get("name", "irc"), spec.get("password"), tuple(oper) if oper else None)

@@ -13,6 +13,8 @@ its log.
   costs is the difference.
 - chat-irc: the same server (history on) driven over its IRC front end,
   with the IRC adapter ngIRCd and twistd words get.
+- chat-web: the same server (history on) driven over its browser front end
+  (WebSocket), with the native protocol's bodies.
 - broadcast: benchmarks/broadcast_server.py, the Twisted floor.
 - words: twistd words (Twisted's IRC server) from benchmarks/words.tac.
 - ngircd: Debian's ngIRCd, foreground, from benchmarks/ngircd.conf.template.
@@ -231,6 +233,21 @@ class ChatIrcTarget(ChatTarget):
         return [*super().arguments(workdir), "--irc-endpoint", "tcp:0:interface=127.0.0.1"]
 
 
+class ChatWebTarget(ChatTarget):
+    """Our server driven over its browser front end: the same CMsg bodies, one per WebSocket message."""
+
+    LISTENING = re.compile(rb"web front end listening on ([\d.]+):(\d+)")
+
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        super().__init__(True, extra)
+        self.key = "chat-web"
+        self.title = "chat over WebSocket"
+        self.dialect = {"kind": "websocket"}
+
+    def arguments(self, workdir: Path) -> list[str]:
+        return [*super().arguments(workdir), "--web-endpoint", "tcp:0:interface=127.0.0.1"]
+
+
 class ClusterServer:
     """
     A cluster of C{n} chat nodes sharing one redis-server: looks like
@@ -420,6 +437,6 @@ class ExternalServer:
 
 def all_targets(server_args: Sequence[str] = ()) -> dict[str, Target]:
     targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), ChatIrcTarget(server_args),
-                             BroadcastTarget(),
+                             ChatWebTarget(server_args), BroadcastTarget(),
                              WordsTarget(), NgircdTarget(), ClusterTarget(1, server_args), ClusterTarget(2, server_args)]
     return {t.key: t for t in targets}

@@ -23,13 +23,15 @@ from tests.processes import TIMEOUT
 class Browser:
     """One headless chromium with one tab on the chat page."""
 
-    def __init__(self, url: str, width: int = 1100, height: int = 700) -> None:
+    def __init__(self, url: str, width: int = 1100, height: int = 700, trust_any_certificate: bool = False) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = debian_program("chromium")
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          "--no-first-run", "--disable-extensions", f"--window-size={width},{height}",
                          "--force-prefers-reduced-motion", "--lang=en-US"):
             options.add_argument(argument)
+        if trust_any_certificate:  # a test's self-signed certificate
+            options.add_argument("--ignore-certificate-errors")
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         service = Service(executable_path=debian_program("chromedriver", "chromium-driver"))
         self.driver = webdriver.Chrome(options=options, service=service)

@@ -30,9 +30,9 @@ def _bench(*args: str) -> dict:
 
 
 def test_benchmark_counts_every_delivery_from_our_server_and_the_baseline() -> None:
-    report = _bench("--targets", "chat,chat-irc,broadcast")
+    report = _bench("--targets", "chat,chat-irc,chat-web,broadcast")
     results = {r["target"]: r for r in report["results"]}
-    assert set(results) == {"chat", "chat-irc", "broadcast"}
+    assert set(results) == {"chat", "chat-irc", "chat-web", "broadcast"}
     for r in results.values():
         assert r["error"] is None, r["error"]
         assert r["deliveries_in_window"] > 0
@@ -43,11 +43,27 @@ def test_benchmark_counts_every_delivery_from_our_server_and_the_baseline() -> N
 
 
 def test_plain_python_counter_walks_the_frames_too() -> None:
-    report = _bench("--targets", "chat", "--counter", "python")
-    (r,) = report["results"]
-    assert r["counter"] == "python"
-    assert r["deliveries_total"] == r["deliveries_expected"] > 0
-    assert (r["lost"], r["reordered"]) == (0, 0)
+    report = _bench("--targets", "chat,chat-web", "--counter", "python")
+    assert [r["target"] for r in report["results"]] == ["chat", "chat-web"]
+    for r in report["results"]:
+        assert r["counter"] == "python"
+        assert r["deliveries_total"] == r["deliveries_expected"] > 0
+        assert (r["lost"], r["reordered"]) == (0, 0)
+
+
+def test_websocket_frames_are_cut_where_they_end() -> None:
+    from benchmarks.dialect import WebSocketDialect, ws_message
+
+    dialect = WebSocketDialect()
+    long = json.dumps({"code": 5, "text": "y" * 300}).encode()
+    server = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+              + bytes((0x81, 10)) + b'{"code":4')
+    units, rest = dialect.split(server)
+    assert units == ["upgraded"] and rest == bytes((0x81, 10)) + b'{"code":4'
+    units, rest = dialect.split(bytes((0x81, 10)) + b'{"code":4}' + bytes((0x81, 126)) + len(long).to_bytes(2, "big")
+                                + long + bytes((0x81, 126, 1)))
+    assert units == [{"code": 4}, {"code": 5, "text": "y" * 300}] and rest == bytes((0x81, 126, 1))
+    assert ws_message(b"hi") == bytes((0x81, 0x82, 0, 0, 0, 0)) + b"hi"
 
 
 def _frames(payload: Payload, messages: list[tuple[int, int]]) -> bytes:

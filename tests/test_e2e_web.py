@@ -14,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -21,7 +22,10 @@ from selenium.webdriver.common.keys import Keys
 
 from tests.browser import Browser
 from tests.processes import ServerProcess, WireClient
+from tests.redis_server import RedisProcess
 from tests.terminal import PtyProgram
+from tests.test_e2e_cluster import node
+from tests.test_e2e_tls import write_cert
 
 WEB_LISTENING = re.compile(rb"web front end listening on ([\d.]+):(\d+)")
 HOSTILE = ['<script>window.pwned = 1</script>', '<img src=x onerror="window.pwned = 2">']
@@ -43,9 +47,9 @@ def web_server(cwd: Path, web_port: int = 0, *args: str) -> tuple[ServerProcess,
     return process, f"http://127.0.0.1:{int(match.group(2))}/"
 
 
-def browser(people: list[Browser | PtyProgram], url: str, nick: str, **size: int) -> Browser:
+def browser(people: list[Browser | PtyProgram], url: str, nick: str, **options: Any) -> Browser:
     """A person opens the link and logs on with the keyboard alone."""
-    page = Browser(url, **size)
+    page = Browser(url, **options)
     people.append(page)
     page.wait(lambda: page.find("#nick").is_displayed(), "the logon form")
     page.find("#nick").send_keys(nick, Keys.ENTER)
@@ -177,3 +181,36 @@ def test_a_registered_nickname_asks_for_its_password(tmp_path: Path, people: lis
     page.find("#password").send_keys("secret", Keys.ENTER)
     page.wait_for_text("dana has joined lobby")
     server.stop()
+
+
+def test_the_page_over_https_and_wss(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    cert, key = write_cert(tmp_path, "localhost")
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1", "--web-endpoint",
+                                      f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"])
+    port = int(server.wait_for_output(WEB_LISTENING).group(2))
+    page = browser(people, f"https://127.0.0.1:{port}/", "tess", trust_any_certificate=True)
+    bob = WireClient(server.host, server.port).logon("bob")
+    say(page, "over wss")
+    assert bob.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "over wss"
+    assert page.run("return location.protocol") == "https:"
+    server.stop()
+
+
+def test_a_browser_on_one_cluster_node_and_a_native_client_on_another(
+        tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        one = node(tmp_path, redis, "--web-endpoint", "tcp:0:interface=127.0.0.1")
+        two = node(tmp_path, redis)
+        url = f"http://127.0.0.1:{int(one.wait_for_output(WEB_LISTENING).group(2))}/"
+        page = browser(people, url, "webby")
+        bob = WireClient(two.host, two.port).logon("bob")
+        page.wait_for_text("bob has joined lobby")
+        say(page, "hello node two")
+        assert bob.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "hello node two"
+        bob.send(code=5, room="lobby", text="hello node one")
+        page.wait_for_text("hello node one")
+        bob.send(code=6, to="webby", text="a private word")
+        page.wait(lambda: any("@bob" in w.text for w in page.all(".window")), "the @bob window")
+    finally:
+        redis.kill()
