@@ -43,7 +43,7 @@ class Dialect:
     #: Whether the stream is length-prefixed frames (else CRLF lines, or "websocket" messages).
     framed: bool | str = True
 
-    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+    def stages(self, nick: str, join: bool, sender: bool, room: str = ROOM) -> Sequence[Stage]:
         raise NotImplementedError
 
     def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
@@ -58,8 +58,8 @@ class Dialect:
         """What to answer to C{unit} during setup (a PING), if anything."""
         return None
 
-    def messages(self, texts: Sequence[bytes]) -> bytes:
-        """The bytes that send each text to the room, in order."""
+    def messages(self, texts: Sequence[bytes], room: str = ROOM) -> bytes:
+        """The bytes that send each text to C{room}, in order."""
         raise NotImplementedError
 
 
@@ -83,11 +83,12 @@ class Framed(Dialect):
             pos = end
         return units, buffer[pos:]
 
-    def messages(self, texts: Sequence[bytes]) -> bytes:
+    def messages(self, texts: Sequence[bytes], room: str = ROOM) -> bytes:
         # "text" first: the relayed frame keeps it near the front.
         parts = []
+        where = room.encode()
         for text in texts:
-            body = b'{"code":5,"text":"%s","room":"%s"}' % (text, ROOM.encode())
+            body = b'{"code":5,"text":"%s","room":"%s"}' % (text, where)
             parts.append(_header.pack(len(body)) + body)
         return b"".join(parts)
 
@@ -97,12 +98,12 @@ class ChatDialect(Framed):
 
     name = "chat"
 
-    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+    def stages(self, nick: str, join: bool, sender: bool, room: str = ROOM) -> Sequence[Stage]:
         stages = [Stage(frame({"code": 4, "text": nick}),
                         lambda m: m.get("code") == 4 and "room" not in m)]
         if join:
             # The chatters list follows the joiner's own join announcement.
-            stages.append(Stage(frame({"code": 1, "room": ROOM}), lambda m: m.get("code") == 3))
+            stages.append(Stage(frame({"code": 1, "room": room}), lambda m: m.get("code") == 3))
         return stages
 
     def refusal(self, unit: Unit) -> str | None:
@@ -124,7 +125,7 @@ class BroadcastDialect(Framed):
 
     name = "broadcast"
 
-    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+    def stages(self, nick: str, join: bool, sender: bool, room: str = ROOM) -> Sequence[Stage]:
         return [Stage(b"", lambda m: True)]
 
 
@@ -171,8 +172,8 @@ class WebSocketDialect(ChatDialect):
     name = "chat-web"
     framed = "websocket"  # type: ignore[assignment]
 
-    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
-        chat = [Stage(ws_message(stage.data[4:]), stage.done) for stage in super().stages(nick, join, sender)]
+    def stages(self, nick: str, join: bool, sender: bool, room: str = ROOM) -> Sequence[Stage]:
+        chat = [Stage(ws_message(stage.data[4:]), stage.done) for stage in super().stages(nick, join, sender, room)]
         return [Stage(UPGRADE, lambda u: u == UPGRADED), *chat]
 
     def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
@@ -201,5 +202,6 @@ class WebSocketDialect(ChatDialect):
             return ws_message(json.dumps({"code": 10, "text": unit.get("text", "")}).encode())
         return None
 
-    def messages(self, texts: Sequence[bytes]) -> bytes:
-        return b"".join(ws_message(b'{"code":5,"text":"%s","room":"%s"}' % (text, ROOM.encode())) for text in texts)
+    def messages(self, texts: Sequence[bytes], room: str = ROOM) -> bytes:
+        where = room.encode()
+        return b"".join(ws_message(b'{"code":5,"text":"%s","room":"%s"}' % (text, where)) for text in texts)

@@ -39,7 +39,7 @@ import time
 from typing import Any
 
 from benchmarks.counting import Chunk, Counter, make_counter
-from benchmarks.dialect import BroadcastDialect, ChatDialect, Dialect, Stage, WebSocketDialect
+from benchmarks.dialect import ROOM, BroadcastDialect, ChatDialect, Dialect, Stage, WebSocketDialect
 from benchmarks.irc import IrcDialect
 from benchmarks.payload import Payload
 
@@ -85,11 +85,13 @@ def raise_fd_limit(wanted: int) -> None:
 class Client:
     """One connection: its setup stages, then only its socket matters."""
 
-    __slots__ = ("buffer", "fd", "index", "local", "nick", "ready", "retries", "sender", "sock", "stage", "stages")
+    __slots__ = ("buffer", "fd", "index", "local", "nick", "ready", "retries", "room", "sender", "sock", "stage",
+                 "stages")
 
-    def __init__(self, local: int, index: int, nick: str, stages: list[Stage], sender: bool) -> None:
+    def __init__(self, local: int, index: int, nick: str, stages: list[Stage], sender: bool, room: str) -> None:
         self.local = local
         self.index = index
+        self.room = room
         self.nick = nick
         self.stages = stages
         self.stage = 0
@@ -128,10 +130,12 @@ class Generator:
         self.join: bool = config["join"]
         self.total_senders: int = config["total_senders"]
         senders = {int(k): v for k, v in config["senders"].items()}  # global client index -> sid
+        self.rooms: int = config.get("rooms", 1)
         self.clients = [
             Client(local, index, f"{config['nick_prefix']}{index}",
-                   list(self.dialect.stages(f"{config['nick_prefix']}{index}", self.join, index in senders)),
-                   index in senders)
+                   list(self.dialect.stages(f"{config['nick_prefix']}{index}", self.join, index in senders,
+                                            self.room_of(index))),
+                   index in senders, self.room_of(index))
             for local, index in enumerate(config["clients"])
         ]
         self.senders = [Sender(senders[c.index], c, self._watcher(c)) for c in self.clients if c.sender]
@@ -146,18 +150,24 @@ class Generator:
         self.retries = 0
         raise_fd_limit(len(self.clients) + 64)
 
+    def room_of(self, index: int) -> str:
+        """Client C{index}'s room: the lobby, or one of C{rooms} (client i in room i mod rooms)."""
+        return ROOM if self.rooms == 1 else f"room{index % self.rooms}"
+
     def _watcher(self, sender: Client) -> Client:
         """
         The client whose count of this sender's messages acknowledges them:
-        the last client of this process that is not a sender (last to join,
-        so likely last to be served), else the next client.
+        the last client of this process in the sender's room that is not a
+        sender (last to join, so likely last to be served), else the next
+        one in its room.
         """
-        for c in reversed(self.clients):
+        same = [c for c in self.clients if c.room == sender.room]
+        for c in reversed(same):
             if not c.sender:
                 return c
-        if len(self.clients) < 2:
-            raise GeneratorError("a generator with senders needs at least two clients")
-        return self.clients[(sender.local + 1) % len(self.clients)]
+        if len(same) < 2:
+            raise GeneratorError("a generator with senders needs at least two clients in each room")
+        return same[(same.index(sender) + 1) % len(same)]
 
     # -- plumbing -----------------------------------------------------------
 
@@ -430,16 +440,18 @@ class Generator:
         S = self.total_senders
         table = [0] * (len(self.clients) * S)
         own = {s.client.local: s.sid for s in self.senders}
-        for r in range(len(self.clients)):
+        room_of_sender = {sid: self.room_of(index) for index, sid in
+                          ((int(k), v) for k, v in self.config["senders_everywhere"].items())}
+        for r, client in enumerate(self.clients):
             for sid, n in sent.items():
-                if self.dialect.echoes or own.get(r) != sid:
+                if room_of_sender[sid] == client.room and (self.dialect.echoes or own.get(r) != sid):
                     table[r * S + sid] = n
         return table
 
     def _send_messages(self, sender: Sender, n: int, now: int) -> None:
         text = self.payload.text
         sid, seq = sender.sid, sender.sent
-        data = self.dialect.messages([text(sid, q, now) for q in range(seq, seq + n)])
+        data = self.dialect.messages([text(sid, q, now) for q in range(seq, seq + n)], sender.client.room)
         sender.sent += n
         sock = sender.client.sock
         if sock is None:

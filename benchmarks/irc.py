@@ -1,8 +1,8 @@
 """
 The IRC adapter: the same benchmark clients against an IRC server.
 
-NICK/USER (PASS first where the server wants one), JOIN #lobby, PRIVMSG
-#lobby.  A delivery is a PRIVMSG line received; IRC servers do not send a
+NICK/USER (PASS first where the server wants one), JOIN #lobby (or the
+client's room), PRIVMSG to it.  A delivery is a PRIVMSG line received; IRC servers do not send a
 channel message back to its sender, so N clients get N-1 deliveries of each
 message where our server gives N (the report says so).  Senders on ngIRCd
 become IRC operators and set user mode +F, its relaxed flood protection.
@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from benchmarks.dialect import Dialect, Stage, Unit
-
-CHANNEL = "#lobby"
+from benchmarks.dialect import ROOM, Dialect, Stage, Unit
 
 #: Numerics that refuse a step of our setup: bad or taken nickname, bad
 #: password, banned, cannot join, no operator rights.
@@ -45,7 +43,7 @@ class IrcDialect(Dialect):
         self.password = password
         self.oper = oper
 
-    def stages(self, nick: str, join: bool, sender: bool) -> Sequence[Stage]:
+    def stages(self, nick: str, join: bool, sender: bool, room: str = ROOM) -> Sequence[Stage]:
         logon = f"NICK {nick}\r\nUSER {nick} 0 * :chat benchmark\r\n"
         if self.password is not None:
             logon = f"PASS {self.password}\r\n" + logon
@@ -57,7 +55,7 @@ class IrcDialect(Dialect):
                 lambda line: _is_mode_f(line, nick),
             ))
         if join:
-            stages.append(Stage(f"JOIN {CHANNEL}\r\n".encode(), lambda line: _command(line)[0] == "366"))
+            stages.append(Stage(f"JOIN #{room}\r\n".encode(), lambda line: _command(line)[0] == "366"))
         return stages
 
     def split(self, buffer: bytes) -> tuple[list[Unit], bytes]:
@@ -77,8 +75,8 @@ class IrcDialect(Dialect):
             return f"PONG :{params[-1] if params else ''}\r\n".encode()
         return None
 
-    def messages(self, texts: Sequence[bytes]) -> bytes:
-        head = b"PRIVMSG " + CHANNEL.encode() + b" :"
+    def messages(self, texts: Sequence[bytes], room: str = ROOM) -> bytes:
+        head = b"PRIVMSG #" + room.encode() + b" :"
         return b"".join(head + text + b"\r\n" for text in texts)
 
 

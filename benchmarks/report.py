@@ -143,6 +143,7 @@ def judge(results: Sequence[dict[str, Any]], chat: str) -> list[dict[str, Any]]:
             why = "the generator was saturated" if theirs.get("generator_saturated") else "the window limited it"
             note = f"{why} against {title}: its figure is a floor, so the ratio is a ceiling"
         add(name, r >= goal, f"{r:.2f}x ({ours['deliveries_per_s']:,.0f} vs {theirs['deliveries_per_s']:,.0f})", note)
+    _speed_round_two(results, chat, add)
     rate = find(results, "rate-100", chat)
     name = "p99 latency < 20 ms at half our max rate, 100 clients"
     if _ok(rate):
@@ -175,6 +176,54 @@ def judge(results: Sequence[dict[str, Any]], chat: str) -> list[dict[str, Any]]:
     else:
         add("zero loss and reordering", None, "not measured")
     return targets
+
+
+def _speed_round_two(results: Sequence[dict[str, Any]], chat: str, add: Any) -> None:
+    """The targets of "Speed, round two": small rooms, CPU per delivery, latency at an ordinary load, the cluster."""
+
+    def both(scenario: str, theirs_key: str, ours_key: str = chat) -> tuple[dict[str, Any], dict[str, Any]] | str:
+        ours, theirs = find(results, scenario, ours_key), find(results, scenario, theirs_key)
+        if _ok(ours) and _ok(theirs):
+            assert ours is not None and theirs is not None
+            return ours, theirs
+        return (theirs or {}).get("error") or (ours or {}).get("error") or "not measured"
+
+    def cpu(r: dict[str, Any]) -> float | None:
+        return r["server_cpu_s_per_1k"] * 1000 if r["server_cpu_s_per_1k"] is not None else None
+
+    name = "10 clients all sending: deliveries/s >= 1.0x the minimal Twisted broadcast, history on"
+    pair = both("10-all", "broadcast")
+    if isinstance(pair, str):
+        add(name, None, pair)
+    else:
+        r = ratio(pair[0]["deliveries_per_s"], pair[1]["deliveries_per_s"])
+        add(name, r is not None and r >= 1.0,
+            f"{r:.2f}x ({pair[0]['deliveries_per_s']:,.0f} vs {pair[1]['deliveries_per_s']:,.0f})")
+    name = "100 clients / 10 senders: CPU per delivery <= 1.2x ngIRCd's"
+    pair = both("100-10", "ngircd")
+    if isinstance(pair, str) or cpu(pair[0]) is None or not cpu(pair[1]):
+        add(name, None, pair if isinstance(pair, str) else "no CPU figure")
+    else:
+        r = ratio(cpu(pair[0]), cpu(pair[1]))
+        note = "the generator was saturated against ngIRCd" if pair[1].get("generator_saturated") else ""
+        add(name, r is not None and r <= 1.2, f"{r:.2f}x ({cpu(pair[0]):.2f} vs {cpu(pair[1]):.2f} ms per 1,000)", note)
+    name = "200 messages/s to 100 clients: p50 <= 1.5x ngIRCd's, p99 <= ngIRCd's"
+    pair = both("rate-200", "ngircd")
+    if isinstance(pair, str):
+        add(name, None, pair)
+    else:
+        ours_lat, theirs_lat = pair[0]["latency_ms"], pair[1]["latency_ms"]
+        met = (None not in (ours_lat["p50"], ours_lat["p99"], theirs_lat["p50"], theirs_lat["p99"])
+               and ours_lat["p50"] <= 1.5 * theirs_lat["p50"] and ours_lat["p99"] <= theirs_lat["p99"])
+        add(name, met, f"p50 {ours_lat['p50']:.2f} vs {theirs_lat['p50']:.2f} ms, "
+                       f"p99 {ours_lat['p99']:.2f} vs {theirs_lat['p99']:.2f} ms")
+    name = "one cluster node + Redis: CPU per delivery <= 1.5x the single process's, 100-10"
+    pair = both("100-10", chat, "cluster-1")
+    if isinstance(pair, str) or cpu(pair[0]) is None or not cpu(pair[1]):
+        add(name, None, pair if isinstance(pair, str) else "no CPU figure")
+    else:
+        r = ratio(cpu(pair[0]), cpu(pair[1]))
+        add(name, r is not None and r <= 1.5, f"{r:.2f}x ({cpu(pair[0]):.2f} vs {cpu(pair[1]):.2f} ms per 1,000)")
 
 
 # -- tables -------------------------------------------------------------------

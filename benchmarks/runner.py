@@ -247,7 +247,7 @@ class Run:
         n = sc.clients
         count = max(1, min(s.generators, n // 2 if sc.mode != "idle" else n))
         senders = {k * n // sc.senders: k for k in range(sc.senders)} if sc.senders else {}
-        self.window = self.window_for(n, sc.senders)
+        self.window = self.window_for(sc.room_size, sc.senders)
         for g in range(count):
             clients = list(range(g * n // count, (g + 1) * n // count))
             config = {
@@ -255,6 +255,7 @@ class Run:
                 "addresses": getattr(self.server, "addresses", None),
                 "clients": clients, "senders": {str(i): senders[i] for i in clients if i in senders},
                 "total_senders": sc.senders, "join": sc.mode != "idle", "tag": s.tag,
+                "rooms": sc.rooms, "senders_everywhere": {str(i): k for i, k in senders.items()},
                 "nick_prefix": s.tag, "text_bytes": s.text_bytes, "epoch_ns": s.epoch_ns,
                 "window": self.window, "counter": s.counter,
                 "concurrency": min(s.concurrency, self.target.concurrency or s.concurrency),
@@ -283,6 +284,8 @@ class Run:
         return max(r["setup_s"] for r in ready)
 
     def _execute(self) -> dict[str, Any]:
+        if self.scenario.rooms > 1 and self.target.dialect["kind"] == "broadcast":
+            raise BenchError("not run: the broadcast baseline has no rooms")
         self._start_server()
         assert self.server is not None
         pid = self.server.pid
@@ -336,7 +339,7 @@ class Run:
                  cpu1: float | None, sending_s: float) -> dict[str, Any]:
         s, sc = self.settings, self.scenario
         echoes = self.target.dialect["kind"] != "irc"
-        recipients = sc.clients if echoes else sc.clients - 1
+        recipients = sc.room_size if echoes else sc.room_size - 1
         S = sc.senders
         received = [sum(r["received"][k] for r in results) for k in range(S)]
         reordered = [sum(r["reordered"][k] for r in results) for k in range(S)]

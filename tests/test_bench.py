@@ -19,9 +19,9 @@ from benchmarks.payload import FIELD_LEN, Payload
 from tests.processes import ROOT, source_env
 
 
-def _bench(*args: str) -> dict:
+def _bench(*args: str, scenario: str = "flat:4:2") -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--scenario", "flat:4:2", "--duration", "1", "--warmup", "0.2",
+        [sys.executable, "-m", "benchmarks", "--scenario", scenario, "--duration", "1", "--warmup", "0.2",
          "--json", "-", "--quiet", *args],
         cwd=ROOT, env=source_env(), capture_output=True, timeout=50, check=False,
     )
@@ -40,6 +40,19 @@ def test_benchmark_counts_every_delivery_from_our_server_and_the_baseline() -> N
         assert (r["lost"], r["reordered"], r["disconnected"]) == (0, 0, 0)
         assert r["latency_ms"]["samples"] == r["deliveries_in_window"]
     assert report["targets"][-1]["met"] is True  # zero loss and reordering
+
+
+def test_small_rooms_hear_only_their_own_members() -> None:
+    """8 clients in 2 rooms of 4, all sending: each message reaches its room (4 on ours, 3 over IRC), no more."""
+    report = _bench("--targets", "chat,chat-irc,broadcast", scenario="rooms:8:2:flat")
+    results = {r["target"]: r for r in report["results"]}
+    assert results["broadcast"]["error"] == "not run: the broadcast baseline has no rooms"
+    for key, recipients in (("chat", 4), ("chat-irc", 3)):
+        r = results[key]
+        assert r["error"] is None, r["error"]
+        assert r["recipients_per_message"] == recipients
+        assert r["deliveries_total"] == r["deliveries_expected"] == r["sent"] * recipients > 0
+        assert (r["lost"], r["reordered"], r["disconnected"]) == (0, 0, 0)
 
 
 def test_plain_python_counter_walks_the_frames_too() -> None:
