@@ -20,6 +20,8 @@ setup(
         "txredisapi>=1.6",
         # --web-port: the browser page's WebSocket (Autobahn, the Twisted WebSocket library).
         "autobahn>=24.4",
+        # The CMsg codec: JSON ten times quicker than the standard library's (docs/performance.md).
+        "orjson>=3.9",
         # Unicode's confusables (UTS #39) for names that look alike: chat.lookalike.
         "confusable-homoglyphs>=3.3",
     ],

@@ -25,7 +25,7 @@ from benchmarks.profile import Profiler
 from benchmarks.runner import Run, Settings
 from benchmarks.servers import ExternalTarget, Target, all_targets, code_fingerprint
 
-DEFAULT_TARGETS = "chat,chat-nohistory,chat-irc,broadcast,words,ngircd"
+DEFAULT_TARGETS = "chat,chat-nohistory,chat-irc,broadcast,ngircd"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

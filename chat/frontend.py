@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
 from chat.limits import MAX_IN_FLIGHT, Limits, TokenBucket
-from chat.outbox import Outbox, QueueBudget, TurnFlusher
+from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
 from chat.service import IChatService, IUser
 
 SHUTDOWN_TEXT = "The server is shutting down."
@@ -102,8 +102,8 @@ class Connection:
             set_nodelay(True)
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
-        self.outbox = Outbox(factory.flusher, self.transport.write, limits.max_outgoing, self._drop_slow_consumer,
-                             self.render, factory.budget)
+        self.outbox = Outbox(factory.flusher, socket_writer(self.transport), limits.max_outgoing,
+                             self._drop_slow_consumer, self.render, factory.budget)
         self.connected_at = self.last_heard = self.logon_started = factory.clock.seconds()
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)

@@ -11,7 +11,38 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import IReactorTime
+
+
+def socket_writer(transport: Any) -> Callable[[bytes], None]:
+    """
+    C{transport.write}, except that while nothing waits in the transport's
+    buffer the bytes go straight to its socket.  Twisted's C{write} buffers
+    them, registers the socket for writability and sends on the next turn:
+    two C{epoll_ctl} calls and a turn of latency per write
+    (docs/performance.md).  Whatever the socket does not take, and any
+    failure, goes through C{write} as before, with its buffering, its
+    backpressure (the outbox's producer is paused) and its error handling.
+    Not a plain TCP connection (TLS, a test's transport): its own C{write}.
+    """
+    write = transport.write
+    if not isinstance(transport, tcp.Connection):
+        return write
+
+    def write_now(data: bytes) -> None:
+        t = transport
+        if (t._tempDataBuffer or t.offset != len(t.dataBuffer) or not t.connected or t.disconnecting
+                or t._writeDisconnected):
+            write(data)
+            return
+        sent = t.writeSomeData(data)
+        if type(sent) is not int:  # the connection is lost: Twisted finds out and closes it as usual
+            write(data)
+        elif sent < len(data):
+            write(data[sent:])
+
+    return write_now
 
 
 class TurnFlusher:

@@ -27,6 +27,7 @@ from twisted.web import pages, resource, server, static
 
 from chat.event import Event
 from chat.message import MAX_FRAME, CMsg
+from chat.outbox import socket_writer
 from chat.server import ChatServerFactory, CMsgConnection
 
 #: The page's files: plain HTML, CSS and JavaScript modules, no build step.
@@ -122,10 +123,8 @@ class WebSocketTransport:
     def __init__(self, channel: ChatWebSocket) -> None:
         self.channel = channel
         self.stream: Any = channel.transport
-
-    def write(self, data: bytes) -> None:
         # Already WebSocket messages: what Autobahn's sendData does with them, without its per-call log.
-        self.stream.write(data)
+        self.write = socket_writer(self.stream)
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         self.stream.write(b"".join(data))

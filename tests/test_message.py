@@ -53,6 +53,21 @@ class DecodeTests(SynchronousTestCase):
         self.assertRefused(b'{"code":"x","code":9}', "bad-json")  # parsers differ on which one wins
         self.assertRefused(b'{"code":5,"x":{"a":1,"a":2}}', "bad-json")
 
+    def test_a_key_twice_is_refused_however_it_is_spaced(self) -> None:
+        self.assertRefused(b'{"code":5, "code" :6}', "bad-json")
+        self.assertRefused(b'{"code":5,"text":"a","text"\n:\t"b"}', "bad-json")
+        self.assertRefused(b'{"code":5,"text":"a","t\u0065xt":"b"}', "bad-json")  # the same key, escaped
+
+    def test_what_only_looks_like_a_key_twice_is_read(self) -> None:
+        self.assertEqual(decode(b'{"code":5,"text":"a\\":b \\" :c"}').text, 'a":b " :c')
+        self.assertEqual(decode(b'{"code":5,"x":{"a":1,"b":{"c":2}},"room":"r"}').room, "r")
+
+    def test_integers_past_64_bits_are_integers(self) -> None:
+        self.assertEqual(decode(b'{"code":123456789012345678901234567890}').code, 123456789012345678901234567890)
+        self.assertEqual(decode(b'{"code":11,"before":99999999999999999999}').before, 99999999999999999999)
+        self.assertRefused(b'{"code":11,"before":1e3}', "bad-type")
+        self.assertEqual(decode(encode(CMsg(Code.ERROR, reply_to=2 ** 70))).reply_to, 2 ** 70)
+
     def test_deep_nesting_is_refused_not_crashing(self) -> None:
         self.assertRefused(b"[" * 100000, "bad-json")
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from twisted.internet.task import Clock
+from typing import Any
 
-from chat.outbox import Outbox, QueueBudget, TurnFlusher
+import pytest_twisted
+from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
 
 
 def outbox(limit: int = 1000) -> tuple[Outbox, Clock, list[bytes], list[str]]:
@@ -174,3 +180,96 @@ def test_being_told_again_that_the_buffer_is_full_does_not_restart_the_clock() -
     box.resume()
     box.pause()
     assert box.paused_at == 11
+
+
+# -- straight to the socket (real TCP on loopback) ------------------------------------
+
+
+class _Peer(Protocol):
+    def connectionMade(self) -> None:
+        self.received = bytearray()
+        self.factory.connected.callback(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+
+class _Paused:
+    """A streaming producer that notes when the transport tells it to pause."""
+
+    def __init__(self) -> None:
+        self.paused = 0
+
+    def pauseProducing(self) -> None:
+        self.paused += 1
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+async def _pair() -> tuple[Any, Any, Any]:
+    """A server and a client protocol connected over 127.0.0.1, and the listening port."""
+    server_factory = Factory.forProtocol(_Peer)
+    server_factory.connected = defer.Deferred()
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(server_factory)
+    client_factory = Factory.forProtocol(_Peer)
+    client_factory.connected = defer.Deferred()
+    await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(client_factory)
+    return await server_factory.connected, await client_factory.connected, port
+
+
+async def _until(condition: Any) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError("timed out")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_write_goes_straight_to_the_socket_when_nothing_waits() -> None:
+    server, client, port = await _pair()
+    try:
+        write = socket_writer(server.transport)
+        write(b"hello")
+        transport = server.transport
+        assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])  # nothing left for a later turn
+        assert transport not in reactor.getWriters()
+        await _until(lambda: bytes(client.received) == b"hello")
+    finally:
+        server.transport.loseConnection()
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpressure() -> None:
+    server, client, port = await _pair()
+    try:
+        producer = _Paused()
+        server.transport.registerProducer(producer, True)
+        client.transport.pauseProducing()  # the peer stops reading: the socket fills
+        write = socket_writer(server.transport)
+        sent = bytearray()
+        i = 0
+        while not producer.paused:
+            chunk = (b"%08d" % i) * 8192
+            write(chunk)
+            sent += chunk
+            i += 1
+        assert server.transport._tempDataBuffer  # the rest waits in Twisted's buffer
+        write(b"end")  # behind what waits, never before it
+        sent += b"end"
+        client.transport.resumeProducing()
+        await _until(lambda: len(client.received) == len(sent))
+        assert client.received == sent
+    finally:
+        server.transport.loseConnection()
+        await port.stopListening()
+
+
+def test_a_transport_that_is_not_plain_tcp_keeps_its_own_write() -> None:
+    transport = StringTransport()
+    assert socket_writer(transport) == transport.write
