@@ -122,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         host, _, port = args.target.rpartition(":")
         targets = [ExternalTarget(host or "127.0.0.1", int(port), args.target_pid)]
     else:
-        known = all_targets(args.server_arg)
+        wanted = [k.strip() for k in args.targets.split(",") if k.strip()]
+        known = all_targets(args.server_arg, wanted)
         targets = []
-        for key in (k.strip() for k in args.targets.split(",") if k.strip()):
+        for key in wanted:
             if key not in known:
                 print(f"python -m benchmarks: unknown target {key!r}; choose from {', '.join(known)}", file=sys.stderr)
                 return 2

@@ -18,11 +18,14 @@ its log.
 - broadcast: benchmarks/broadcast_server.py, the Twisted floor.
 - words: twistd words (Twisted's IRC server) from benchmarks/words.tac.
 - ngircd: Debian's ngIRCd, foreground, from benchmarks/ngircd.conf.template.
+- chat@REV: the chat server as it was at commit REV (a git worktree), to
+  measure a change against its baseline in one run.
 - external: C{--target HOST:PORT}, a chat server someone else started.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -33,6 +36,7 @@ import socket
 import string
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -435,8 +439,47 @@ class ExternalServer:
         pass
 
 
-def all_targets(server_args: Sequence[str] = ()) -> dict[str, Target]:
+class CommitTarget(ChatTarget):
+    """
+    C{chat@REV}: the server as it was at commit REV of this checkout (a git
+    worktree made for the run), so a change is measured against its
+    baseline in the same run.
+    """
+
+    def __init__(self, revision: str, extra: Sequence[str] = ()) -> None:
+        super().__init__(True, extra)
+        self.revision = revision
+        self.key = self.title = f"chat@{revision}"
+        self.tree: Path | None = None
+
+    def missing(self) -> str | None:
+        found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{self.revision}^{{commit}}"],
+                               check=False, capture_output=True, text=True, timeout=10)
+        return None if found.returncode == 0 else f"no commit {self.revision!r} in this checkout"
+
+    def version(self) -> str:
+        return f"commit {self.revision} (a worktree of this checkout)"
+
+    def start(self, workdir: Path) -> RunningServer:
+        if self.tree is None or not self.tree.exists():
+            self.tree = Path(tempfile.mkdtemp(prefix=f"chat-{self.revision}-"))
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--force", str(self.tree),
+                            self.revision], check=True, capture_output=True, timeout=60)
+            atexit.register(self._remove)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.tree) + os.pathsep + env.get("PYTHONPATH", "")
+        return RunningServer(self.command(workdir), self.LISTENING, workdir, env)
+
+    def _remove(self) -> None:
+        if self.tree is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.tree)],
+                           check=False, capture_output=True, timeout=60)
+
+
+def all_targets(server_args: Sequence[str] = (), wanted: Sequence[str] = ()) -> dict[str, Target]:
+    """Every target this machine knows, and any C{chat@REV} among those C{wanted}."""
     targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), ChatIrcTarget(server_args),
                              ChatWebTarget(server_args), BroadcastTarget(),
                              WordsTarget(), NgircdTarget(), ClusterTarget(1, server_args), ClusterTarget(2, server_args)]
+    targets += [CommitTarget(key.split("@", 1)[1], server_args) for key in wanted if key.startswith("chat@")]
     return {t.key: t for t in targets}

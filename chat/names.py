@@ -7,6 +7,7 @@ L{ChatError} with a stable slug.
 from __future__ import annotations
 
 import re
+import functools
 import unicodedata
 
 MAX_NICK = 24
@@ -62,8 +63,12 @@ class ChatError(Exception):
         self.text = text
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(name: str) -> str:
-    """The key under which names are unique: case-insensitive, NFKC."""
+    """
+    The key under which names are unique: case-insensitive, NFKC.  Cached:
+    every message folds its room's name, and names repeat.
+    """
     return unicodedata.normalize("NFKC", name).casefold()
 
 

@@ -9,8 +9,9 @@ differently, so every limit and rule of the native protocol holds here too.
 
 from __future__ import annotations
 
+import io
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +20,13 @@ from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
-from twisted.internet.interfaces import IPushProducer
-from twisted.internet.protocol import Protocol
+from twisted.internet import interfaces
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.protocols import policies
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import pages, resource, server, static
+from zope.interface import implementer
 
 from chat.event import Event
 from chat.message import MAX_FRAME, CMsg
@@ -95,22 +98,40 @@ class WebSocketConnection(CMsgConnection, Protocol):
     paused = False
 
     def __init__(self) -> None:
-        #: Messages Autobahn parsed while reading was held: at most one read's worth.
-        self._held_messages: deque[bytes] = deque()
+        #: Frames Autobahn parsed while reading was held (at most one read's worth), and what handles each.
+        self._held: deque[tuple[Callable[[bytes], None], bytes]] = deque()
 
     def framed(self, msg: CMsg) -> bytes:
         return as_websocket(super().framed(msg))
 
     def message_received(self, body: bytes) -> None:
-        if self.paused or self._held_messages:
-            self._held_messages.append(body)
+        self._arrived(self.stringReceived, body)
+
+    def ping_received(self, payload: bytes) -> None:
+        """
+        A WebSocket ping is a frame like any other: charged to flood control,
+        held while reading is, and its pong queued in the outbox, under the
+        slow-reader bound.  (Autobahn would write every pong at once, past
+        every limit.)
+        """
+        self._arrived(self._pong, payload)
+
+    def _pong(self, payload: bytes) -> None:
+        if self.closing or not self.heard():
             return
-        self.stringReceived(body)
+        self.outbox.push(bytes((0x8A, len(payload))) + payload)  # pong: a control frame of <= 125 bytes
+
+    def _arrived(self, handle: Callable[[bytes], None], data: bytes) -> None:
+        if self.paused or self._held:
+            self._held.append((handle, data))
+            return
+        handle(data)
 
     def read_on(self) -> None:
-        held = self._held_messages
+        held = self._held
         while held and not self.paused and not self.closing:
-            self.stringReceived(held.popleft())
+            handle, data = held.popleft()
+            handle(data)
 
 
 class WebSocketTransport:
@@ -123,13 +144,15 @@ class WebSocketTransport:
     def __init__(self, channel: ChatWebSocket) -> None:
         self.channel = channel
         self.stream: Any = channel.transport
-        # Already WebSocket messages: what Autobahn's sendData does with them, without its per-call log.
-        self.write = socket_writer(self.stream)
+        # Already WebSocket messages: what Autobahn's sendData does with them, without its per-call log,
+        # and straight to the socket (under the web port's guard, L{_Guard}) when nothing waits.
+        raw = self.stream.transport if isinstance(self.stream, policies.ProtocolWrapper) else self.stream
+        self.write = socket_writer(raw)
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         self.stream.write(b"".join(data))
 
-    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+    def registerProducer(self, producer: interfaces.IPushProducer, streaming: bool) -> None:
         # The HTTP channel that took the upgrade request is still registered: the chat connection takes over.
         self.stream.unregisterProducer()
         self.stream.registerProducer(producer, streaming)
@@ -183,16 +206,22 @@ class ChatWebSocket(WebSocketServerProtocol):
         if self.connection is not None:
             self.connection.message_received(payload)
 
+    def onPing(self, payload: bytes) -> None:
+        if self.connection is not None:
+            self.connection.ping_received(payload)
+
     def _max_message_size_exceeded(self, msg_size: int, max_msg_size: int, reason: str) -> None:
         # Autobahn's hook for a message over the limit: the documented ERROR first, then Autobahn fails the connection.
         if self.connection is not None:
             self.connection.lengthLimitExceeded(msg_size)
         super()._max_message_size_exceeded(msg_size, max_msg_size, reason)
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        super().connectionLost(reason)
-        if self.connection is not None:
-            self.connection.connectionLost(reason)
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            if self.connection is not None:  # the chat forgets the user whatever Autobahn did
+                self.connection.connectionLost(reason)
 
 
 class ChatWebSocketFactory(WebSocketServerFactory):
@@ -201,7 +230,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
     protocol = ChatWebSocket
 
     def __init__(self, chat: WebChatFactory, origins: Sequence[str] = ()) -> None:
-        super().__init__()
+        super().__init__(server=None)
         self.chat = chat
         #: Allowed origins (scheme://host[:port], or "*"); none: only the page's own.
         self.origins = frozenset(o.rstrip("/").lower() for o in origins)
@@ -211,6 +240,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
             openHandshakeTimeout=HANDSHAKE_TIMEOUT, closeHandshakeTimeout=CLOSE_TIMEOUT,
             failByDrop=False,  # a refused message gets its ERROR, then a clean close
             autoPingInterval=0,  # keepalive is the protocol's PING, as for every client
+            webStatus=False,  # a plain GET of /ws gets 426, not Autobahn's page (which redirects anywhere)
         )
 
     def allows(self, origin: str, host: str) -> bool:
@@ -229,12 +259,91 @@ class WebChatFactory(ChatServerFactory):
 
 
 class _PageRequest(server.Request):
-    """Every answer of the web port carries the security headers."""
+    """Every answer of the web port carries the security headers; no request may carry a body."""
 
     def process(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.setHeader(name, value)
         super().process()
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()  # never a file on disk: nothing here takes a body
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if data:  # the page and the WebSocket take GETs only: a body is refused by closing
+            self.channel.transport.abortConnection()
+
+
+#: Seconds a connection to the web port has to become a WebSocket; one that
+#: has not (a page load, or a client that sends its request a byte at a
+#: time) is closed then.  Browsers open another when they need one.
+UPGRADE_DEADLINE = 30.0
+
+
+class _Guard(policies.ProtocolWrapper):
+    """One connection to the web port: counted per address, and closed at the deadline unless it is a WebSocket."""
+
+    factory: WebPort
+
+    def makeConnection(self, transport: Any) -> None:
+        # As ProtocolWrapper's, but without claiming the transport's interfaces: Autobahn takes a
+        # transport that says it is TLS for Twisted's TLS itself (it reads the TLS channel id from it).
+        Protocol.makeConnection(self, transport)
+        self.factory.registerProtocol(self)
+        self.wrappedProtocol.makeConnection(self)
+
+    def connectionMade(self) -> None:
+        self._deadline = self.factory.clock.callLater(UPGRADE_DEADLINE, self._expire)
+        super().connectionMade()
+
+    def _expire(self) -> None:
+        if not isinstance(self.wrappedProtocol, ChatWebSocket):
+            self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._deadline.active():
+            self._deadline.cancel()
+        super().connectionLost(reason)
+
+
+@implementer(interfaces.IProtocolNegotiationFactory)
+class WebPort(policies.WrappingFactory):
+    """
+    What the web port listens with: the page and WebSocket L{server.Site},
+    with at most C{per_address} connections from one address (WebSockets or
+    not; 0: no limit) and the upgrade deadline.
+    """
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """Over TLS, ALPN offers HTTP/1.1 only: Autobahn's WebSocket is an HTTP/1.1 upgrade."""
+        return [b"http/1.1"]
+
+    protocol = _Guard
+    noisy = False
+
+    def __init__(self, site: server.Site, clock: interfaces.IReactorTime, per_address: int) -> None:
+        super().__init__(site)
+        self.clock = clock
+        self.per_address = per_address
+        self.addresses: dict[str, int] = {}
+
+    def buildProtocol(self, addr: Any) -> Protocol | None:
+        host = str(getattr(addr, "host", ""))
+        count = self.addresses.get(host, 0)
+        if self.per_address and host and count >= self.per_address:
+            log.info("refused a web connection from {host}: {n} already", host=host, n=count)
+            return None
+        self.addresses[host] = count + 1
+        return super().buildProtocol(addr)
+
+    def unregisterProtocol(self, protocol: Protocol) -> None:
+        super().unregisterProtocol(protocol)
+        host = str(getattr(protocol.getPeer(), "host", ""))  # type: ignore[attr-defined]
+        left = self.addresses.get(host, 1) - 1
+        if left > 0:
+            self.addresses[host] = left
+        else:
+            self.addresses.pop(host, None)
 
 
 class _Files(static.File):
@@ -246,12 +355,12 @@ class _Files(static.File):
         return pages.notFound()
 
 
-def web_site(chat: WebChatFactory, origins: Sequence[str] = ()) -> server.Site:
+def web_site(chat: WebChatFactory, origins: Sequence[str] = ()) -> WebPort:
     """The web port: the page at C{/}, its WebSocket at C{/ws}."""
     root = _Files(str(STATIC))
     root.putChild(SOCKET_PATH, WebSocketResource(ChatWebSocketFactory(chat, origins)))
     site = server.Site(root)
     site.requestFactory = _PageRequest
     site.noisy = False
-    return site
+    return WebPort(site, chat.clock, chat.limits.max_per_address)
 

@@ -26,7 +26,7 @@ class Browser:
     def __init__(self, url: str, width: int = 1100, height: int = 700, trust_any_certificate: bool = False) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = debian_program("chromium")
-        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
                          "--no-first-run", "--disable-extensions", f"--window-size={width},{height}",
                          "--force-prefers-reduced-motion", "--lang=en-US"):
             options.add_argument(argument)

@@ -28,6 +28,8 @@ from tests.test_e2e_cluster import node
 from tests.test_e2e_tls import write_cert
 
 WEB_LISTENING = re.compile(rb"web front end listening on ([\d.]+):(\d+)")
+#: Messages said while a page is away: more than a join replays and than one catch-up page holds.
+MISSED = 600
 HOSTILE = ['<script>window.pwned = 1</script>', '<img src=x onerror="window.pwned = 2">']
 
 
@@ -142,22 +144,23 @@ def test_the_page_reconnects_after_a_restart_and_shows_what_was_missed(
     server.stop()
     alice.wait(lambda: alice.find("#banner").is_displayed(), "the connection-lost banner")
     assert "The server is shutting down." in alice.log_text()
-    meanwhile = ServerProcess(tmp_path)
+    meanwhile = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1", "--flood-rate", "0"])
     bob = WireClient(meanwhile.host, meanwhile.port).logon("bob")
-    for i in range(1, 61):  # more than a join replays (50): the page must fetch the rest
+    for i in range(1, MISSED + 1):  # far more than a join replays (50) or a page holds (200): several pages
         bob.send(code=5, room="lobby", text=f"said while you were away {i}")
-    bob.recv_until(lambda m: m.get("text") == "said while you were away 60")
+    bob.recv_until(lambda m: m.get("text") == f"said while you were away {MISSED}")
     meanwhile.stop()
 
     # The page comes back to the server on its own, and catches up.
     server, _ = web_server(tmp_path, int(url.rsplit(":", 1)[1].strip("/")))
-    alice.wait_for_text("said while you were away 60", timeout=30)
+    alice.wait_for_text(f"said while you were away {MISSED}", timeout=30)
     alice.wait_for_text("caught up")
     alice.wait(lambda: not alice.find("#banner").is_displayed(), "the banner gone")
     text = alice.log_text()
-    order = [text.index(f"said while you were away {i}\n") for i in range(1, 61)]
+    order = [text.find(f"said while you were away {i}\n") for i in range(1, MISSED + 1)]
+    assert -1 not in order, f"{order.count(-1)} missed messages not shown"
     assert text.index("line 70") < order[0] and order == sorted(order)
-    assert text.count("line 70") == 1 and text.count("said while you were away 60") == 1  # no line twice
+    assert text.count("line 70") == 1 and text.count(f"said while you were away {MISSED}\n") == 1  # no line twice
     assert alice.find("#status").text == "connected"
     say(alice, "back again")
     carol = WireClient(server.host, server.port).logon("carol")

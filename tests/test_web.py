@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import pytest_twisted
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet.protocol import Protocol
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.web.client import Agent, PartialDownloadError, readBody
 from twisted.web.http_headers import Headers
@@ -22,7 +23,7 @@ from chat.limits import Limits
 from chat.local import LocalChat
 from chat.message import MAX_FRAME, CMsg, Code, frame
 from chat.server import ChatServerFactory
-from chat.web import SECURITY_HEADERS, WebChatFactory, WebSocketConnection, as_websocket, web_site
+from chat.web import SECURITY_HEADERS, UPGRADE_DEADLINE, WebChatFactory, WebSocketConnection, as_websocket, web_site
 
 TIMEOUT = 10.0
 
@@ -94,12 +95,14 @@ class Chat:
         return f"http://127.0.0.1:{self.web_port}"
 
     async def browser(self, nick: str | None = None, origin: str | None = "self") -> Browser:
-        if origin == "self":
-            origin = self.url
-        factory = WebSocketClientFactory(f"ws://127.0.0.1:{self.web_port}/ws", origin=origin)
+        return await self.browser_on(self.web_port, nick, self.url if origin == "self" else origin)
+
+    @staticmethod
+    async def browser_on(port: int, nick: str | None = None, origin: str | None = None) -> Browser:
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", origin=origin)
         factory.protocol = Browser
         factory.opened, factory.closed, factory.inbox = defer.Deferred(), defer.Deferred(), defer.DeferredQueue()
-        await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", self.web_port).connect(factory)
+        await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
         browser: Browser = await factory.opened.addTimeout(TIMEOUT, reactor)
         if nick is not None:
             browser.send(code=4, text=nick)
@@ -273,15 +276,16 @@ def test_messages_read_while_held_wait_in_order() -> None:
     connection = WebSocketConnection()
     seen: list[bytes] = []
     connection.stringReceived = seen.append  # type: ignore[method-assign]
+    connection._pong = lambda payload: seen.append(b"ping " + payload)  # type: ignore[method-assign]
     connection.paused = True
     connection.message_received(b"1")
-    connection.message_received(b"2")
+    connection.ping_received(b"2")
     assert seen == []
     connection.paused = False
     connection.message_received(b"3")  # behind those that waited
     assert seen == []
     connection.read_on()
-    assert seen == [b"1", b"2", b"3"]
+    assert seen == [b"1", b"ping 2", b"3"]
 
 
 @pytest_twisted.ensureDeferred
@@ -300,3 +304,115 @@ async def test_flood_control_holds_a_browser_as_it_holds_a_native_client() -> No
     finally:
         await chat.stop()
 
+
+
+# -- the web port's own guards -------------------------------------------------------------
+
+
+class PingingBrowser(Browser):
+    def onOpen(self) -> None:
+        self.pongs: list[float] = []
+        super().onOpen()
+
+    def onPong(self, payload: bytes) -> None:
+        self.pongs.append(reactor.seconds())
+
+
+@pytest_twisted.ensureDeferred
+async def test_websocket_pings_are_frames_under_flood_control() -> None:
+    """Autobahn alone answers every ping at once, past every limit: a ping flood grew memory without end."""
+    chat = Chat()
+    chat.web.limits = Limits(flood_rate=1, flood_burst=2)
+    await chat.start()
+    try:
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{chat.web_port}/ws")
+        factory.protocol = PingingBrowser
+        factory.opened, factory.closed, factory.inbox = defer.Deferred(), defer.Deferred(), defer.DeferredQueue()
+        await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", chat.web_port).connect(factory)
+        browser = await factory.opened
+        start = reactor.seconds()
+        for i in range(5):
+            browser.sendPing(b"%d" % i)
+        while len(browser.pongs) < 5:
+            await task.deferLater(reactor, 0.05, lambda: None)
+            assert reactor.seconds() - start < TIMEOUT
+        assert browser.pongs[1] - start < 0.5 and browser.pongs[4] - start >= 1.5  # the burst, then one a second
+    finally:
+        await chat.stop()
+
+
+async def raw_exchange(port: int, request: bytes, wait: float = 2.0) -> bytes:
+    """What the web port answers to C{request}, read until it closes (or C{wait} seconds)."""
+
+    class Raw(Protocol):
+        def connectionMade(self) -> None:
+            self.got = b""
+            self.closed: defer.Deferred[None] = defer.Deferred()
+            self.transport.write(request)
+
+        def dataReceived(self, data: bytes) -> None:
+            self.got += data
+
+        def connectionLost(self, reason: Any = None) -> None:
+            self.closed.callback(None)
+
+    proto = await endpoints.connectProtocol(endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), Raw())
+    try:
+        await proto.closed.addTimeout(wait, reactor)
+    except defer.TimeoutError:
+        proto.transport.abortConnection()
+    return proto.got
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_websocket_path_serves_no_status_page_and_no_redirect(chat: Chat) -> None:
+    answer = await raw_exchange(chat.web_port, b"GET /ws?redirect=https://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    status = answer.split(b"\r\n", 1)[0]
+    assert b" 426 " in status, answer[:300]
+    assert b"Location" not in answer and b"evil.example" not in answer and b"Autobahn" not in answer
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_request_body_is_refused_before_it_is_read(chat: Chat) -> None:
+    started = reactor.seconds()
+    answer = await raw_exchange(chat.web_port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000\r\n\r\n"
+                                + b"x" * 65536, wait=TIMEOUT)
+    assert answer == b"" and reactor.seconds() - started < TIMEOUT  # closed, not spooled to disk
+
+
+@pytest_twisted.ensureDeferred
+async def test_connections_per_address_and_the_upgrade_deadline() -> None:
+    backend = LocalChat(reactor)
+    web = WebChatFactory(backend, reactor, Limits(max_per_address=2))
+    clock = task.Clock()
+    port_factory = web_site(web)
+    port_factory.clock = clock
+    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(port_factory)
+    try:
+        number = port.getHost().port
+        first = await raw_connection(number)
+        second = await raw_connection(number)
+        third = await raw_connection(number)
+        await third.closed.addTimeout(TIMEOUT, reactor)  # a third connection from 127.0.0.1 is refused
+        assert not first.closed.called and not second.closed.called
+        clock.advance(UPGRADE_DEADLINE)  # neither became a WebSocket (nor sent a whole request) in time
+        await first.closed.addTimeout(TIMEOUT, reactor)
+        await second.closed.addTimeout(TIMEOUT, reactor)
+        upgraded = await Chat.browser_on(number, "ivy")  # a WebSocket outlives the deadline
+        clock.advance(UPGRADE_DEADLINE)
+        upgraded.send(code=9, text="still here")
+        assert await upgraded.next() == {"code": 10, "text": "still here"}
+    finally:
+        await port.stopListening()
+
+
+async def raw_connection(port: int) -> Any:
+    class Idle(Protocol):
+        def connectionMade(self) -> None:
+            self.closed: defer.Deferred[None] = defer.Deferred()
+            self.transport.write(b"GET / HTTP/1.1\r\n")  # and never the rest
+
+        def connectionLost(self, reason: Any = None) -> None:
+            self.closed.callback(None)
+
+    return await endpoints.connectProtocol(endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), Idle())

@@ -452,7 +452,7 @@ function setStatus(text, state) {
   status.dataset.state = state;
   const banner = $("banner");
   banner.hidden = state !== "down" && state !== "connecting";
-  if (!banner.hidden && chat.everOnline) banner.textContent = `Connection lost: ${text}. What is said meanwhile will be shown when it is back.`;
+  if (!banner.hidden && chat.everOnline) banner.textContent = `Not connected: ${text}.`;
   else banner.hidden = true;
 }
 
@@ -484,23 +484,29 @@ function start() {
       $("password-row").hidden = false;
       $("password").focus();
     }
-    if (chat.everOnline) setStatus(`cannot log on again: ${msg.text}`, "down");
-    else $("logon-error").textContent = msg.text || msg.error;
+    if (chat.everOnline && !msg.final) return;   // retried by the connection; the status says why
+    if (msg.final) {   // given up: the person chooses another nickname (the rooms are joined again)
+      $("chat").hidden = true;
+      $("logon").hidden = false;
+      $("banner").hidden = true;
+      $("nick").focus();
+    }
+    $("logon-error").textContent = msg.text || msg.error;
   });
 
   chat.addEventListener("logon", (event) => {
     $("password").value = "";
     sessionStorage.setItem("chat-nick", event.detail.nick);
     $("me").textContent = event.detail.nick;
+    $("logon").hidden = true;
+    $("chat").hidden = false;
     if (event.detail.first) {
-      $("logon").hidden = true;
-      $("chat").hidden = false;
       const room = new URLSearchParams(location.search).get("room") || "lobby";
       chat.join(room);
       show(windowFor("room", room));
     } else {
       for (const win of windows.values()) {
-        if (win.kind === "room" && win.joined) info("reconnected: catching up", "event", win);
+        if (win.kind === "room" && win.joined) info("reconnected", "event", win);
       }
     }
   });
@@ -511,6 +517,10 @@ function start() {
   });
 
   chat.addEventListener("caught-up", (event) => {
+    if (event.detail.lost) {
+      info("this server keeps no history: what was said while you were away cannot be shown", "error");
+      return;
+    }
     const win = windows.get("#" + fold(event.detail.room));
     if (win) info("caught up", "event", win);
   });

@@ -17,6 +17,8 @@ const ANSWER = 20;
 const CATCH_UP_PAGE = 200;
 // Lines typed while the connection is down, kept to send once it is back.
 const MAX_QUEUED = 50;
+// Refusals of our nickname while reconnecting (about 8 s apart) before the person is asked.
+const MAX_REFUSALS = 12;
 
 export class ChatConnection extends EventTarget {
   constructor(url) {
@@ -33,6 +35,8 @@ export class ChatConnection extends EventTarget {
     this.newest = new Map();   // room -> newest message id seen
     this.catchingUp = new Map(); // room -> {after, top}: pages of what was missed
     this.queued = [];
+    this.refused = null;       // why logging on again was last refused
+    this.refusals = 0;
     this.attempt = 0;
     this.retryTimer = null;
     this.idleTimer = null;
@@ -45,6 +49,7 @@ export class ChatConnection extends EventTarget {
     this.wanted = nick;
     this.password = password || "";
     this.quitting = false;
+    this.refusals = 0;
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this._sendLogon();
     else this._open();
   }
@@ -100,7 +105,8 @@ export class ChatConnection extends EventTarget {
       }
       const delay = RETRY[Math.min(this.attempt, RETRY.length - 1)] * (0.8 + 0.4 * Math.random());
       this.attempt += 1;
-      this._status("down", `connection lost${was ? "" : " again"}: reconnecting in ${Math.max(1, Math.round(delay))} s`);
+      const why = this.refused ? `${this.refused.text}` : `connection lost${was ? "" : " again"}`;
+      this._status("down", `${why}: reconnecting in ${Math.max(1, Math.round(delay))} s`);
       this.retryTimer = setTimeout(() => this._open(), delay * 1000);
     };
   }
@@ -142,8 +148,9 @@ export class ChatConnection extends EventTarget {
       case Code.MESSAGE:
         if (msg.room !== undefined && typeof msg.id === "number") {
           if (!(this.newest.get(msg.room) >= msg.id)) this.newest.set(msg.room, msg.id);
+          // Only the pages asked for move the catch-up on (not the join's replay, which may be far ahead).
           const paging = this.catchingUp.get(msg.room);
-          if (paging && msg.history && msg.id > paging.top) paging.top = msg.id;
+          if (paging && paging.asked && msg.history && msg.id > paging.top) paging.top = msg.id;
         }
         break;
       case Code.HISTORY:
@@ -151,11 +158,14 @@ export class ChatConnection extends EventTarget {
         break;
       case Code.ERROR:
         if (msg.reply_to === Code.NICK && !this.online) {
-          this._emit("logon-failed", msg);
-          if (this.everOnline) this.ws.close();  // a reconnection refused (the old session lingers): retry
+          this._logonRefused(msg);
           return;
         }
-        if (msg.reply_to === Code.HISTORY && msg.error === "no-history") this.catchingUp.clear();
+        if (msg.reply_to === Code.HISTORY && msg.error === "no-history" && this.catchingUp.size) {
+          this.catchingUp.clear();   // a server without history: what was missed is gone
+          this._emit("caught-up", {room: null, lost: true});
+          return;
+        }
         break;
     }
     this._emit("message", msg);
@@ -169,6 +179,8 @@ export class ChatConnection extends EventTarget {
     if (this.online) { this._emit("renamed", msg); return; }
     this.online = this.everOnline = true;
     this.attempt = 0;
+    this.refused = null;
+    this.refusals = 0;
     this._status("online", "connected");
     this._emit("logon", {nick: this.nick, first});
     if (again) {
@@ -185,13 +197,29 @@ export class ChatConnection extends EventTarget {
     }
   }
 
+  _logonRefused(msg) {
+    if (!this.everOnline) {
+      this._emit("logon-failed", msg);
+      return;
+    }
+    // Logging on again was refused: most often our old connection lingers on the server until it
+    // notices it is gone (a minute or two).  Try again for a while, then ask the person.
+    this.refused = msg;
+    this.refusals += 1;
+    if (this.refusals >= MAX_REFUSALS) {
+      this.quitting = true;
+      this._emit("logon-failed", {...msg, final: true});
+    }
+    this.ws.close();
+  }
+
   _pageEnded(msg) {
     const paging = this.catchingUp.get(msg.room);
     if (!paging) return;
     if (!paging.asked || (msg.after !== undefined && msg.more)) {
       // The join's replay ended (or a page did, with more after it): ask for the next page.
       paging.asked = true;
-      const after = msg.after !== undefined ? paging.top : paging.after;
+      const after = paging.top;   // where the last page ended (at first, the newest id seen before the drop)
       this._raw({code: Code.HISTORY, room: msg.room, after, limit: CATCH_UP_PAGE});
     } else if (msg.after !== undefined) {
       this.catchingUp.delete(msg.room);
