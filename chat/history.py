@@ -314,7 +314,12 @@ class GroupCommit:
         body if already encoded (L{to_row}).
         """
         self.pending.append((to_row(msg, body), relay, refuse))
-        self._schedule()
+        if self.in_flight is None and self._scheduled is None:
+            # Nothing is being written: this message goes now, not a reactor turn later (latency at
+            # an ordinary rate); those that come while it is written gather into the next batch.
+            self._write()
+        else:
+            self._schedule()
 
     def then(self, relay: Callable[[], None]) -> None:
         """
@@ -332,7 +337,9 @@ class GroupCommit:
         Write what is pending once this reactor turn has read every frame it
         can: a transaction costs far more than a row, and the writer thread
         is quicker than the reactor, so writing each batch the moment the
-        last one committed would store one or two messages at a time.
+        last one committed would store one or two messages at a time.  (A
+        message accepted while nothing is being written goes at once:
+        L{accept}.)
         """
         if self.in_flight is None and self._scheduled is None:
             self._scheduled = self.clock.callLater(0, self._write)
