@@ -222,34 +222,29 @@ class ChatTarget(Target):
         return RunningServer(self.command(workdir), self.LISTENING, workdir, source_env())
 
 
-class ChatIrcTarget(ChatTarget):
-    """Our server driven over its IRC front end, with the same IRC adapter as ngIRCd and twistd words."""
+class FrontEndTarget(ChatTarget):
+    """Our server (history on) driven over another of its front ends, found by its listening line."""
 
-    LISTENING = re.compile(rb"IRC front end listening on ([\d.]+):(\d+)")
-
-    def __init__(self, extra: Sequence[str] = ()) -> None:
+    def __init__(self, key: str, title: str, front_end: str, option: str, dialect: dict[str, Any],
+                 extra: Sequence[str] = ()) -> None:
         super().__init__(True, extra)
-        self.key = "chat-irc"
-        self.title = "chat over IRC"
-        self.dialect = {"kind": "irc", "name": "chat-irc"}
+        self.key, self.title, self.dialect, self.option = key, title, dialect, option
+        self.LISTENING = re.compile(rb"%s listening on ([\d.]+):(\d+)" % front_end.encode())
 
     def arguments(self, workdir: Path) -> list[str]:
-        return [*super().arguments(workdir), "--irc-endpoint", "tcp:0:interface=127.0.0.1"]
+        return [*super().arguments(workdir), self.option, "tcp:0:interface=127.0.0.1"]
 
 
-class ChatWebTarget(ChatTarget):
-    """Our server driven over its browser front end: the same CMsg bodies, one per WebSocket message."""
+def chat_irc_target(extra: Sequence[str] = ()) -> FrontEndTarget:
+    """Our server over its IRC front end, with the same IRC adapter as ngIRCd and twistd words."""
+    return FrontEndTarget("chat-irc", "chat over IRC", "IRC front end", "--irc-endpoint",
+                          {"kind": "irc", "name": "chat-irc"}, extra)
 
-    LISTENING = re.compile(rb"web front end listening on ([\d.]+):(\d+)")
 
-    def __init__(self, extra: Sequence[str] = ()) -> None:
-        super().__init__(True, extra)
-        self.key = "chat-web"
-        self.title = "chat over WebSocket"
-        self.dialect = {"kind": "websocket"}
-
-    def arguments(self, workdir: Path) -> list[str]:
-        return [*super().arguments(workdir), "--web-endpoint", "tcp:0:interface=127.0.0.1"]
+def chat_web_target(extra: Sequence[str] = ()) -> FrontEndTarget:
+    """Our server over its browser front end: the same CMsg bodies, one per WebSocket message."""
+    return FrontEndTarget("chat-web", "chat over WebSocket", "web front end", "--web-endpoint",
+                          {"kind": "websocket"}, extra)
 
 
 class ClusterServer:
@@ -478,8 +473,8 @@ class CommitTarget(ChatTarget):
 
 def all_targets(server_args: Sequence[str] = (), wanted: Sequence[str] = ()) -> dict[str, Target]:
     """Every target this machine knows, and any C{chat@REV} among those C{wanted}."""
-    targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), ChatIrcTarget(server_args),
-                             ChatWebTarget(server_args), BroadcastTarget(),
+    targets: list[Target] = [ChatTarget(True, server_args), ChatTarget(False, server_args), chat_irc_target(server_args),
+                             chat_web_target(server_args), BroadcastTarget(),
                              WordsTarget(), NgircdTarget(), ClusterTarget(1, server_args), ClusterTarget(2, server_args)]
     targets += [CommitTarget(key.split("@", 1)[1], server_args) for key in wanted if key.startswith("chat@")]
     return {t.key: t for t in targets}

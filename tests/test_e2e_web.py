@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,3 +218,19 @@ def test_a_browser_on_one_cluster_node_and_a_native_client_on_another(
         page.wait(lambda: any("@bob" in w.text for w in page.all(".window")), "the @bob window")
     finally:
         redis.kill()
+
+
+def test_the_page_answers_the_servers_keepalive(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    """A page left open in a quiet room is PINGed by the server and stays (it answers PONG)."""
+    server, url = web_server(tmp_path, 0, "--idle-timeout", "1", "--ping-timeout", "1")
+    page = browser(people, url, "quiet")
+    bob = WireClient(server.host, server.port).logon("bob")
+    for _ in range(8):  # several PINGs, each to be answered within a second
+        bob.send(code=9, text="bob is here too")
+        bob.recv_until(lambda m: m.get("code") == 10)
+        time.sleep(0.5)
+    assert page.find("#status").text == "connected" and not page.find("#banner").is_displayed()
+    assert b"quiet disconnected" not in server.output, server.output.decode(errors="replace")[-2000:]
+    say(page, "still here")
+    assert bob.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "still here"
+    server.stop()

@@ -341,22 +341,32 @@ async def test_websocket_pings_are_frames_under_flood_control() -> None:
         await chat.stop()
 
 
+class Raw(Protocol):
+    """A client of the web port that sends C{request} and keeps what comes back."""
+
+    def __init__(self, request: bytes) -> None:
+        self.request = request
+        self.got = b""
+        self.closed: defer.Deferred[None] = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.request)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.got += data
+
+    def connectionLost(self, reason: Any = None) -> None:
+        self.closed.callback(None)
+
+
+async def raw_connection(port: int, request: bytes = b"GET / HTTP/1.1\r\n") -> Raw:
+    """A connection to the web port that sends C{request} (by default, half of one, and never the rest)."""
+    return await endpoints.connectProtocol(endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), Raw(request))
+
+
 async def raw_exchange(port: int, request: bytes, wait: float = 2.0) -> bytes:
     """What the web port answers to C{request}, read until it closes (or C{wait} seconds)."""
-
-    class Raw(Protocol):
-        def connectionMade(self) -> None:
-            self.got = b""
-            self.closed: defer.Deferred[None] = defer.Deferred()
-            self.transport.write(request)
-
-        def dataReceived(self, data: bytes) -> None:
-            self.got += data
-
-        def connectionLost(self, reason: Any = None) -> None:
-            self.closed.callback(None)
-
-    proto = await endpoints.connectProtocol(endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), Raw())
+    proto = await raw_connection(port, request)
     try:
         await proto.closed.addTimeout(wait, reactor)
     except defer.TimeoutError:
@@ -404,15 +414,3 @@ async def test_connections_per_address_and_the_upgrade_deadline() -> None:
         assert await upgraded.next() == {"code": 10, "text": "still here"}
     finally:
         await port.stopListening()
-
-
-async def raw_connection(port: int) -> Any:
-    class Idle(Protocol):
-        def connectionMade(self) -> None:
-            self.closed: defer.Deferred[None] = defer.Deferred()
-            self.transport.write(b"GET / HTTP/1.1\r\n")  # and never the rest
-
-        def connectionLost(self, reason: Any = None) -> None:
-            self.closed.callback(None)
-
-    return await endpoints.connectProtocol(endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port), Idle())
