@@ -51,12 +51,9 @@ class Event:
         receive it.
         """
         renderings = self._renderings
-        if renderings is None:
-            renderings = self._renderings = {}
-        elif form in renderings:
+        if renderings is not None and form in renderings:
             return renderings[form]  # type: ignore[return-value]
-        result = renderings[form] = render(self.msg)
-        return result
+        return self._keep(form, render(self.msg))
 
     def reframed(self, form: str, reframe: Callable[[bytes], bytes]) -> bytes:
         """
@@ -64,12 +61,15 @@ class Event:
         WebSocket messages...), computed once per event.
         """
         renderings = self._renderings
-        if renderings is None:
-            renderings = self._renderings = {}
-        elif form in renderings:
+        if renderings is not None and form in renderings:
             return renderings[form]  # type: ignore[return-value]
-        result = renderings[form] = reframe(self.frame)
-        return result
+        return self._keep(form, reframe(self.frame))
+
+    def _keep(self, form: str, rendering: _R) -> _R:
+        if self._renderings is None:
+            self._renderings = {}
+        self._renderings[form] = rendering
+        return rendering
 
     def __repr__(self) -> str:
         return f"<Event {self.msg!r}>"

@@ -127,6 +127,18 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         """server endpoint description, e.g. tcp:0:interface=127.0.0.1 (overrides --port and --interface; repeatable)"""
         self["endpoint"].append(description)
 
+    def _port_to_endpoint(self, front_end: str) -> None:
+        """--irc-port or --web-port P: one more endpoint, TCP port P (on --interface if given)."""
+        port = self[f"{front_end}-port"]
+        if port is None:
+            return
+        if not 0 <= port <= 65535:
+            raise usage.UsageError(f"--{front_end}-port must be a TCP port from 0 to 65535; got {port}")
+        description = f"tcp:{port}:backlog={BACKLOG}"
+        if self["interface"]:
+            description += ":interface=" + _quote(self["interface"])
+        self[f"{front_end}-endpoint"].append(description)
+
     def postOptions(self) -> None:
         if not 0 <= self["port"] <= MAX_PORT_NUMBER:
             raise usage.UsageError(
@@ -151,20 +163,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
         if not self["endpoint"]:
             self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
-        if self["irc-port"] is not None:
-            if not 0 <= self["irc-port"] <= 65535:
-                raise usage.UsageError(f"--irc-port must be a TCP port from 0 to 65535; got {self['irc-port']}")
-            description = f"tcp:{self['irc-port']}:backlog={BACKLOG}"
-            if self["interface"]:
-                description += ":interface=" + _quote(self["interface"])
-            self["irc-endpoint"].append(description)
-        if self["web-port"] is not None:
-            if not 0 <= self["web-port"] <= 65535:
-                raise usage.UsageError(f"--web-port must be a TCP port from 0 to 65535; got {self['web-port']}")
-            description = f"tcp:{self['web-port']}:backlog={BACKLOG}"
-            if self["interface"]:
-                description += ":interface=" + _quote(self["interface"])
-            self["web-endpoint"].append(description)
+        for front_end in ("irc", "web"):
+            self._port_to_endpoint(front_end)
         if self["tls-port"] is not None:
             self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
         if self["redis"] is None and not self["no-history"]:

@@ -98,9 +98,10 @@ class Chat:
         return await self.browser_on(self.web_port, nick, self.url if origin == "self" else origin)
 
     @staticmethod
-    async def browser_on(port: int, nick: str | None = None, origin: str | None = None) -> Browser:
+    async def browser_on(port: int, nick: str | None = None, origin: str | None = None,
+                         protocol: type[Browser] = Browser) -> Browser:
         factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws", origin=origin)
-        factory.protocol = Browser
+        factory.protocol = protocol
         factory.opened, factory.closed, factory.inbox = defer.Deferred(), defer.Deferred(), defer.DeferredQueue()
         await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
         browser: Browser = await factory.opened.addTimeout(TIMEOUT, reactor)
@@ -131,6 +132,16 @@ class Chat:
 @pytest_twisted.async_yield_fixture
 async def chat() -> AsyncIterator[Chat]:
     chat = await Chat().start()
+    yield chat
+    await chat.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def slow_chat() -> AsyncIterator[Chat]:
+    """A chat whose web clients may send a frame a second on average, two at once."""
+    chat = Chat()
+    chat.web.limits = Limits(flood_rate=1, flood_burst=2)
+    await chat.start()
     yield chat
     await chat.stop()
 
@@ -289,21 +300,14 @@ def test_messages_read_while_held_wait_in_order() -> None:
 
 
 @pytest_twisted.ensureDeferred
-async def test_flood_control_holds_a_browser_as_it_holds_a_native_client() -> None:
-    chat = Chat()
-    chat.web.limits = Limits(flood_rate=1, flood_burst=2)
-    await chat.start()
-    try:
-        browser = await chat.browser("hank")
-        for i in range(6):
-            browser.send(code=9, text=str(i))
-        start = reactor.seconds()
-        answers = [await browser.next() for _ in range(6)]
-        assert [a["text"] for a in answers] == [str(i) for i in range(6)]
-        assert reactor.seconds() - start >= 2  # past the burst, one a second
-    finally:
-        await chat.stop()
-
+async def test_flood_control_holds_a_browser_as_it_holds_a_native_client(slow_chat: Chat) -> None:
+    browser = await slow_chat.browser("hank")
+    for i in range(6):
+        browser.send(code=9, text=str(i))
+    start = reactor.seconds()
+    answers = [await browser.next() for _ in range(6)]
+    assert [a["text"] for a in answers] == [str(i) for i in range(6)]
+    assert reactor.seconds() - start >= 2  # past the burst, one a second
 
 
 # -- the web port's own guards -------------------------------------------------------------
@@ -319,26 +323,16 @@ class PingingBrowser(Browser):
 
 
 @pytest_twisted.ensureDeferred
-async def test_websocket_pings_are_frames_under_flood_control() -> None:
+async def test_websocket_pings_are_frames_under_flood_control(slow_chat: Chat) -> None:
     """Autobahn alone answers every ping at once, past every limit: a ping flood grew memory without end."""
-    chat = Chat()
-    chat.web.limits = Limits(flood_rate=1, flood_burst=2)
-    await chat.start()
-    try:
-        factory = WebSocketClientFactory(f"ws://127.0.0.1:{chat.web_port}/ws")
-        factory.protocol = PingingBrowser
-        factory.opened, factory.closed, factory.inbox = defer.Deferred(), defer.Deferred(), defer.DeferredQueue()
-        await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", chat.web_port).connect(factory)
-        browser = await factory.opened
-        start = reactor.seconds()
-        for i in range(5):
-            browser.sendPing(b"%d" % i)
-        while len(browser.pongs) < 5:
-            await task.deferLater(reactor, 0.05, lambda: None)
-            assert reactor.seconds() - start < TIMEOUT
-        assert browser.pongs[1] - start < 0.5 and browser.pongs[4] - start >= 1.5  # the burst, then one a second
-    finally:
-        await chat.stop()
+    browser = await Chat.browser_on(slow_chat.web_port, protocol=PingingBrowser)
+    start = reactor.seconds()
+    for i in range(5):
+        browser.sendPing(b"%d" % i)
+    while len(browser.pongs) < 5:
+        await task.deferLater(reactor, 0.05, lambda: None)
+        assert reactor.seconds() - start < TIMEOUT
+    assert browser.pongs[1] - start < 0.5 and browser.pongs[4] - start >= 1.5  # the burst, then one a second
 
 
 class Raw(Protocol):
