@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.select import Select
 
 from tests.browser import Browser
 from tests.processes import ServerProcess, WireClient
@@ -84,8 +85,11 @@ def test_two_browsers_and_a_terminal_chat_in_one_room(tmp_path: Path, people: li
     alice.wait(lambda: [m.text for m in alice.all("#member-list .member")] == ["alice", "bob", "carol"],
                "the member list")
 
+    Select(alice.find("#color")).select_by_value("blue")  # coloured text, as the seed lacked
     say(alice, "hello from a browser")
     bob.wait_for_text("hello from a browser")
+    assert bob.run("return [...document.querySelectorAll('#log .text')]"
+                   ".find(e => e.textContent === 'hello from a browser').className") == "text c-blue"
     carol.wait_for("hello from a browser")
     carol.type("hi from the terminal\r")
     alice.wait_for_text("hi from the terminal")
