@@ -150,7 +150,7 @@ class WebSocketTransport:
         self.write = socket_writer(raw)
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
-        self.stream.write(b"".join(data))
+        self.write(b"".join(data))
 
     def registerProducer(self, producer: interfaces.IPushProducer, streaming: bool) -> None:
         # The HTTP channel that took the upgrade request is still registered: the chat connection takes over.
@@ -193,8 +193,7 @@ class ChatWebSocket(WebSocketServerProtocol):
     def onConnect(self, request: ConnectionRequest) -> None:
         origin = request.headers.get("origin")
         if origin is not None and not self.factory.allows(origin, request.headers.get("host", "")):
-            log.info("refused a WebSocket from {peer}: origin {origin} is not allowed",
-                                       peer=request.peer, origin=origin)
+            log.info("refused a WebSocket from {peer}: origin {origin} is not allowed", peer=request.peer, origin=origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "this origin may not use the chat")
 
     def onOpen(self) -> None:
@@ -314,10 +313,6 @@ class WebPort(policies.WrappingFactory):
     not; 0: no limit) and the upgrade deadline.
     """
 
-    def acceptableProtocols(self) -> list[bytes]:
-        """Over TLS, ALPN offers HTTP/1.1 only: Autobahn's WebSocket is an HTTP/1.1 upgrade."""
-        return [b"http/1.1"]
-
     protocol = _Guard
     noisy = False
 
@@ -326,6 +321,10 @@ class WebPort(policies.WrappingFactory):
         self.clock = clock
         self.per_address = per_address
         self.addresses: dict[str, int] = {}
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """Over TLS, ALPN offers HTTP/1.1 only: Autobahn's WebSocket is an HTTP/1.1 upgrade."""
+        return [b"http/1.1"]
 
     def buildProtocol(self, addr: Any) -> Protocol | None:
         host = str(getattr(addr, "host", ""))
