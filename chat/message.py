@@ -149,6 +149,9 @@ _decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
+#: More brackets than this and the exact reader decides (orjson nests deeper than it).
+_DEEP = 256
+
 #: Where a key ends (its closing quote, JSON white space, the colon): at least once per key written.
 _KEY_END = re.compile(rb'"[ \t\n\r]*:')
 
@@ -179,13 +182,16 @@ def _parse(payload: bytes) -> tuple[Any, bool]:
     goes to the exact reader, for the documented error.  orjson refuses
     invalid UTF-8 and unpaired surrogate escapes itself.
     """
+    if payload.count(b"[") + payload.count(b"{") > _DEEP:
+        return _parse_exactly(payload), False  # the two readers nest to different depths
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return _parse_exactly(payload), False
     # Every key written ends with a match: as many matches as keys kept means
-    # no key twice (and no object nested in an unknown key).
-    if type(obj) is dict and len(_KEY_END.findall(payload)) != len(obj):
+    # no key twice (and no object nested in an unknown key).  Anything but an
+    # object is an error either way: the exact reader says which.
+    if type(obj) is not dict or len(_KEY_END.findall(payload)) != len(obj):
         return _parse_exactly(payload), False
     return obj, True
 

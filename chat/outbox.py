@@ -33,7 +33,7 @@ def socket_writer(transport: Any) -> Callable[[bytes], None]:
     def write_now(data: bytes) -> None:
         t = transport
         if (t._tempDataBuffer or t.offset != len(t.dataBuffer) or not t.connected or t.disconnecting
-                or t._writeDisconnected):
+                or t._writeDisconnected or t._aborting or t.TLS):
             write(data)
             return
         sent = t.writeSomeData(data)

@@ -56,7 +56,8 @@ class DecodeTests(SynchronousTestCase):
     def test_a_key_twice_is_refused_however_it_is_spaced(self) -> None:
         self.assertRefused(b'{"code":5, "code" :6}', "bad-json")
         self.assertRefused(b'{"code":5,"text":"a","text"\n:\t"b"}', "bad-json")
-        self.assertRefused(b'{"code":5,"text":"a","t\u0065xt":"b"}', "bad-json")  # the same key, escaped
+        self.assertRefused(rb'{"code":5,"text":"a","t\u0065xt":"b"}', "bad-json")  # the same key, escaped
+        self.assertRefused(b'[{"a":1,"a":2}]', "bad-json")  # in an object that is not the frame's
 
     def test_what_only_looks_like_a_key_twice_is_read(self) -> None:
         self.assertEqual(decode(b'{"code":5,"text":"a\\":b \\" :c"}').text, 'a":b " :c')
@@ -70,6 +71,7 @@ class DecodeTests(SynchronousTestCase):
 
     def test_deep_nesting_is_refused_not_crashing(self) -> None:
         self.assertRefused(b"[" * 100000, "bad-json")
+        self.assertRefused(b'{"code":1,"x":' + b"[" * 1020 + b"]" * 1020 + b"}", "bad-json")
 
     def test_not_an_object(self) -> None:
         self.assertRefused(b"[1,2]", "not-an-object")

@@ -270,6 +270,22 @@ async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpress
         await port.stopListening()
 
 
+@pytest_twisted.ensureDeferred
+async def test_nothing_goes_out_after_an_abort() -> None:
+    """Twisted drops what is written after abortConnection(); so must a write straight to the socket."""
+    server, client, port = await _pair()
+    try:
+        write = socket_writer(server.transport)
+        write(b"before")
+        await _until(lambda: bytes(client.received) == b"before")
+        server.transport.abortConnection()
+        write(b"after the abort")
+        await task.deferLater(reactor, 0.2, lambda: None)
+        assert bytes(client.received) == b"before"
+    finally:
+        await port.stopListening()
+
+
 def test_a_transport_that_is_not_plain_tcp_keeps_its_own_write() -> None:
     transport = StringTransport()
     assert socket_writer(transport) == transport.write
