@@ -316,10 +316,9 @@ class GroupCommit:
         self.pending.append((to_row(msg, body), relay, refuse))
         if self.in_flight is None and self._scheduled is None:
             # Nothing is being written: this message goes now, not a reactor turn later (latency at
-            # an ordinary rate); those that come while it is written gather into the next batch.
+            # an ordinary rate); those that come while it is written gather into the next batch,
+            # which the end of this write schedules.
             self._write()
-        else:
-            self._schedule()
 
     def then(self, relay: Callable[[], None]) -> None:
         """

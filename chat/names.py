@@ -6,8 +6,8 @@ L{ChatError} with a stable slug.
 
 from __future__ import annotations
 
-import re
 import functools
+import re
 import unicodedata
 
 MAX_NICK = 24

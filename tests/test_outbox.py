@@ -229,61 +229,59 @@ async def _until(condition: Any) -> None:
     raise AssertionError("timed out")
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_write_goes_straight_to_the_socket_when_nothing_waits() -> None:
+@pytest_twisted.async_yield_fixture
+async def pair() -> Any:
+    """A server and a client protocol connected over 127.0.0.1, closed after the test."""
     server, client, port = await _pair()
-    try:
-        write = socket_writer(server.transport)
-        write(b"hello")
-        transport = server.transport
-        assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])  # nothing left for a later turn
-        assert transport not in reactor.getWriters()
-        await _until(lambda: bytes(client.received) == b"hello")
-    finally:
-        server.transport.loseConnection()
-        await port.stopListening()
+    yield server, client
+    server.transport.loseConnection()
+    await port.stopListening()
 
 
 @pytest_twisted.ensureDeferred
-async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpressure() -> None:
-    server, client, port = await _pair()
-    try:
-        producer = _Paused()
-        server.transport.registerProducer(producer, True)
-        client.transport.pauseProducing()  # the peer stops reading: the socket fills
-        write = socket_writer(server.transport)
-        sent = bytearray()
-        i = 0
-        while not producer.paused:
-            chunk = (b"%08d" % i) * 8192
-            write(chunk)
-            sent += chunk
-            i += 1
-        assert server.transport._tempDataBuffer  # the rest waits in Twisted's buffer
-        write(b"end")  # behind what waits, never before it
-        sent += b"end"
-        client.transport.resumeProducing()
-        await _until(lambda: len(client.received) == len(sent))
-        assert client.received == sent
-    finally:
-        server.transport.loseConnection()
-        await port.stopListening()
+async def test_a_write_goes_straight_to_the_socket_when_nothing_waits(pair: Any) -> None:
+    server, client = pair
+    write = socket_writer(server.transport)
+    write(b"hello")
+    transport = server.transport
+    assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])  # nothing left for a later turn
+    assert transport not in reactor.getWriters()
+    await _until(lambda: bytes(client.received) == b"hello")
 
 
 @pytest_twisted.ensureDeferred
-async def test_nothing_goes_out_after_an_abort() -> None:
+async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpressure(pair: Any) -> None:
+    server, client = pair
+    producer = _Paused()
+    server.transport.registerProducer(producer, True)
+    client.transport.pauseProducing()  # the peer stops reading: the socket fills
+    write = socket_writer(server.transport)
+    sent = bytearray()
+    i = 0
+    while not producer.paused:
+        chunk = (b"%08d" % i) * 8192
+        write(chunk)
+        sent += chunk
+        i += 1
+    assert server.transport._tempDataBuffer  # the rest waits in Twisted's buffer
+    write(b"end")  # behind what waits, never before it
+    sent += b"end"
+    client.transport.resumeProducing()
+    await _until(lambda: len(client.received) == len(sent))
+    assert client.received == sent
+
+
+@pytest_twisted.ensureDeferred
+async def test_nothing_goes_out_after_an_abort(pair: Any) -> None:
     """Twisted drops what is written after abortConnection(); so must a write straight to the socket."""
-    server, client, port = await _pair()
-    try:
-        write = socket_writer(server.transport)
-        write(b"before")
-        await _until(lambda: bytes(client.received) == b"before")
-        server.transport.abortConnection()
-        write(b"after the abort")
-        await task.deferLater(reactor, 0.2, lambda: None)
-        assert bytes(client.received) == b"before"
-    finally:
-        await port.stopListening()
+    server, client = pair
+    write = socket_writer(server.transport)
+    write(b"before")
+    await _until(lambda: bytes(client.received) == b"before")
+    server.transport.abortConnection()
+    write(b"after the abort")
+    await task.deferLater(reactor, 0.2, lambda: None)
+    assert bytes(client.received) == b"before"
 
 
 def test_a_transport_that_is_not_plain_tcp_keeps_its_own_write() -> None:
