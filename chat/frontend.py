@@ -18,7 +18,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
-from chat.limits import MAX_IN_FLIGHT, Limits, TokenBucket
+from chat.guard import guarded
+from chat.limits import MAX_IN_FLIGHT, PAGE_PER_TOKEN, Limits, TokenBucket
 from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
 from chat.service import IChatService, IUser
 
@@ -255,18 +256,33 @@ class Connection:
         A whole request arrived: note the time, and charge flood control.
         False if the client has flooded for too long and is being closed.
         """
-        self.last_heard = now = self.factory.clock.seconds()
+        self.last_heard = self.factory.clock.seconds()
         self.ping_sent = None
-        if self.bucket is not None:
-            delay = self.bucket.take(now)
-            if delay:
-                if self.bucket.flooding:
-                    self.log.info("dropping {peer}: flooding", peer=self.peer())
-                    self.quit_reason = "was disconnected: flooding"
-                    self.refuse("flood", "too many messages for too long: disconnected")
-                    return False
-                self._throttle(delay)
+        return self.requests(1)
+
+    def requests(self, n: int) -> bool:
+        """
+        Charge flood control for C{n} requests, each as a frame of its own
+        would be (an IRC line naming several targets is that many requests;
+        so is a WebSocket message in several fragments).  False if the
+        client has flooded for too long and is being closed.
+        """
+        bucket = self.bucket
+        if bucket is None or self.closing:
+            return not self.closing
+        now = self.factory.clock.seconds()
+        delay = 0.0
+        for _ in range(n):
+            delay = bucket.take(now)
+        if delay:
+            if bucket.flooding:
+                self.log.info("dropping {peer}: flooding", peer=self.peer())
+                self.quit_reason = "was disconnected: flooding"
+                self.refuse("flood", "too many messages for too long: disconnected")
+                return False
+            self._throttle(delay)
         return True
+
 
     def hold(self) -> None:
         """Read nothing more from this client until L{release}: TCP pushes back on it."""
@@ -336,9 +352,12 @@ class FrontEndFactory(Factory):
 
     def __init__(self, service: IChatService, clock: interfaces.IReactorTime, limits: Limits | None = None,
                  accounts: Accounts | None = None) -> None:
-        self.service = service
+        #: The chat service, behind the accounts check that every logon and rename passes (L{chat.guard}).
+        self.service = guarded(service, accounts)
         self.clock = clock
         self.limits = limits or Limits()
+        #: What a join costs flood control beyond its frame: its history replay, as a page of that size would.
+        self.join_cost = self.limits.replay / PAGE_PER_TOKEN
         self.accounts = accounts
         self.flusher = TurnFlusher(clock)
         self.budget = QueueBudget(self.limits.max_queued, self._over_budget) if self.limits.max_queued else None

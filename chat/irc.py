@@ -42,6 +42,10 @@ ERR_NONICKNAMEGIVEN, ERR_ERRONEUSNICKNAME, ERR_NICKNAMEINUSE, ERR_NOTONCHANNEL =
 ERR_NOTREGISTERED, ERR_NEEDMOREPARAMS, ERR_ALREADYREGISTERED, ERR_PASSWDMISMATCH = "451", "461", "462", "464"
 ERR_UNKNOWNMODE, RPL_ENDOFBANLIST, ERR_UMODEUNKNOWNFLAG, ERR_USERSDONTMATCH = "472", "368", "501", "502"
 
+#: Targets one command may name (advertised as ISUPPORT TARGMAX); each costs flood control what a line would.
+TARGMAX = {"PRIVMSG": 4, "NOTICE": 4, "JOIN": 10, "PART": 10, "NAMES": 10}
+ERR_TOOMANYTARGETS = "407"
+
 #: Bytes of an AUTHENTICATE piece (IRCv3 sasl): a longer answer comes in several.
 SASL_CHUNK = 400
 
@@ -52,6 +56,9 @@ MAX_CLIENT_TAGS = 4094
 _NICK_ERRORS = {"bad-nick": ERR_ERRONEUSNICKNAME, "nick-in-use": ERR_NICKNAMEINUSE,
                 "password-required": ERR_PASSWDMISMATCH, "bad-password": ERR_PASSWDMISMATCH,
                 "not-registered": ERR_PASSWDMISMATCH}
+#: A registered nickname refused to a rename: "433 <client> <nick> :<why>" (as Ergo answers), not a 464.
+_RENAME_ERRORS = {**_NICK_ERRORS, "password-required": ERR_NICKNAMEINUSE, "bad-password": ERR_NICKNAMEINUSE,
+                  "account-required": ERR_NICKNAMEINUSE, "try-later": ERR_NICKNAMEINUSE}
 _CHANNEL_ERRORS = {"bad-room": ERR_NOSUCHCHANNEL, "no-such-room": ERR_NOSUCHCHANNEL,
                    "too-many-rooms": ERR_TOOMANYCHANNELS, "not-in-room": ERR_NOTONCHANNEL}
 _MESSAGE_ERRORS = {"not-in-room": ERR_CANNOTSENDTOCHAN, "no-such-nick": ERR_NOSUCHNICK,
@@ -496,7 +503,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         if chat_nick(nick) == self.user.nick:
             return  # no change: nothing to say
         old = self.user.nick
-        d = self.factory.service.rename(self.user, chat_nick(nick))
+        d = self.factory.service.rename(self.user, chat_nick(nick), self.password)
 
         def renamed(_: object) -> None:
             if self.user is not None and self.user.nick != old:
@@ -506,7 +513,7 @@ class IRCServerProtocol(Connection, LineReceiver):
                     self.line(told)
 
         d.addCallback(renamed)
-        self.waiting_for(d, lambda f: self._failed(f, _NICK_ERRORS, nick))
+        self.waiting_for(d, lambda f: self._failed(f, _RENAME_ERRORS, nick))
 
     def _register(self) -> None:
         if self.user is not None or self.registering or self.negotiating or not (self.nick and self.username):
@@ -521,18 +528,8 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.waiting_for(d, refused)
 
     async def _logon(self, nick: str) -> None:
-        accounts = self.factory.accounts
-        if accounts is not None and accounts.active and not (self.sasl_account and fold(self.sasl_account) == fold(nick)):
-            try:
-                await accounts.check(nick, self.password)
-            except ChatError:
-                raise
-            except Exception as e:
-                self.log.failure("checking the password of {nick}", nick=nick)
-                raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
-        if self.closing:
-            return
-        user = await self.factory.service.logon(nick, self)
+        # The password of PASS, or of SASL: the service checks it as it does every logon's.
+        user = await self.factory.service.logon(nick, self, self.password)
         if self.closing:
             self.quit(user)
             return
@@ -548,7 +545,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         self.line(f":{server} {RPL_MYINFO} {self.nick} {server} chat i n")
         self.reply(RPL_ISUPPORT, "CASEMAPPING=rfc8265", "CHANTYPES=#", f"CHANNELLEN={MAX_ROOM + 1}",
                    f"NICKLEN={MAX_NICK}", f"NETWORK={network}", "PREFIX=", "CHANMODES=,,,",
-                   "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "MSGREFTYPES=msgid", "CLIENTTAGDENY=*", "are supported by this server")
+                   "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "TARGMAX=" + ",".join(f"{k}:{v}" for k, v in TARGMAX.items()), "MSGREFTYPES=msgid", "CLIENTTAGDENY=*", "are supported by this server")
         self.irc_LUSERS([])
         self.reply(ERR_NOMOTD, "MOTD File is missing")
 
@@ -576,23 +573,48 @@ class IRCServerProtocol(Connection, LineReceiver):
     def irc_JOIN(self, params: list[str]) -> None:
         if not self._need(params, 1, "JOIN"):
             return
-        if params[0] == "0":  # leave every channel
-            for room in sorted(self.channels or ()):
-                self.irc_PART([channel(room)])
+        if params[0] == "0":  # leave every channel: a PART each
+            rooms = sorted(self.channels or ())
+            if rooms and self.requests(len(rooms) - 1):
+                leave = self.factory.service.leave
+                for room in rooms:
+                    self.waiting_for(leave(self.user, room, ""), lambda f, room=room: self._failed(
+                        f, _CHANNEL_ERRORS, channel(room)))
             return
         # Keys, if any, are ignored; joining a channel one is in is no error in IRC.
-        self._each_channel(params[0], self.factory.service.join, ignore="already-in-room")
+        joined = self._each_channel(params[0], "JOIN", self.factory.service.join, ignore="already-in-room")
+        self.charge(joined * self.factory.join_cost)
 
     def irc_PART(self, params: list[str]) -> None:
         if self._need(params, 1, "PART"):
             reason = strip_formatting(params[1]) if len(params) > 1 else ""
             leave = self.factory.service.leave
-            self._each_channel(params[0], lambda user, room: leave(user, room, reason))
+            self._each_channel(params[0], "PART", lambda user, room: leave(user, room, reason))
 
-    def _each_channel(self, targets: str, request: Callable[[Any, str], defer.Deferred[None]],
-                      ignore: str | None = None) -> None:
-        """C{request} (join, leave) for each channel of a comma-separated list, in order."""
+    def _targets(self, targets: str, command: str, key: Callable[[str], str] = fold) -> list[str]:
+        """
+        The targets of a comma-separated list, each once (by C{key}) and at
+        most TARGMAX of them (a 407 for the rest); each one after the first
+        costs flood control a line.  Empty if the client is being closed.
+        """
+        unique: dict[str, str] = {}
         for target in targets.split(","):
+            if target:
+                unique.setdefault(key(target), target)
+        chosen = list(unique.values())
+        limit = TARGMAX[command]
+        if len(chosen) > limit:
+            self.reply(ERR_TOOMANYTARGETS, chosen[limit], f"Too many targets: {command} takes at most {limit}")
+            chosen = chosen[:limit]
+        if len(chosen) > 1 and not self.requests(len(chosen) - 1):
+            return []
+        return chosen
+
+    def _each_channel(self, targets: str, command: str, request: Callable[[Any, str], defer.Deferred[None]],
+                      ignore: str | None = None) -> int:
+        """C{request} (join, leave) for each channel of a comma-separated list, in order: how many were asked."""
+        chosen = self._targets(targets, command)
+        for target in chosen:
             room = room_of(target)
             if room is None:
                 self.reply(ERR_NOSUCHCHANNEL, target, "No such channel")
@@ -603,6 +625,7 @@ class IRCServerProtocol(Connection, LineReceiver):
                     self._failed(f, _CHANNEL_ERRORS, target)
 
             self.waiting_for(request(self.user, room), refused)
+        return len(chosen)
 
     def _names(self, members: Members) -> None:
         name = channel(members.room)
@@ -627,7 +650,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         if not params:
             self.reply(RPL_ENDOFNAMES, "*", "End of /NAMES list")
             return
-        for target in params[0].split(","):
+        for target in self._targets(params[0], "NAMES"):
             room = room_of(target)
             if room is None:
                 self.reply(RPL_ENDOFNAMES, target, "End of /NAMES list")
@@ -751,7 +774,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         color = colour_of(text)
         text = strip_formatting(text)
         service = self.factory.service
-        for target in params[0].split(","):
+        for target in self._targets(params[0], command, lambda t: fold(chat_nick(t))):
             room = room_of(target)
             if room is not None:
                 d = service.say(self.user, room, text, color, action, notice)

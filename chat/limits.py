@@ -46,6 +46,8 @@ class Limits:
     flood_rate: float = FLOOD_RATE
     flood_burst: int = FLOOD_BURST
     flood_kick: int = FLOOD_KICK
+    #: Messages a join's history replay holds at most (what a join costs flood control: L{PAGE_PER_TOKEN}).
+    replay: int = 50
 
 
 class TokenBucket:

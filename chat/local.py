@@ -164,13 +164,14 @@ class LocalChat(service.Service):
 
     # -- requests ------------------------------------------------------------------
 
-    @_answered
-    def logon(self, nick: str, client: IClient) -> User:
-        user = self.state.logon(nick, client)
-        return user
+    # A password, if any, was checked in front of the service (chat.guard).
 
     @_answered
-    def rename(self, user: User, nick: str) -> None:
+    def logon(self, nick: str, client: IClient, password: str | None = None) -> User:
+        return self.state.logon(nick, client)
+
+    @_answered
+    def rename(self, user: User, nick: str, password: str | None = None) -> None:
         self._announce(self.state.rename(user, nick))
 
     @_answered

@@ -143,20 +143,9 @@ class CMsgConnection(Connection):
         self._waiting_for(msg.code, defer.Deferred.fromCoroutine(self._take_nickname(msg)))
 
     async def _take_nickname(self, msg: CMsg) -> None:
-        accounts = self.factory.accounts
-        if accounts is not None and accounts.active:
-            try:
-                await accounts.check(msg.text, msg.password)
-            except ChatError:
-                raise
-            except Exception as e:
-                self.log.failure("checking the password of {nick}", nick=msg.text)
-                raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
-        if self.closing:
-            return
         service = self.factory.service
         if self.user is None:
-            user = await service.logon(msg.text, self)
+            user = await service.logon(msg.text, self, msg.password)
             if self.closing:  # gone while the service answered
                 self.quit(user)
                 return
@@ -167,7 +156,7 @@ class CMsgConnection(Connection):
         old = self.user.nick
         answer = self.outbox.reserve()  # the renamer hears its answer before its rooms' announcement
         try:
-            await service.rename(self.user, msg.text)
+            await service.rename(self.user, msg.text, msg.password)
         except BaseException:
             answer(())
             raise
@@ -179,6 +168,7 @@ class CMsgConnection(Connection):
 
     def do_join(self, msg: CMsg) -> None:
         self._waiting_for(msg.code, self.factory.service.join(self.user, msg.target_room))
+        self.charge(self.factory.join_cost)
 
     def do_history(self, msg: CMsg) -> None:
         d = self.factory.service.history(self.user, msg.target_room, msg.before, msg.after, msg.limit or 50)

@@ -93,13 +93,17 @@ class Page:
 class IChatService(Interface):
     """One chat: users, rooms and their history, whichever front end they use."""
 
-    def logon(nick: str, client: IClient) -> Deferred[IUser]:
-        """Take C{nick} for C{client} (unique case-insensitively, chat-wide)."""
-
-    def rename(user: IUser, nick: str) -> Deferred[None]:
+    def logon(nick: str, client: IClient, password: str | None = None) -> Deferred[IUser]:
         """
-        Change C{user}'s nickname; its rooms are told (code 4 with C{room}),
-        before or after the request's result fires.
+        Take C{nick} for C{client} (unique case-insensitively, chat-wide); a
+        registered nickname only with its C{password} (L{chat.guard}).
+        """
+
+    def rename(user: IUser, nick: str, password: str | None = None) -> Deferred[None]:
+        """
+        Change C{user}'s nickname, under the same accounts check as a logon;
+        its rooms are told (code 4 with C{room}), before or after the
+        request's result fires.
         """
 
     def join(user: IUser, room: str) -> Deferred[None]:

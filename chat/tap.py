@@ -281,6 +281,7 @@ def limits_from(options: Options) -> Limits:
         max_per_address=options["max-per-address"], logon_timeout=options["logon-timeout"],
         idle_timeout=options["idle-timeout"], ping_timeout=options["ping-timeout"],
         flood_rate=options["flood-rate"], flood_burst=options["flood-burst"], flood_kick=options["flood-kick"],
+        replay=options["history-replay"] if options["redis"] is not None or not options["no-history"] else 0,
     )
 
 

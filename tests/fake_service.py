@@ -37,10 +37,10 @@ class FakeService:
             d.callback(result)
         return name, args
 
-    def logon(self, nick: str, client: IClient) -> defer.Deferred[Any]:
+    def logon(self, nick: str, client: IClient, password: str | None = None) -> defer.Deferred[Any]:
         return self._call("logon", nick, client)
 
-    def rename(self, user: Any, nick: str) -> defer.Deferred[None]:
+    def rename(self, user: Any, nick: str, password: str | None = None) -> defer.Deferred[None]:
         return self._call("rename", user, nick)
 
     def join(self, user: Any, room: str) -> defer.Deferred[None]:

@@ -306,6 +306,50 @@ class IRCv3Tests(SynchronousTestCase):
         c.send("NICK carol", "USER carol 0 * :x", "CAP END")
         self.assertIn(" 001 carol ", c.received()[0])
 
+    def test_a_rename_into_a_registered_nickname_needs_its_password(self) -> None:
+        """Issue 22, hole 1: NICK after registration went around the password."""
+        lurker = self.native_user("lurker")
+        mallory = self.client("mallory")
+        mallory.send("JOIN #lobby")
+        self.settle()
+        mallory.received()
+        lurker.received()
+        for disguise in ("carol", "CAROL", "c\u0430rol", "caro\u217c"):  # Cyrillic a; a roman numeral l
+            mallory.send(f"NICK {disguise}")
+            self.clock.advance(WRONG_PASSWORD_DELAY)
+            self.settle()
+            got = mallory.received()
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(got[0].startswith(f":irc.test 433 mallory {disguise} :the nickname {disguise} is registered"),
+                            got)
+        self.assertEqual(lurker.received(), [])
+        # The owner logs on with the right password, under the name that was defended.
+        carol = Client(self.native, 40001)
+        carol.send(code=4, text="carol", password="secret")
+        self.settle()
+        self.assertEqual(carol.received(), [{"code": 4, "text": "carol", "nick": "carol"}])
+
+    def test_a_rename_with_the_password_given_by_pass_is_accepted(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("PASS secret", "NICK guest", "USER guest 0 * :x")
+        self.settle()
+        self.assertIn(" 001 guest ", c.received()[0])
+        c.send("NICK carol")
+        self.settle()
+        self.assertEqual(c.received(), [":guest!guest@chat NICK :carol"])
+
+    def test_with_accounts_required_an_account_holder_cannot_rename_into_another(self) -> None:
+        self.accounts.checkers[0].addUser(b"dave", b"dave-pw")  # type: ignore[attr-defined]
+        self.accounts.required = True
+        c = IRCClient(self.irc, 1)
+        c.send("PASS dave-pw", "NICK dave", "USER dave 0 * :x")
+        self.settle()
+        self.assertIn(" 001 dave ", c.received()[0])
+        c.send("NICK carol")
+        self.clock.advance(WRONG_PASSWORD_DELAY)
+        self.settle()
+        self.assertEqual(c.received(), [":irc.test 433 dave carol :wrong password for carol"])
+
     def test_sasl_refuses_accounts_that_do_not_exist_and_takes_long_answers_in_pieces(self) -> None:
         c = IRCClient(self.irc, 1)
         c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
@@ -350,3 +394,77 @@ class IRCv3Tests(SynchronousTestCase):
         alice.send("JOIN 0")
         self.settle()
         self.assertEqual(alice.received(), [":alice!alice@chat PART #dev", ":alice!alice@chat PART #lobby"])
+
+
+class TargetTests(SynchronousTestCase):
+    """Issue 22, hole 2: a line naming many targets costs what that many lines cost."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1_700_000_000)
+        self.chat = LocalChat(self.clock)
+        self.limits = Limits(flood_rate=10, flood_burst=20, replay=50)
+        self.irc = IRCFactory(self.chat, self.clock, self.limits, server_name="irc.test")
+        self.native = ChatServerFactory(self.chat, self.clock, self.limits)
+
+    def client(self, nick: str) -> IRCClient:
+        c = IRCClient(self.irc, 1)
+        c.send(f"NICK {nick}", f"USER {nick} 0 * :x")
+        self.assertIn(" 001 ", c.received()[0])
+        return c
+
+    def test_targmax_is_advertised(self) -> None:
+        c = IRCClient(self.irc, 1)
+        c.send("NICK alice", "USER alice 0 * :x")
+        self.assertIn("TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:10,PART:10,NAMES:10", "\n".join(c.received()))
+
+    def test_a_channel_named_many_times_hears_the_line_once(self) -> None:
+        bob = Client(self.native, 2)
+        bob.send(code=4, text="bob")
+        bob.send(code=1, room="c")
+        alice = self.client("alice")
+        alice.send("JOIN #c")
+        alice.received()
+        bob.received()
+        alice.send("PRIVMSG " + ",".join(["#c", "#C"] * 83) + " :x")
+        self.assertEqual([m["text"] for m in bob.received() if m["code"] == 5], ["x"])
+
+    def test_targets_past_targmax_are_refused_and_each_target_costs_a_line(self) -> None:
+        for nick in "vwxyz":
+            Client(self.native, 3).send(code=4, text=nick)
+        alice = self.client("alice")
+        bucket = alice.proto.bucket
+        assert bucket is not None
+        before = bucket.tokens
+        alice.send("PRIVMSG v,w,x,y,z,v :hello")
+        got = alice.received()
+        self.assertEqual(got, [":irc.test 407 alice z :Too many targets: PRIVMSG takes at most 4"])
+        self.assertAlmostEqual(before - bucket.tokens, 4.0)  # the line and three more targets
+
+    def test_a_flood_of_many_targets_is_disconnected_as_a_flood_of_lines_would_be(self) -> None:
+        Client(self.native, 3).send(code=4, text="v")
+        alice = self.client("alice")
+        for second in range(self.limits.flood_kick + 3):
+            # Four lines a second, each of four targets (v once, and three names nobody has):
+            # sixteen requests a second, where ten are allowed.
+            alice.send(*["PRIVMSG v,V,w,x,y :spam"] * 4)
+            self.clock.advance(1)
+            if alice.transport.disconnecting:
+                break
+        self.assertTrue(alice.transport.disconnecting)
+        self.assertIn("ERROR :too many messages for too long: disconnected (flood)", alice.received())
+
+    def test_joins_cost_their_replay_and_join_0_a_part_per_channel(self) -> None:
+        alice = self.client("alice")
+        bucket = alice.proto.bucket
+        assert bucket is not None
+        tokens, costs = bucket.tokens, bucket.cost_tokens
+        alice.send("JOIN " + ",".join(f"#r{i}" for i in range(12)))
+        got = alice.received()
+        self.assertIn(":irc.test 407 alice #r10 :Too many targets: JOIN takes at most 10", got)
+        self.assertEqual(sum(line.startswith(":alice!alice@chat JOIN ") for line in got), 10)
+        self.assertAlmostEqual(tokens - bucket.tokens, 10.0)
+        self.assertAlmostEqual(costs - bucket.cost_tokens, 10.0)  # a replay of 50 costs a page of 50
+        alice.send("JOIN 0")
+        self.assertEqual(sum(line.startswith(":alice!alice@chat PART ") for line in alice.received()), 10)
+        self.assertAlmostEqual(tokens - bucket.tokens, 20.0)

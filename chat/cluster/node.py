@@ -428,7 +428,8 @@ class ClusterNode(service.Service):
 
         return d.addErrback(failed)
 
-    def logon(self, nick: str, client: IClient) -> defer.Deferred[User]:
+    def logon(self, nick: str, client: IClient, password: str | None = None) -> defer.Deferred[User]:
+        # The password was checked in front of the service (chat.guard).
         return self._answer(self._logon(nick, client))
 
     async def _logon(self, nick: str, client: IClient) -> User:
@@ -446,7 +447,7 @@ class ClusterNode(service.Service):
         self.users[key] = user
         return user
 
-    def rename(self, user: User, new: str) -> defer.Deferred[None]:
+    def rename(self, user: User, new: str, password: str | None = None) -> defer.Deferred[None]:
         return self._answer(self._rename(user, new))
 
     async def _rename(self, user: User, new: str) -> None:
