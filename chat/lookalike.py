@@ -41,19 +41,42 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", mapped)
 
 
+def _is_latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN ")
+
+
+def _bare(name: str) -> str:
+    """
+    The skeleton of C{name}, case kept.  In a name whose letters are all
+    Latin (once look-alikes are mapped), combining marks are dropped: a dot
+    or a Thai tone mark on a Latin letter is all but invisible, so
+    C{zo\u0307e} and C{alice\u0e47} are C{zoe} and C{alice}.  Names in
+    other scripts keep their marks, which change their letters.
+    """
+    mapped = skeleton(unicodedata.normalize("NFKC", name))
+    letters = [c for c in mapped if unicodedata.category(c)[0] == "L"]
+    if letters and all(map(_is_latin, letters)):
+        mapped = "".join(c for c in mapped if unicodedata.category(c)[0] != "M")
+    return unicodedata.normalize("NFKC", mapped)
+
+
 def lookalike_key(name: str) -> str:
-    """The skeleton of C{name}, then case folded (as Ergo does)."""
-    return unicodedata.normalize("NFKC", skeleton(unicodedata.normalize("NFKC", name))).casefold()
+    """The skeleton of C{name} (marks dropped in Latin names), then case folded (as Ergo does)."""
+    return _bare(name).casefold()
 
 
 @functools.lru_cache(maxsize=65536)
 def look_keys(name: str) -> frozenset[str]:
     """
     What C{name} looks like, as the keys under which look-alikes meet: the
-    name's own skeleton (C{aIice} looks like C{alice}: a capital I is an l)
-    and its case-folded form's (C{аlice} looks like C{ALICE} folded).  A
-    name is taken if one of its keys is another's; with
-    L{chat.names.fold}, that makes C{ALICE}, C{aIice} and C{аlice} one name.
+    folded skeleton of the name as written (C{aIice} looks like C{alice}: a
+    capital I is an l) and of its case-folded form (C{аlice} looks like
+    C{ALICE} folded); and, case kept, the skeletons of the name as written
+    and in capitals (C{ALlCE}, with a small l, looks like C{ALICE}, which is
+    C{alice}; C{ail} in capitals does not look like C{all}).  A name is
+    taken if one of its keys is another's; with L{chat.names.fold}, that
+    makes C{ALICE}, C{aIice}, C{ALlCE} and C{аlice} one name.
     """
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return frozenset((lookalike_key(name), lookalike_key(folded)))
+    nfkc = unicodedata.normalize("NFKC", name)
+    return frozenset((lookalike_key(nfkc), lookalike_key(nfkc.casefold()),
+                      "=" + _bare(nfkc), "=" + _bare(nfkc.upper())))

@@ -60,6 +60,11 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 
+#: Frames one WebSocket message may come in (browsers send one; the limit on bytes is MAX_FRAME).
+MAX_FRAGMENTS = 16
+#: RFC 6455's close code for a message that breaks the server's policy.
+CLOSE_POLICY_VIOLATION = 1008
+
 #: Seconds a browser has to finish the WebSocket opening handshake, and the closing one.
 HANDSHAKE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0
@@ -106,6 +111,11 @@ class WebSocketConnection(CMsgConnection, Protocol):
 
     def message_received(self, body: bytes) -> None:
         self._arrived(self.stringReceived, body)
+
+    def too_many_fragments(self, count: int) -> None:
+        self.log.info("{peer} sent a message in more than {n} fragments", peer=self.peer(), n=MAX_FRAGMENTS)
+        self.quit_reason = "was disconnected: too many fragments"
+        self.refuse("too-many-fragments", f"a WebSocket message comes in at most {MAX_FRAGMENTS} frames")
 
     def ping_received(self, payload: bytes) -> None:
         """
@@ -189,6 +199,7 @@ class ChatWebSocket(WebSocketServerProtocol):
 
     factory: ChatWebSocketFactory
     connection: WebSocketConnection | None = None
+    fragments = 0
 
     def onConnect(self, request: ConnectionRequest) -> None:
         origin = request.headers.get("origin")
@@ -208,6 +219,34 @@ class ChatWebSocket(WebSocketServerProtocol):
     def onPing(self, payload: bytes) -> None:
         if self.connection is not None:
             self.connection.ping_received(payload)
+
+    def onMessageBegin(self, isBinary: bool) -> None:
+        self.fragments = 0
+        super().onMessageBegin(isBinary)
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        """
+        Every frame of a message counts: the first with the message (its
+        request), each further fragment as a request of its own, and past
+        L{MAX_FRAGMENTS} the connection is closed (endless empty
+        continuation frames once cost memory and CPU and no flood token).
+        """
+        self.fragments += 1
+        connection = self.connection
+        if connection is not None and self.fragments > 1:
+            if self.fragments > MAX_FRAGMENTS:
+                connection.too_many_fragments(self.fragments)
+                self._fail_connection(CLOSE_POLICY_VIOLATION, "too many fragments")
+                return
+            if not connection.requests(1):
+                self._fail_connection(CLOSE_POLICY_VIOLATION, "flooding")
+                return
+        super().onMessageFrameBegin(length)
+
+    def onPong(self, payload: bytes) -> None:
+        """An unasked-for pong is a frame like any other: it costs flood control."""
+        if self.connection is not None and not self.connection.requests(1):
+            self._fail_connection(CLOSE_POLICY_VIOLATION, "flooding")
 
     def _max_message_size_exceeded(self, msg_size: int, max_msg_size: int, reason: str) -> None:
         # Autobahn's hook for a message over the limit: the documented ERROR first, then Autobahn fails the connection.

@@ -52,6 +52,13 @@ class AccountsInServerTests(SynchronousTestCase):
         got = c.received()
         self.assertEqual((got[-1]["error"], got[-1]["text"]), ("logon-timeout", "not logged on within 30 seconds"))
 
+    def test_look_alikes_of_a_registered_nickname_need_its_password(self) -> None:
+        """Issue 22, hole 4: ALlCE (a small l) and alice with a Thai mark were anyone's."""
+        for twin in ("ALlCE", "alice\u0e47", "al\u0131ce\u0307"):
+            c = self.connect()
+            c.send(code=4, text=twin)
+            self.assertEqual(c.received()[0]["error"], "password-required", twin)
+
     def test_registered_nick_needs_its_password_case_insensitively(self) -> None:
         c = self.connect()
         c.send(code=4, text="alice")

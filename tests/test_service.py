@@ -319,6 +319,8 @@ async def test_a_nickname_that_looks_like_one_in_use_is_refused(chat: Harness) -
     _, shouter = await chat.user("NICK")
     assert await refused(chat.service.logon("n\u0456ck", chat.client())) == "nick-in-use"  # a Cyrillic і
     await chat.call(chat.service.quit(shouter, "has quit"))
+    assert await refused(chat.service.logon("ALlCE", chat.client())) == "nick-in-use"  # a small l among capitals
+    assert await refused(chat.service.rename(bob, "alice\u0e47")) == "nick-in-use"  # a Thai mark on a Latin e
     await chat.call(chat.service.rename(alice, "a1ice"))  # its own look: still its own
     await chat.call(chat.service.quit(alice, "has quit"))
     assert (await chat.service.logon("\u0430lice", chat.client())).nick == "\u0430lice"

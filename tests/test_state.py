@@ -73,6 +73,18 @@ class StateTests(SynchronousTestCase):
             self.state.join(bob, "l\u043ebby")  # a Cyrillic о
         self.assertEqual((cm.exception.slug, "lobby" in cm.exception.text), ("bad-room", True))
 
+    def test_marks_on_latin_letters_and_a_small_l_among_capitals_are_look_alikes(self) -> None:
+        """Issue 22, hole 4: zo\u0307e beside zoe, ALlCE and alice\u0e47 beside alice."""
+        self.user("zoe")
+        self.user("alice")
+        for twin in ("zo\u0307e", "zo\u0308e", "ALlCE", "alice\u0e47", "AL\u0131CE"):
+            with self.assertRaises(ChatError) as cm:
+                self.user(twin)
+            self.assertEqual(cm.exception.slug, "nick-in-use", twin)
+        # Names that only share letters stay apart, and marks still matter outside Latin names.
+        for name in ("ail", "zo", "\u043c\u0438\u0440", "\u043c\u0438\u0439", "\u0928\u093f\u0915", "\u0928\u0915"):
+            self.assertEqual(self.user(name).nick, name)
+
     def test_the_room_list_is_made_once_per_change_not_per_request(self) -> None:
         alice = self.user("alice")
         for name in ("Zoo", "apple", "Mango"):

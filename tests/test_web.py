@@ -408,3 +408,88 @@ async def test_connections_per_address_and_the_upgrade_deadline() -> None:
         assert await upgraded.next() == {"code": 10, "text": "still here"}
     finally:
         await port.stopListening()
+
+
+# -- WebSocket frames from a client that breaks the rules ---------------------------------
+
+
+def ws_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """One client frame (masked, as RFC 6455 requires of clients), of up to 125 bytes."""
+    assert len(payload) <= 125
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes(((0x80 if fin else 0) | opcode, 0x80 | len(payload))) + mask + masked
+
+
+def upgrade_request(port: int, host: str | None = None, origin: str | None = None) -> bytes:
+    host = host or f"127.0.0.1:{port}"
+    origin = origin or f"http://{host}"
+    return (f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+            ).encode()
+
+
+async def upgraded(port: int, frames: bytes, host: str | None = None) -> Raw:
+    """A raw WebSocket: the upgrade, and once it is answered, C{frames}."""
+    proto = await raw_connection(port, upgrade_request(port, host))
+    for _ in range(500):
+        if b"\r\n\r\n" in proto.got:
+            break
+        await task.deferLater(reactor, 0.01, lambda: None)
+    assert proto.got.startswith(b"HTTP/1.1 101 "), proto.got
+    proto.transport.write(frames)
+    return proto
+
+
+def server_messages(data: bytes) -> list[bytes]:
+    """The text messages of unmasked server frames after the handshake's answer (up to the first close)."""
+    data = data.split(b"\r\n\r\n", 1)[1]
+    messages = []
+    while len(data) >= 2:
+        opcode, size = data[0] & 0x0F, data[1] & 0x7F
+        at = 2
+        if size == 126:
+            size, at = int.from_bytes(data[2:4], "big"), 4
+        payload, data = data[at:at + size], data[at + size:]
+        if opcode == 8:
+            break
+        messages.append(payload)
+    return messages
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_in_a_few_fragments_is_one_message(chat: Chat) -> None:
+    body = json.dumps({"code": 9, "text": "in three pieces"}).encode()
+    pieces = (ws_frame(1, body[:10], fin=False) + ws_frame(0, body[10:20], fin=False) + ws_frame(0, body[20:]))
+    proto = await upgraded(chat.web_port, pieces)
+    for _ in range(100):
+        if b"in three pieces" in proto.got:
+            break
+        await task.deferLater(reactor, 0.02, lambda: None)
+    assert [json.loads(m) for m in server_messages(proto.got)] == [{"code": 10, "text": "in three pieces"}]
+    proto.transport.loseConnection()
+
+
+@pytest_twisted.ensureDeferred
+async def test_endless_empty_continuation_frames_are_cut_off(chat: Chat) -> None:
+    """Issue 22, hole 3: 6-byte continuation frames cost memory and CPU, and no flood token."""
+    bystander = await chat.browser("bystander")
+    attack = ws_frame(1, b'{"code": 9,', fin=False) + ws_frame(0, b"", fin=False) * 5000
+    proto = await upgraded(chat.web_port, attack)
+    await proto.closed.addTimeout(TIMEOUT, reactor)
+    errors = [json.loads(m) for m in server_messages(proto.got)]
+    assert errors == [{"code": 8, "close": True, "error": "too-many-fragments",
+                       "text": "a WebSocket message comes in at most 16 frames"}]
+    bystander.send(code=9, text="still served")
+    assert await bystander.until(lambda m: m["code"] == 10) == {"code": 10, "text": "still served"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_continuation_frames_each_cost_flood_control(slow_chat: Chat) -> None:
+    """Fragments within the bound are requests of their own: a flood of them is a flood."""
+    body = json.dumps({"code": 9, "text": "x"}).encode()
+    message = ws_frame(1, body[:5], fin=False) + ws_frame(0, b"", fin=False) * 14 + ws_frame(0, body[5:])
+    proto = await upgraded(slow_chat.web_port, message * 3)
+    await task.deferLater(reactor, 0.5, lambda: None)
+    assert server_messages(proto.got) == [], "the burst of two frames is spent at once: the rest waits"
+    proto.transport.abortConnection()
