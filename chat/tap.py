@@ -108,6 +108,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         self["irc-endpoint"] = []
         self["web-endpoint"] = []
         self["web-origin"] = []
+        self["web-host"] = []
 
     def opt_web_endpoint(self, description: str) -> None:
         """also serve the chat page and its WebSocket on this server endpoint, e.g. tcp:8080 or ssl:8443:privateKey=...:certKey=... (repeatable)"""
@@ -118,6 +119,12 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         if origin != "*" and not ("://" in origin and origin.split("://", 1)[1]):
             raise usage.UsageError(f"--web-origin takes scheme://host[:port] or *; got {origin!r}")
         self["web-origin"].append(origin)
+
+    def opt_web_host(self, name: str) -> None:
+        """a host name the page may be reached by (repeatable; .example.org for it and its subdomains, * for any; always: IP addresses, localhost and this machine's names)"""
+        if not name or any(c in name for c in "/ :@"):
+            raise usage.UsageError(f"--web-host takes a host name (example.org, .example.org or *); got {name!r}")
+        self["web-host"].append(name)
 
     def opt_irc_endpoint(self, description: str) -> None:
         """also speak IRC on this server endpoint, e.g. tcp:6667 or ssl:6697:privateKey=...:certKey=... (repeatable)"""
@@ -329,7 +336,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         web = WebChatFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
         web.features = factory.features
         ListeningService(reactor, options["web-endpoint"], web, backend.when_ready, "web front end",
-                         listen_with=web_site(web, options["web-origin"])).setServiceParent(server)
+                         listen_with=web_site(web, options["web-origin"], options["web-host"])).setServiceParent(server)
         web_sweeper = TimerService(SWEEP_INTERVAL, web.sweep)
         web_sweeper.clock = reactor
         web_sweeper.setServiceParent(server)

@@ -10,6 +10,9 @@ differently, so every limit and rule of the native protocol holds here too.
 from __future__ import annotations
 
 import io
+import ipaddress
+import socket
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -296,13 +299,72 @@ class WebChatFactory(ChatServerFactory):
     protocol = WebSocketConnection  # type: ignore[assignment]
 
 
+class AllowedHosts:
+    """
+    The host names a request may be addressed to (its C{Host} header), as
+    Django's ALLOWED_HOSTS: a page served under any other name may be a DNS
+    rebinding attack (evil.example resolving to this server, its page then
+    allowed by the Origin check).  Always allowed: an IP address (rebinding
+    needs a name), C{localhost}, and this machine's host names; then each
+    configured name (C{--web-host}): exact, C{.example.org} for it and its
+    subdomains, or C{*} for any.
+    """
+
+    def __init__(self, names: Sequence[str] = ()) -> None:
+        hostname = socket.gethostname()  # not getfqdn(): a DNS lookup that may block for seconds
+        own = {"localhost", hostname, hostname.partition(".")[0]}
+        self.exact = frozenset(n.lower().rstrip(".") for n in (*own, *names) if n and not n.startswith("."))
+        self.suffixes = tuple(n.lower().rstrip(".") for n in names if n.startswith("."))
+        self.any = "*" in names
+
+    def allows(self, host_header: str) -> bool:
+        host = host_header.strip().lower()
+        if host.startswith("["):  # [IPv6]:port
+            return host.partition("]")[0][1:] != "" and _is_address(host.partition("]")[0][1:])
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.rstrip(".")
+        if not name:
+            return False
+        if self.any or name in self.exact or _is_address(name):
+            return True
+        return any(name == suffix[1:] or name.endswith(suffix) for suffix in self.suffixes)
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: Seconds between two log lines about the failed requests of one address.
+FAILURE_LOG_INTERVAL = 60.0
+
+
 class _PageRequest(server.Request):
-    """Every answer of the web port carries the security headers; no request may carry a body."""
+    """
+    Every answer of the web port carries the security headers; no request
+    may carry a body, nor be addressed to a host name not allowed.
+    """
 
     def process(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.setHeader(name, value)
+        hosts: AllowedHosts | None = getattr(self.channel.site, "hosts", None)
+        host = (self.getHeader(b"host") or b"").decode("latin-1")
+        if hosts is not None and not hosts.allows(host):
+            self._refuse(400, b"this server does not answer to that host name")
+            _log_now_and_then(self, "refused a web request for host {host!r} from {peer}", host=host)
+            return
         super().process()
+
+    def _refuse(self, code: int, text: bytes) -> None:
+        self.setResponseCode(code)
+        self.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        self.setHeader(b"Content-Length", b"%d" % len(text))
+        self.write(text)
+        self.finish()
 
     def gotLength(self, length: int | None) -> None:
         self.content = io.BytesIO()  # never a file on disk: nothing here takes a body
@@ -310,6 +372,34 @@ class _PageRequest(server.Request):
     def handleContentChunk(self, data: bytes) -> None:
         if data:  # the page and the WebSocket take GETs only: a body is refused by closing
             self.channel.transport.abortConnection()
+
+    def processingFailed(self, reason: Failure) -> None:  # type: ignore[override]
+        """
+        A request that made a resource fail is answered 400 with no
+        traceback, and logged at most once a minute per address (a loop of
+        bad requests once grew the log by megabytes a second).
+        """
+        _log_now_and_then(self, "a web request from {peer} failed ({uri!r}): {why}",
+                          uri=self.uri, why=reason.getErrorMessage())
+        if not self.finished and not self.startedWriting:
+            self._refuse(400, b"bad request")
+        elif not self.finished:
+            self.finish()
+
+
+_logged_at: dict[str, float] = {}
+
+
+def _log_now_and_then(request: server.Request, text: str, **fields: Any) -> None:
+    """Log C{text} unless the same address had a line less than a minute ago."""
+    peer = str(getattr(request.getClientAddress(), "host", ""))
+    now = time.monotonic()
+    if now - _logged_at.get(peer, -FAILURE_LOG_INTERVAL) < FAILURE_LOG_INTERVAL:
+        return
+    if len(_logged_at) > 10_000:
+        _logged_at.clear()
+    _logged_at[peer] = now
+    log.info(text, peer=peer, **fields)
 
 
 #: Seconds a connection to the web port has to become a WebSocket; one that
@@ -389,16 +479,25 @@ class _Files(static.File):
 
     contentTypes = {**static.File.contentTypes, **CONTENT_TYPES}
 
+    def getChild(self, path: bytes, request: server.Request) -> resource.IResource:
+        if b"\0" in path or b"/" in path or b"\\" in path:  # no file has such a name (a NUL once made a 500)
+            return pages.notFound()
+        return super().getChild(path, request)  # type: ignore[no-any-return]
+
     def directoryListing(self) -> resource.IResource:
         return pages.notFound()
 
 
-def web_site(chat: WebChatFactory, origins: Sequence[str] = ()) -> WebPort:
-    """The web port: the page at C{/}, its WebSocket at C{/ws}."""
+def web_site(chat: WebChatFactory, origins: Sequence[str] = (), hosts: Sequence[str] = ()) -> WebPort:
+    """
+    The web port: the page at C{/}, its WebSocket at C{/ws}, for requests
+    addressed to this machine or one of C{hosts} (L{AllowedHosts}).
+    """
     root = _Files(str(STATIC))
     root.putChild(SOCKET_PATH, WebSocketResource(ChatWebSocketFactory(chat, origins)))
     site = server.Site(root)
     site.requestFactory = _PageRequest
+    site.hosts = AllowedHosts(hosts)  # type: ignore[attr-defined]
     site.noisy = False
     return WebPort(site, chat.clock, chat.limits.max_per_address)
 

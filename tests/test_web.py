@@ -370,7 +370,7 @@ async def raw_exchange(port: int, request: bytes, wait: float = 2.0) -> bytes:
 
 @pytest_twisted.ensureDeferred
 async def test_the_websocket_path_serves_no_status_page_and_no_redirect(chat: Chat) -> None:
-    answer = await raw_exchange(chat.web_port, b"GET /ws?redirect=https://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = await raw_exchange(chat.web_port, b"GET /ws?redirect=https://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     status = answer.split(b"\r\n", 1)[0]
     assert b" 426 " in status, answer[:300]
     assert b"Location" not in answer and b"evil.example" not in answer and b"Autobahn" not in answer
@@ -379,7 +379,7 @@ async def test_the_websocket_path_serves_no_status_page_and_no_redirect(chat: Ch
 @pytest_twisted.ensureDeferred
 async def test_a_request_body_is_refused_before_it_is_read(chat: Chat) -> None:
     started = reactor.seconds()
-    answer = await raw_exchange(chat.web_port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000\r\n\r\n"
+    answer = await raw_exchange(chat.web_port, b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2000000000\r\n\r\n"
                                 + b"x" * 65536, wait=TIMEOUT)
     assert answer == b"" and reactor.seconds() - started < TIMEOUT  # closed, not spooled to disk
 
@@ -493,3 +493,60 @@ async def test_continuation_frames_each_cost_flood_control(slow_chat: Chat) -> N
     await task.deferLater(reactor, 0.5, lambda: None)
     assert server_messages(proto.got) == [], "the burst of two frames is spent at once: the rest waits"
     proto.transport.abortConnection()
+
+
+# -- requests the web port refuses (issue 22, holes 5 and 6) ---------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_path_with_a_nul_is_not_found_and_not_a_traceback(chat: Chat) -> None:
+    for path in (b"/a%00", b"/%00", b"/a%2Fb", b"/..%2F..%2Fetc%2Fpasswd"):
+        answer = await raw_exchange(chat.web_port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 404 Not Found", (path, answer[:200])
+
+
+def test_failed_requests_are_logged_once_a_minute_per_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.python.failure import Failure
+    from twisted.web.test.requesthelper import DummyChannel
+
+    from chat import web
+
+    lines: list[dict[str, Any]] = []
+    monkeypatch.setattr(web.log, "info", lambda text, **fields: lines.append(fields))
+    clock = [1000.0]
+    monkeypatch.setattr(web.time, "monotonic", lambda: clock[0])
+    web._logged_at.clear()
+    for n in range(5):
+        channel = DummyChannel()
+        channel.transport.getPeer = lambda: IPv4Address("TCP", "192.0.2.7", 1234)  # type: ignore[method-assign]
+        request = web._PageRequest(channel)
+        request.client = IPv4Address("TCP", "192.0.2.7", 1234)
+        request.processingFailed(Failure(ValueError("embedded null byte")))
+        assert request.code == 400
+        clock[0] += 20
+    assert len(lines) == 2, lines  # at 0 s and at 60 s, not five times
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_for_another_host_name_is_refused(chat: Chat) -> None:
+    """DNS rebinding: evil.example resolving to this server, its own page as the Origin."""
+    answer = await raw_exchange(chat.web_port, upgrade_request(chat.web_port, host="evil.example"))
+    assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request", answer[:200]
+    page = await raw_exchange(chat.web_port, b"GET / HTTP/1.1\r\nHost: evil.example:8080\r\nConnection: close\r\n\r\n")
+    assert page.split(b"\r\n", 1)[0] == b"HTTP/1.1 400 Bad Request"
+    for host in ("127.0.0.1", "localhost", "[::1]"):
+        answer = await raw_exchange(chat.web_port, upgrade_request(chat.web_port, host=f"{host}:{chat.web_port}"), wait=0.5)
+        assert answer.startswith(b"HTTP/1.1 101 "), (host, answer[:200])
+
+
+def test_allowed_hosts() -> None:
+    from chat.web import AllowedHosts
+
+    hosts = AllowedHosts(["chat.example.org", ".school.example"])
+    for ok in ("chat.example.org", "CHAT.example.org:443", "school.example", "a.school.example", "10.0.0.1:80",
+               "[2001:db8::1]:8080", "localhost:8080"):
+        assert hosts.allows(ok), ok
+    for bad in ("evil.example", "chat.example.org.evil.example", "xschool.example", "", ":80", "[]", "[evil]"):
+        assert not hosts.allows(bad), bad
+    assert AllowedHosts(["*"]).allows("anything.example")
