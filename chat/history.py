@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chat.logthrottle import LogThrottle
 from chat.message import CMsg, Code, decode, encode
 from chat.names import fold
 from chat.service import MAX_PAGE
@@ -148,6 +149,9 @@ class History:
             self._load()
         except sqlite3.DatabaseError as e:
             os.close(self.lock)
+            why = why_read_only(data_dir)
+            if why is not None:
+                raise _read_only_error(data_dir, why) from None
             if isinstance(e, sqlite3.OperationalError):
                 raise StoreError(f"cannot open the history {self.path}: {e}") from None
             raise StoreError(f"the history {self.path} is damaged ({e}): move it away to start afresh, "
@@ -243,6 +247,43 @@ class History:
         os.close(self.lock)
 
 
+#: Linux's ioctl that reads a file's attributes (chattr), and the immutable one.
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IMMUTABLE_FL = 0x10
+
+
+def why_read_only(data_dir: Path) -> str | None:
+    """
+    Why the server could not write in C{data_dir} (its file system is
+    read-only, the directory or its database is immutable, or not writable
+    by this user), or None: said as such, not taken for a damaged database.
+    """
+    paths = [data_dir, *(p for p in (data_dir / "history.sqlite3", data_dir / "lock") if p.exists())]
+    try:
+        if os.statvfs(data_dir).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                flags = int.from_bytes(fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(8))[:4], "little")
+            except OSError:
+                flags = 0  # a file system without attributes
+            finally:
+                os.close(fd)
+            if flags & _FS_IMMUTABLE_FL:
+                return f"{path} is immutable (chattr +i)"
+            if not os.access(path, os.W_OK):
+                return f"{path} is not writable by this user"
+    except OSError as e:
+        return e.strerror
+    return None
+
+
+def _read_only_error(data_dir: Path, why: str) -> StoreError:
+    return StoreError(f"the data directory {data_dir} is read-only: {why}; make it writable for the server's "
+                      "user, or choose another with --data-dir")
+
+
 def check_store(data_dir: Path) -> None:
     """
     What L{History} will find at start (the directory, its lock, the
@@ -255,6 +296,9 @@ def check_store(data_dir: Path) -> None:
         return
     if not data_dir.is_dir():
         raise StoreError(f"the data directory {data_dir} is not a directory")
+    why = why_read_only(data_dir)
+    if why is not None:
+        raise _read_only_error(data_dir, why)
     lock = data_dir / "lock"
     if lock.exists():
         try:
@@ -305,6 +349,8 @@ class GroupCommit:
         self._scheduled: IDelayedCall | None = None
         # Barriers waiting for the batch now pending to commit.
         self._waiting: list[defer.Deferred[None]] = []
+        # Failures to store, logged a line a minute per kind.
+        self.quiet = LogThrottle(self.clock.seconds)
 
     def accept(self, msg: CMsg, relay: Callable[[], None], refuse: Callable[[], None] = lambda: None,
                body: bytes | None = None) -> None:
@@ -373,7 +419,14 @@ class GroupCommit:
         # Not stored means not accepted: nothing is relayed that is not in
         # the history, and each sender hears so.  Announcements still go out.
         n = sum(1 for m, _, _ in batch if m is not None)
-        self.log.failure("could not store {n} messages; they were not relayed", failure, n=n)
+        kind = (failure.type, failure.getErrorMessage())
+        first = not self.quiet.seen(kind)
+        quieted = self.quiet.allow(kind)
+        if first:  # the whole story once per kind of failure ...
+            self.log.failure("could not store {n} messages; they were not relayed", failure, n=n)
+        elif quieted is not None:  # ... then a line a minute at most (a full disk fails every batch)
+            self.log.error("could not store {n} messages ({why}); they were not relayed; {quiet} more failed "
+                           "the same way in the last minute", n=n, why=failure.getErrorMessage(), quiet=quieted)
         self._run([refuse for _, _, refuse in batch])
         self._next(waiting)
 

@@ -32,6 +32,7 @@ from twisted.web import pages, resource, server, static
 from zope.interface import implementer
 
 from chat.event import Event
+from chat.logthrottle import LogThrottle
 from chat.message import MAX_FRAME, CMsg
 from chat.outbox import socket_writer
 from chat.server import ChatServerFactory, CMsgConnection
@@ -338,10 +339,6 @@ def _is_address(text: str) -> bool:
     return True
 
 
-#: Seconds between two log lines about the failed requests of one address.
-FAILURE_LOG_INTERVAL = 60.0
-
-
 class _PageRequest(server.Request):
     """
     Every answer of the web port carries the security headers; no request
@@ -387,19 +384,17 @@ class _PageRequest(server.Request):
             self.finish()
 
 
-_logged_at: dict[str, float] = {}
+#: Lines about failed web requests, per address.
+_quiet = LogThrottle(time.monotonic)
 
 
 def _log_now_and_then(request: server.Request, text: str, **fields: Any) -> None:
     """Log C{text} unless the same address had a line less than a minute ago."""
     peer = str(getattr(request.getClientAddress(), "host", ""))
-    now = time.monotonic()
-    if now - _logged_at.get(peer, -FAILURE_LOG_INTERVAL) < FAILURE_LOG_INTERVAL:
+    quieted = _quiet.allow(peer)
+    if quieted is None:
         return
-    if len(_logged_at) > 10_000:
-        _logged_at.clear()
-    _logged_at[peer] = now
-    log.info(text, peer=peer, **fields)
+    log.info(text + " ({quiet} more from it in the last minute)", peer=peer, quiet=quieted, **fields)
 
 
 #: Seconds a connection to the web port has to become a WebSocket; one that

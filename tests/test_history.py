@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher
 
 from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, StoreError, check_store, from_body, to_row
@@ -172,6 +174,36 @@ async def test_a_batch_that_cannot_be_stored_is_refused_not_relayed(store: Histo
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_store_that_keeps_failing_logs_a_line_a_minute_not_a_traceback_a_batch(store: History) -> None:
+    """A full disk failed every batch, and each logged a traceback: 461 in 20 seconds."""
+    from twisted.internet.task import Clock
+
+    clock = Clock()
+    commit = GroupCommit(store, clock)
+    with sqlite3.connect(store.path) as db:
+        db.execute("DROP TABLE messages")
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        for n in range(1, 31):
+            refused: list[int] = []
+            commit.accept(line("r", n), lambda: None, lambda: refused.append(n))
+            for _ in range(500):  # the write is in the database's thread, on the real reactor
+                clock.advance(0)
+                if refused:
+                    break
+                await task.deferLater(reactor, 0.01, lambda: None)
+            assert refused == [n]
+            clock.advance(5)  # a batch every 5 seconds, for 150 seconds
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    ours = [e for e in events if "could not store" in e.get("log_format", "")]
+    assert len(ours) == 3, [e["log_format"] for e in ours]  # at 0 s (with its traceback), 60 s and 120 s
+    assert "log_failure" in ours[0] and "log_failure" not in ours[1]
+    assert ours[1]["quiet"] == 11
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_barrier_whose_waiter_accepts_more_waits_for_that_too(store: History) -> None:
     commit = GroupCommit(store)
     relayed: list[str] = []
@@ -294,6 +326,38 @@ def test_one_data_directory_is_one_servers(tmp_path: Path) -> None:
         first.close()
     check_store(tmp_path)  # free again once the first let go
     History(tmp_path).close()
+
+
+@pytest.fixture
+def immutable(tmp_path: Path) -> Iterator[Callable[[Path], None]]:
+    """Makes a path immutable (chattr +i: not even root may write it), and mutable again after the test."""
+    made: list[Path] = []
+
+    def make(path: Path) -> None:
+        subprocess.run(["chattr", "+i", str(path)], check=True)
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_data_directory_is_called_read_only_not_damaged(tmp_path: Path, immutable: Any) -> None:
+    History(tmp_path).close()  # a good history, in a directory the server may no longer write
+    immutable(tmp_path)
+    for check in (check_store, History):
+        with pytest.raises(StoreError) as caught:
+            check(tmp_path)
+        assert str(caught.value) == (f"the data directory {tmp_path} is read-only: {tmp_path} is immutable "
+                                     "(chattr +i); make it writable for the server's user, or choose another "
+                                     "with --data-dir")
+
+
+def test_a_read_only_database_is_called_read_only(tmp_path: Path, immutable: Any) -> None:
+    History(tmp_path).close()
+    immutable(tmp_path / "history.sqlite3")
+    with pytest.raises(StoreError, match=r"is read-only: .*history.sqlite3 is immutable"):
+        check_store(tmp_path)
 
 
 def test_a_damaged_database_or_a_file_for_a_directory_is_said_in_one_line(tmp_path: Path) -> None:

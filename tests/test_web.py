@@ -515,8 +515,7 @@ def test_failed_requests_are_logged_once_a_minute_per_address(monkeypatch: pytes
     lines: list[dict[str, Any]] = []
     monkeypatch.setattr(web.log, "info", lambda text, **fields: lines.append(fields))
     clock = [1000.0]
-    monkeypatch.setattr(web.time, "monotonic", lambda: clock[0])
-    web._logged_at.clear()
+    monkeypatch.setattr(web, "_quiet", web.LogThrottle(lambda: clock[0]))
     for n in range(5):
         channel = DummyChannel()
         channel.transport.getPeer = lambda: IPv4Address("TCP", "192.0.2.7", 1234)  # type: ignore[method-assign]
