@@ -23,6 +23,12 @@ MAX_TOPIC = 300
 _INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
                         "\U000e0100-\U000e01ef]")
 
+#: Control characters (Unicode's Cc: C0, DEL, C1) but tab and newline: a NUL, an ESC
+#: sequence, a BEL or a CTCP request (\x01VERSION\x01) from one front end must not reach
+#: another's clients raw.  Stripped from all text at the service.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
 #: Combining marks one base letter may carry (enough for every script's
 #: writing; a pile of them is "zalgo" text that overflows the line).
 MAX_MARKS = 4
@@ -98,13 +104,23 @@ def check_room(room: str) -> str:
     return room
 
 
+def plain(text: str) -> str:
+    """C{text} without control characters, but tabs and newlines (L{_CONTROL})."""
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+
+
+def plain_line(text: str) -> str:
+    """C{text} on one line: newlines become spaces, and no control character is left."""
+    return _CONTROL_OR_NEWLINE.sub("", text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+
+
 def _one_line(text: str, what: str, slug: str) -> str:
-    """At most L{MAX_TOPIC} characters on one line, without the spaces around them."""
+    """At most L{MAX_TOPIC} characters on one line, without the spaces around them or control characters."""
     if len(text) > MAX_TOPIC:
         raise ChatError("text-too-long", f"{what} has at most {MAX_TOPIC} characters")
     if "\n" in text or "\r" in text:
         raise ChatError(slug, f"{what} is one line")
-    return text.strip()
+    return plain_line(text).strip()
 
 
 def check_topic(text: str) -> str:
@@ -119,14 +135,20 @@ def check_away(text: str) -> str:
 
 def leave_text(nick: str, room: str, reason: str) -> str:
     """What a room is told when C{nick} leaves it, with the leaver's reason (one line, cut at L{MAX_TOPIC})."""
-    reason = " ".join(reason.split())[:MAX_TOPIC]
+    reason = reason_text(reason)[:MAX_TOPIC]
     return f"{nick} has left {room}: {reason}" if reason else f"{nick} has left {room}"
 
 
 def check_text(text: str) -> str:
-    """Refuse empty and over-long message text."""
+    """Message text without control characters (L{plain}); refuse it empty or over-long."""
+    text = plain(text)
     if not text.strip():
         raise ChatError("empty-text", "the message text is empty")
     if len(text) > MAX_TEXT:
         raise ChatError("text-too-long", f"a message has at most {MAX_TEXT} characters")
     return text
+
+
+def reason_text(why: str) -> str:
+    """Why someone left the chat, as its rooms are told: one line, one space between words, no control characters."""
+    return " ".join(plain_line(why).split())

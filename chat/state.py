@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
 from chat.lookalike import look_keys
-from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text
+from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text, reason_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
@@ -219,7 +219,7 @@ class ChatState:
             if room.members and announce:
                 deliveries.append(
                     (tuple(room.members.values()),
-                     CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {why}", nick=user.nick, room=room.name))
+                     CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {reason_text(why)}", nick=user.nick, room=room.name))
                 )
         del self.users[user.key]
         self._forget_look(user)
@@ -249,7 +249,7 @@ class ChatState:
     def say(self, user: User, name: str, text: str, color: str | None, action: bool = False,
             notice: bool = False) -> Delivery:
         """A chat line to a room the user is in: the hot path."""
-        room, color = check_say(user, name, text, color)
+        room, color, text = check_say(user, name, text, color)
         room.last_id += 1
         msg = CMsg(
             Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
@@ -263,9 +263,10 @@ class ChatState:
         target = self.find_user(to)
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
+        color, text = check_private(text, color)
         msg = CMsg(
             Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
-            color=check_private(text, color), ts=self._now_ms(), action=action, notice=notice,
+            color=color, ts=self._now_ms(), action=action, notice=notice,
         )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, msg
@@ -331,17 +332,15 @@ def check_page(before: int | None, after: int | None, limit: int) -> int:
     return max(1, min(limit, MAX_PAGE))
 
 
-def check_say(user: User, name: str, text: str, color: str | None) -> tuple[Room, str]:
-    """The room and the colour of a line C{user} may say there."""
+def check_say(user: User, name: str, text: str, color: str | None) -> tuple[Room, str, str]:
+    """The room, the colour and the text (L{check_text}) of a line C{user} may say there."""
     room = member_room(user, name)
-    check_text(text)
-    return room, check_color(color)
+    return room, check_color(color), check_text(text)
 
 
-def check_private(text: str, color: str | None) -> str:
-    """The colour of a private line, if its text may be sent."""
-    check_text(text)
-    return check_color(color)
+def check_private(text: str, color: str | None) -> tuple[str, str]:
+    """The colour and the text (L{check_text}) of a private line, if it may be sent."""
+    return check_color(color), check_text(text)
 
 
 def check_join(user: User, name: str, max_rooms: int) -> tuple[str, str]:

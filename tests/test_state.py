@@ -222,3 +222,32 @@ class StateTests(SynchronousTestCase):
         with self.assertRaises(ChatError) as cm:
             self.state.members("nowhere")
         self.assertEqual(cm.exception.slug, "no-such-room")
+
+
+class ControlCharacterTests(SynchronousTestCase):
+    """Issue 22: CTCP requests, NULs and escape sequences from one front end reached another's clients raw."""
+
+    def setUp(self) -> None:
+        self.state = ChatState(lambda: 1000.0)
+        self.alice = self.state.logon("alice", FakeSession())
+        self.bob = self.state.logon("bob", FakeSession())
+        self.state.join(self.alice, "lobby")
+        self.state.join(self.bob, "lobby")
+
+    def test_message_text_loses_its_control_characters_but_tabs_and_newlines(self) -> None:
+        _, msg = self.state.say(self.alice, "lobby", "\x01VERSION\x01 a\x00b\x1b[31mred\x07\x9b\tnext\nline\r", None)
+        self.assertEqual(msg.text, "VERSION ab[31mred\tnext\nline")
+        _, msg = self.state.private(self.alice, "bob", "\x01DCC SEND x 1 2 3\x01", None)
+        self.assertEqual(msg.text, "DCC SEND x 1 2 3")
+        with self.assertRaises(ChatError) as cm:
+            self.state.say(self.alice, "lobby", "\x00\x01\x1b", None)
+        self.assertEqual(cm.exception.slug, "empty-text")
+
+    def test_topics_leave_and_quit_reasons_lose_theirs(self) -> None:
+        _, topic = self.state.set_topic(self.alice, "lobby", "the \x1b[2Jtopic\x00")
+        self.assertEqual(topic.text, "the [2Jtopic")
+        [(_, left)] = self.state.leave(self.bob, "lobby", "bye\x07\x00 now")
+        self.assertEqual(left.text, "bob has left lobby: bye now")
+        self.state.join(self.bob, "lobby")
+        [(_, quit)] = self.state.quit(self.bob, "has quit: \x1b]0;owned\x07gone\r\nfor good")
+        self.assertEqual(quit.text, "bob has quit: ]0;ownedgone for good")

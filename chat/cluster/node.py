@@ -32,7 +32,7 @@ from chat.event import Event
 from chat.history import from_body
 from chat.lookalike import look_keys
 from chat.message import CMsg, Code, encode
-from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text
+from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text, reason_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
 from chat.state import (Room, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
                         member_room)
@@ -530,7 +530,7 @@ class ClusterNode(service.Service):
         for room in list(user.rooms.values()):
             self._drop(user, room)
         del self.users[user.key]
-        d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, why)
+        d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, reason_text(why))
         d.addCallbacks(lambda _: None, lambda f: self.log.warn(
             "could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
         return d
@@ -538,7 +538,7 @@ class ClusterNode(service.Service):
     def say(self, user: User, name: str, text: str, color: str | None, action: bool,
             notice: bool = False) -> defer.Deferred[None]:
         try:
-            room, color = check_say(user, name, text, color)
+            room, color, text = check_say(user, name, text, color)
         except ChatError:
             return defer.fail()
         msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=color,
@@ -550,7 +550,7 @@ class ClusterNode(service.Service):
     def private(self, user: User, to: str, text: str, color: str | None, action: bool,
                 notice: bool = False) -> defer.Deferred[str | None]:
         try:
-            color = check_private(text, color)
+            color, text = check_private(text, color)
         except ChatError:
             return defer.fail()
         msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=color,
