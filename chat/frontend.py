@@ -344,14 +344,42 @@ class Connection:
                 self.transport.abortConnection()
 
 
+class AddressCounts:
+    """
+    Connections per address, across every front end: the native port, IRC
+    and the web port share one count, so C{--max-per-address} holds for
+    all of them together (each once had its own: three times the limit).
+    """
+
+    __slots__ = ("counts",)
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def add(self, host: str) -> int:
+        """One more connection from C{host}: how many it has now."""
+        count = self.counts[host] = self.counts.get(host, 0) + 1
+        return count
+
+    def remove(self, host: str) -> None:
+        left = self.counts.get(host, 1) - 1
+        if left > 0:
+            self.counts[host] = left
+        else:
+            self.counts.pop(host, None)
+
+
 class FrontEndFactory(Factory):
     """Every live connection of one front end (to count them, and to say goodbye)."""
 
     log = Logger()
     noisy = False
 
+    #: Whether this factory counts its connections per address (the web's are counted by its port, L{chat.web}).
+    counts_addresses = True
+
     def __init__(self, service: IChatService, clock: interfaces.IReactorTime, limits: Limits | None = None,
-                 accounts: Accounts | None = None) -> None:
+                 accounts: Accounts | None = None, addresses: AddressCounts | None = None) -> None:
         #: The chat service, behind the accounts check that every logon and rename passes (L{chat.guard}).
         self.service = guarded(service, accounts)
         self.clock = clock
@@ -364,15 +392,16 @@ class FrontEndFactory(Factory):
         self._held: set[Connection] | None = None  # everyone, while all together are over the budget
         self._budget_check: interfaces.IDelayedCall | None = None
         self.connections: set[Connection] = set()
-        self.per_address: dict[str, int] = {}
+        #: Connections per address, shared with the other front ends.
+        self.addresses = addresses if addresses is not None else AddressCounts()
         self._all_gone: defer.Deferred[None] | None = None
 
     def connection_made(self, proto: Connection) -> tuple[str, str] | None:
         """Count the connection; return (slug, text) if it is over a limit."""
         self.connections.add(proto)
         count = 0  # a UNIX socket's clients are local users, with no address to share
-        if proto.host:
-            count = self.per_address[proto.host] = self.per_address.get(proto.host, 0) + 1
+        if proto.host and self.counts_addresses:
+            count = self.addresses.add(proto.host)
         limits = self.limits
         if limits.max_clients and len(self.connections) > limits.max_clients:
             return "server-full", f"the server has its maximum of {limits.max_clients} clients"
@@ -383,12 +412,8 @@ class FrontEndFactory(Factory):
     def connection_lost(self, proto: Connection) -> None:
         if proto in self.connections:
             self.connections.discard(proto)
-            if proto.host:
-                left = self.per_address[proto.host] - 1
-                if left:
-                    self.per_address[proto.host] = left
-                else:
-                    del self.per_address[proto.host]
+            if proto.host and self.counts_addresses:
+                self.addresses.remove(proto.host)
         if not self.connections and self._all_gone is not None:
             d, self._all_gone = self._all_gone, None
             d.callback(None)

@@ -4,6 +4,7 @@ The twistd plugin's options and service: C{twistd -n chat --port 0}.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from chat.cluster.address import RedisAddress
 from chat.limits import Limits
 from chat.local import LocalChat
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
-from chat.frontend import FrontEndFactory
+from chat.frontend import AddressCounts, FrontEndFactory
 from chat.history import StoreError, check_store
 from chat.irc import IRCFactory
 from chat.server import ChatServerFactory
@@ -81,7 +82,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
          "bytes all clients of a front end may leave unread together; past it no client is read until they catch up, "
          "and one that stays behind is dropped (0: off)", int],
         ["max-clients", None, _limits.max_clients, "clients connected at once (0: no limit)", int],
-        ["max-per-address", None, _limits.max_per_address, "connections from one IP address (0: no limit)", int],
+        ["max-per-address", None, _limits.max_per_address, "connections from one IP address, every front end together (0: no limit)", int],
         ["logon-timeout", None, _limits.logon_timeout, "seconds to send a nickname before being closed (0: none)", float],
         ["idle-timeout", None, _limits.idle_timeout, "seconds of silence before the server PINGs a client (0: never)", float],
         ["ping-timeout", None, _limits.ping_timeout, "seconds to answer a PING before being dropped", float],
@@ -189,6 +190,27 @@ SWEEP_INTERVAL = 1.0
 PRUNE_INTERVAL = 600.0
 
 
+#: File descriptors the server needs beyond one per client (listening ports, the database, Redis, logs).
+SPARE_FDS = 64
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    """
+    Raise this process's soft limit on open files to its hard limit (each
+    client is a file descriptor; many systems start processes at 1,024).
+    Returns the limit before and after.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            return soft, wanted
+        except (ValueError, OSError):
+            pass
+    return soft, soft
+
+
 class ChatServer(service.MultiService):
     """
     The whole server: the backend first, then what uses it.  Children stop
@@ -196,6 +218,23 @@ class ChatServer(service.MultiService):
     stopped: the listeners say goodbye to every client before the backend
     stores the last messages and closes its database or leaves the cluster.
     """
+
+    log = Logger()
+
+    #: Clients the server may have at once (--max-clients, per front end; 0: no limit).
+    max_clients = 0
+    front_ends = 1
+
+    def privilegedStartService(self) -> None:
+        before, after = raise_fd_limit()
+        needed = self.max_clients * self.front_ends + SPARE_FDS
+        if after != before:
+            self.log.info("open files: limit raised from {before} to {after}", before=before, after=after)
+        if self.max_clients and needed > after:
+            self.log.warn("open files: the limit is {limit}, but {clients} clients on {n} front ends need about "
+                          "{needed}: raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit)",
+                          limit=after, clients=self.max_clients, n=self.front_ends, needed=needed)
+        super().privilegedStartService()
 
     def stopService(self) -> defer.Deferred[None]:
         service.Service.stopService(self)
@@ -298,6 +337,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
 
         reactor = default_reactor  # type: ignore[assignment]
     server = ChatServer()
+    server.max_clients = options["max-clients"]
+    server.front_ends = 1 + bool(options["irc-endpoint"]) + bool(options["web-endpoint"])
     backend: LocalChat | Any
     if options["redis"] is not None:
         # Imported only here: a single-process server never loads txredisapi.
@@ -314,7 +355,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
                             max_rooms_per_user=options["max-rooms"])
     backend.setServiceParent(server)
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
-    factory = ChatServerFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+    addresses = AddressCounts()  # --max-per-address holds for every front end together
+    factory = ChatServerFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
     features = [f"ROOMS={options['max-rooms']}"]
     if options["redis"] is not None or not options["no-history"]:
         features += ["HISTORY", f"REPLAY={options['history-replay']}"]
@@ -324,7 +366,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
     listeners.setServiceParent(server)
     if options["irc-endpoint"]:
-        irc = IRCFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+        irc = IRCFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
         ListeningService(reactor, options["irc-endpoint"], irc, backend.when_ready, "IRC front end").setServiceParent(server)
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor
@@ -333,7 +375,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         # Imported only here: Autobahn and twisted.web are loaded only for a server with a web port.
         from chat.web import WebChatFactory, web_site
 
-        web = WebChatFactory(backend, reactor, limits_from(options), accounts)  # type: ignore[arg-type]
+        web = WebChatFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
         web.features = factory.features
         ListeningService(reactor, options["web-endpoint"], web, backend.when_ready, "web front end",
                          listen_with=web_site(web, options["web-origin"], options["web-host"])).setServiceParent(server)

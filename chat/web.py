@@ -32,6 +32,7 @@ from twisted.web import pages, resource, server, static
 from zope.interface import implementer
 
 from chat.event import Event
+from chat.frontend import AddressCounts
 from chat.logthrottle import LogThrottle
 from chat.message import MAX_FRAME, CMsg
 from chat.outbox import socket_writer
@@ -298,6 +299,7 @@ class WebChatFactory(ChatServerFactory):
     """The browser front end's chat connections (the native protocol's rules, its INFO answer)."""
 
     protocol = WebSocketConnection  # type: ignore[assignment]
+    counts_addresses = False  # each was counted as a connection to the web port (L{WebPort})
 
 
 class AllowedHosts:
@@ -440,11 +442,13 @@ class WebPort(policies.WrappingFactory):
     protocol = _Guard
     noisy = False
 
-    def __init__(self, site: server.Site, clock: interfaces.IReactorTime, per_address: int) -> None:
+    def __init__(self, site: server.Site, clock: interfaces.IReactorTime, per_address: int,
+                 addresses: AddressCounts | None = None) -> None:
         super().__init__(site)
         self.clock = clock
         self.per_address = per_address
-        self.addresses: dict[str, int] = {}
+        #: Connections per address, shared with the other front ends.
+        self.addresses = addresses if addresses is not None else AddressCounts()
 
     def acceptableProtocols(self) -> list[bytes]:
         """Over TLS, ALPN offers HTTP/1.1 only: Autobahn's WebSocket is an HTTP/1.1 upgrade."""
@@ -452,21 +456,20 @@ class WebPort(policies.WrappingFactory):
 
     def buildProtocol(self, addr: Any) -> Protocol | None:
         host = str(getattr(addr, "host", ""))
-        count = self.addresses.get(host, 0)
-        if self.per_address and host and count >= self.per_address:
-            log.info("refused a web connection from {host}: {n} already", host=host, n=count)
+        if not host:
+            return super().buildProtocol(addr)
+        count = self.addresses.add(host)
+        if self.per_address and count > self.per_address:
+            self.addresses.remove(host)
+            log.info("refused a web connection from {host}: {n} already", host=host, n=count - 1)
             return None
-        self.addresses[host] = count + 1
         return super().buildProtocol(addr)
 
     def unregisterProtocol(self, protocol: Protocol) -> None:
         super().unregisterProtocol(protocol)
         host = str(getattr(protocol.getPeer(), "host", ""))  # type: ignore[attr-defined]
-        left = self.addresses.get(host, 1) - 1
-        if left > 0:
-            self.addresses[host] = left
-        else:
-            self.addresses.pop(host, None)
+        if host:
+            self.addresses.remove(host)
 
 
 class _Files(static.File):
@@ -494,5 +497,5 @@ def web_site(chat: WebChatFactory, origins: Sequence[str] = (), hosts: Sequence[
     site.requestFactory = _PageRequest
     site.hosts = AllowedHosts(hosts)  # type: ignore[attr-defined]
     site.noisy = False
-    return WebPort(site, chat.clock, chat.limits.max_per_address)
+    return WebPort(site, chat.clock, chat.limits.max_per_address, chat.addresses)
 

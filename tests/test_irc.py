@@ -468,3 +468,24 @@ class TargetTests(SynchronousTestCase):
         alice.send("JOIN 0")
         self.assertEqual(sum(line.startswith(":alice!alice@chat PART ") for line in alice.received()), 10)
         self.assertAlmostEqual(tokens - bucket.tokens, 20.0)
+
+
+class AddressLimitTests(SynchronousTestCase):
+    """Issue 22: --max-per-address counted per front end was three times the limit."""
+
+    def test_the_limit_per_address_holds_for_every_front_end_together(self) -> None:
+        from chat.frontend import AddressCounts
+
+        clock = MemoryReactorClock()
+        chat = LocalChat(clock)
+        addresses = AddressCounts()
+        limits = Limits(flood_rate=0, max_per_address=2)
+        native = ChatServerFactory(chat, clock, limits, None, addresses)
+        irc = IRCFactory(chat, clock, limits, None, addresses, server_name="irc.test")
+        first, second = Client(native, 1), IRCClient(irc, 2)
+        third = IRCClient(irc, 3)
+        self.assertEqual(third.received(), ["ERROR :at most 2 connections per address (too-many-connections)"])
+        self.assertFalse(second.transport.disconnecting or first.transport.disconnecting)
+        fourth = Client(native, 4)
+        self.assertEqual(fourth.received()[0]["error"], "too-many-connections")
+        self.assertEqual(addresses.counts, {"127.0.0.1": 4})  # until the refused ones are gone

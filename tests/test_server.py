@@ -468,7 +468,7 @@ class LimitTests(ServerTestCase):
         self.assertEqual(b1.received(), [])
         c1.drop()
         a1.drop()
-        self.assertEqual(self.factory.per_address, {"10.0.0.1": 1, "10.0.0.2": 1})
+        self.assertEqual(self.factory.addresses.counts, {"10.0.0.1": 1, "10.0.0.2": 1})
 
     def test_unix_socket_clients_are_not_counted_per_address(self) -> None:
         self.limit(max_per_address=2, max_clients=4)
@@ -481,10 +481,10 @@ class LimitTests(ServerTestCase):
         self.clock.advance(0)
         self.assertEqual([t.value() for t in local[:4]], [b""] * 4, "no local client is refused for sharing an address")
         self.assertIn(b"server-full", local[4].value(), "the total limit still holds")
-        self.assertEqual(self.factory.per_address, {})
+        self.assertEqual(self.factory.addresses.counts, {})
         for proto in list(self.factory.connections):
             proto.connectionLost(Failure(ConnectionDone()))
-        self.assertEqual((self.factory.connections, self.factory.per_address), (set(), {}))
+        self.assertEqual((self.factory.connections, self.factory.addresses.counts), (set(), {}))
 
     def test_past_the_budget_the_loudest_are_not_read_and_only_clients_not_reading_are_dropped(self) -> None:
         """Readers that keep up drain in a moment and are never dropped; those that stay behind are, at once."""

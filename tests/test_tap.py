@@ -41,3 +41,14 @@ def test_without_a_web_port_neither_autobahn_nor_twisted_web_is_loaded() -> None
             "makeService(o); print('autobahn' in sys.modules, 'chat.web' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
+    """Each client is a file descriptor: a soft limit of 256 (or 1,024) would refuse the 257th."""
+    script = ("import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
+              "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)); "
+              "from chat.tap import raise_fd_limit; print(raise_fd_limit(), hard, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    before_after, hard, now = " ".join(out[:2]), int(out[2]), int(out[3])
+    assert before_after.startswith("(256,")
+    assert now == min(hard, 1 << 20) > 256
