@@ -190,6 +190,17 @@ class History:
             return self.pool.runOperation("DELETE FROM topics WHERE room_key = ?", (room_key,))
         return self.pool.runOperation("INSERT OR REPLACE INTO topics VALUES (?, ?)", (room_key, body))
 
+    def rooms_without_history(self) -> defer.Deferred[list[str]]:
+        """The rooms with a topic stored but no message left (their history is gone)."""
+        d = self.reader.runQuery("SELECT room_key FROM topics WHERE room_key NOT IN "
+                                 "(SELECT DISTINCT room_key FROM messages)")
+        return d.addCallback(lambda rows: [row[0] for row in rows])  # type: ignore[no-any-return]
+
+    def forget_topics(self, room_keys: list[str]) -> defer.Deferred[None]:
+        """Drop the stored topics of rooms that are forgotten."""
+        return self.pool.runInteraction(lambda cursor: cursor.executemany(
+            "DELETE FROM topics WHERE room_key = ?", [(key,) for key in room_keys]))
+
     def page(self, room: str, before: int | None = None, after: int | None = None,
              limit: int = 50) -> defer.Deferred[tuple[list[CMsg], bool]]:
         """

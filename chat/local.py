@@ -23,7 +23,7 @@ from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import CMsg, Code, decode, encode
 from chat.names import ChatError, check_away, fold
 from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page, Presence
-from chat.state import MAX_ROOMS_PER_USER, ChatState, Delivery, User, check_page, member_room
+from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, ChatState, Delivery, User, check_page, member_room
 
 _T = TypeVar("_T")
 
@@ -70,12 +70,16 @@ class LocalChat(service.Service):
 
     def __init__(self, clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
                  replay: int = 50, keep: int = 0, days: float = 0.0, private_days: float = 0.0,
-                 max_rooms_per_user: int = MAX_ROOMS_PER_USER) -> None:
+                 max_rooms_per_user: int = MAX_ROOMS_PER_USER, max_new_rooms: int = MAX_NEW_ROOMS,
+                 room_days: float = 0.0) -> None:
         self.clock = clock
         self.data_dir = data_dir
         self.replay = replay
         self.keep, self.days, self.private_days = keep, days, private_days
-        self.state = ChatState(clock.seconds, max_rooms_per_user=max_rooms_per_user)  # type: ignore[attr-defined]
+        #: Days an empty room's topic is kept (0: as long as its history).
+        self.room_days = room_days
+        self.state = ChatState(clock.seconds, max_rooms_per_user=max_rooms_per_user,  # type: ignore[attr-defined]
+                               max_new_rooms=max_new_rooms, remember_empty=data_dir is not None or store is not None)
         self.store: History | None = None
         self.commit: GroupCommit | None = None
         if store is not None:
@@ -85,8 +89,10 @@ class LocalChat(service.Service):
         self.store = store
         self.commit = GroupCommit(store, self.clock)
         self.state.continue_ids(store.last_ids)
+        now = self.clock.seconds()
         for key, body in store.topics.items():
             self.state.topics[key] = decode(body.encode("utf-8"))
+            self.state.emptied_at[key] = now  # every room is empty at start
 
     # -- life ------------------------------------------------------------------
 
@@ -116,16 +122,33 @@ class LocalChat(service.Service):
         return defer.Deferred.fromCoroutine(self._stop())
 
     def prune(self) -> defer.Deferred[None]:
-        """Retention (--history-keep, --history-days, --private-days), in the database thread."""
-        if self.store is None or not (self.keep or self.days or self.private_days):
+        """
+        Retention (--history-keep, --history-days, --private-days), in the
+        database thread; then empty rooms whose history is gone, or that
+        have been empty longer than --room-days, are forgotten.
+        """
+        store = self.store
+        if store is None:
             return defer.succeed(None)
         now = self.clock.seconds()
-        cutoff = int((now - self.days * 86400) * 1000) if self.days else None
-        private_cutoff = int((now - self.private_days * 86400) * 1000) if self.private_days else None
-        d = self.store.prune(self.keep, cutoff, private_cutoff)
-        d.addCallback(lambda n: n and self.log.info("pruned {n} old messages", n=n))
+
+        async def prune() -> None:
+            if self.keep or self.days or self.private_days:
+                cutoff = int((now - self.days * 86400) * 1000) if self.days else None
+                private_cutoff = int((now - self.private_days * 86400) * 1000) if self.private_days else None
+                n = await store.prune(self.keep, cutoff, private_cutoff)
+                if n:
+                    self.log.info("pruned {n} old messages", n=n)
+            gone = await store.rooms_without_history()
+            emptied_before = now - self.room_days * 86400 if self.room_days else None
+            dropped = self.state.forget_empty_rooms(gone, emptied_before)
+            if dropped:
+                await store.forget_topics(dropped)
+                self.log.info("forgot {n} empty rooms", n=len(dropped))
+
+        d = defer.Deferred.fromCoroutine(prune())
         d.addErrback(lambda f: self.log.failure("pruning the history", f))
-        return d  # type: ignore[return-value]
+        return d
 
     # -- ordering ----------------------------------------------------------------
 
@@ -133,7 +156,14 @@ class LocalChat(service.Service):
         """
         Relay joins, leaves and renames in their place in the order: after
         the messages accepted before them, which may still be being stored.
+        (Rooms a leave or a quit emptied and forgot lose their stored topic.)
         """
+        forgotten = self.state.forgotten
+        if forgotten:
+            self.state.forgotten = []
+            if self.store is not None:
+                d = self.store.forget_topics(forgotten)
+                d.addErrback(lambda f: self.log.failure("forgetting the topics of empty rooms", f))
         if self.commit is None:
             fan_out(deliveries)
         else:

@@ -18,12 +18,17 @@ from dataclasses import replace
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
+from chat.limits import TokenBucket
 from chat.lookalike import look_keys
 from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text, reason_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
 MAX_ROOMS_PER_USER = 20
+#: Rooms one nickname may create in an hour (each is kept while its history is).
+MAX_NEW_ROOMS = 30
+#: Nicknames whose room creations are remembered at most.
+MAX_CREATORS = 10_000
 
 
 @implementer(IUser)
@@ -71,9 +76,19 @@ class ChatState:
     """
 
     def __init__(self, clock: Callable[[], float], max_rooms_per_user: int = MAX_ROOMS_PER_USER,
-                 last_ids: dict[str, int] | None = None) -> None:
+                 last_ids: dict[str, int] | None = None, max_new_rooms: int = MAX_NEW_ROOMS,
+                 remember_empty: bool = True) -> None:
         self.clock = clock
+        #: Whether an empty room where something was said is remembered (while its history is kept).
+        self.remember_empty = remember_empty
         self.max_rooms_per_user = max_rooms_per_user
+        self.max_new_rooms = max_new_rooms
+        # Per folded nickname: the rooms it created lately, as a token bucket (refilled over an hour).
+        self._creations: dict[str, TokenBucket] = {}
+        # When each empty room that is remembered (its topic, its ids) emptied.
+        self.emptied_at: dict[str, float] = {}
+        # Empty rooms forgotten (their topic dropped) since the backend last asked: it forgets the stored copy.
+        self.forgotten: list[str] = []
         self.users: dict[str, User] = {}
         self.looks: dict[str, User] = {}  # the same users, by what their names look like
         self.rooms: dict[str, Room] = {}
@@ -152,7 +167,10 @@ class ChatState:
             twin = next((self.room_looks[look] for look in looks if look in self.room_looks), None)
             if twin is not None:
                 raise ChatError("bad-room", f"{name} looks too much like the room {twin.name}: join that one")
+            if key not in self._last_ids and key not in self.topics:
+                self._count_creation(user)  # a room nobody remembers: a new one
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
+            self.emptied_at.pop(key, None)
             for look in looks:
                 self.room_looks[look] = room
             self._room_list = None
@@ -185,6 +203,22 @@ class ChatState:
         topic = self.topics.get(fold(name))
         return topic or CMsg(Code.TOPIC, room=room.name if room else name, history=True)
 
+    def _count_creation(self, user: User) -> None:
+        """A room made by C{user}: refused past L{max_new_rooms} in an hour (empty rooms are remembered)."""
+        if not self.max_new_rooms:
+            return
+        now = self.clock()
+        bucket = self._creations.get(user.key)
+        if bucket is None:
+            if len(self._creations) >= MAX_CREATORS:
+                self._creations.clear()
+            bucket = self._creations[user.key] = TokenBucket(now, self.max_new_rooms / 3600, self.max_new_rooms)
+        wait = bucket.take(now)
+        if wait:
+            bucket.tokens += 1  # not created: not counted
+            raise ChatError("try-later", f"you may create at most {self.max_new_rooms} rooms an hour; join one "
+                                         f"that exists, or try again in {int(wait) // 60 + 1} minutes")
+
     def _remove(self, user: User, room: Room) -> None:
         del room.members[user.key]
         del user.rooms[room.key]
@@ -194,8 +228,27 @@ class ChatState:
                 if self.room_looks.get(look) is room:
                     del self.room_looks[look]
             self._room_list = None
-            if room.last_id:  # a room where nothing was said leaves nothing behind
+            if room.last_id and self.remember_empty:  # a room where nothing was said leaves nothing behind ...
                 self._last_ids[room.key] = room.last_id
+                self.emptied_at[room.key] = self.clock()
+            elif self.topics.pop(room.key, None) is not None:  # ... not even its topic
+                self.forgotten.append(room.key)
+
+    def forget_empty_rooms(self, gone: Iterable[str] = (), emptied_before: float | None = None) -> list[str]:
+        """
+        Forget the topics of empty rooms whose history is C{gone} (their
+        keys), or that emptied before C{emptied_before}: the keys whose topic
+        was dropped, for the backend to drop the stored copy.
+        """
+        doomed = {key for key in gone if key not in self.rooms}
+        if emptied_before is not None:
+            doomed.update(key for key, at in self.emptied_at.items() if at < emptied_before)
+        dropped = []
+        for key in doomed:
+            self.emptied_at.pop(key, None)
+            if self.topics.pop(key, None) is not None:
+                dropped.append(key)
+        return dropped
 
     def leave(self, user: User, name: str, reason: str = "") -> list[Delivery]:
         """Leave one room; the leaver hears its own leave, as it heard its join."""

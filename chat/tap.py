@@ -28,7 +28,7 @@ from chat.frontend import AddressCounts, FrontEndFactory
 from chat.history import StoreError, check_store
 from chat.irc import IRCFactory
 from chat.server import ChatServerFactory
-from chat.state import MAX_ROOMS_PER_USER
+from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER
 
 
 def _quote(value: str) -> str:
@@ -77,6 +77,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["tls-cert", None, None, "PEM certificate (chain) for TLS; python -m chat.certs HOST makes a test one"],
         ["tls-key", None, None, "PEM private key for TLS"],
         ["max-rooms", None, MAX_ROOMS_PER_USER, "rooms one client may be in at once", int],
+        ["max-new-rooms", None, MAX_NEW_ROOMS, "rooms one nickname may create in an hour (0: no limit)", int],
+        ["room-days", None, 0, "days an empty room keeps its topic (0: as long as its history)", float],
         ["max-outgoing", None, _limits.max_outgoing, "bytes a client may leave unread before it is dropped", int],
         ["max-queued", None, _limits.max_queued,
          "bytes all clients of a front end may leave unread together; past it no client is read until they catch up, "
@@ -100,7 +102,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["no-history", None, "keep no history: nothing is written to disk"],
     ]
     supportedInterfaces = [credentials.IUsernamePassword]
-    _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-queued", "max-clients", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
+    _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-queued", "max-clients", "max-new-rooms", "room-days", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
     _positive = ("cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
@@ -352,7 +354,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         backend = LocalChat(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
                             replay=options["history-replay"], keep=options["history-keep"],
                             days=options["history-days"], private_days=options["private-days"],
-                            max_rooms_per_user=options["max-rooms"])
+                            max_rooms_per_user=options["max-rooms"], max_new_rooms=options["max-new-rooms"],
+                            room_days=options["room-days"])
     backend.setServiceParent(server)
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
     addresses = AddressCounts()  # --max-per-address holds for every front end together
@@ -383,8 +386,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         web_sweeper.clock = reactor
         web_sweeper.setServiceParent(server)
     if isinstance(backend, LocalChat):
-        if not options["no-history"] and (options["history-keep"] or options["history-days"]
-                                          or options["private-days"]):
+        if not options["no-history"]:  # retention, and empty rooms whose history is gone
             pruner = TimerService(PRUNE_INTERVAL, backend.prune)
             pruner.clock = reactor
             pruner.setServiceParent(server)

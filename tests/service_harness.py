@@ -88,6 +88,16 @@ class ManualStore:
                              else self.topics.__setitem__(room_key, body)))
         return d
 
+    def forget_topics(self, room_keys: list[str]) -> defer.Deferred[None]:
+        d: defer.Deferred[None] = defer.Deferred()
+        self.pending.append((d, lambda: [self.topics.pop(key, None) for key in room_keys]))
+        return d
+
+    def rooms_without_history(self) -> defer.Deferred[list[str]]:
+        d: defer.Deferred[list[str]] = defer.Deferred()
+        self.pending.append((d, lambda: [key for key in self.topics if key not in {row[0] for row in self.rows}]))
+        return d
+
     def page(self, room: str, before: int | None = None, after: int | None = None,
              limit: int = 50) -> defer.Deferred[tuple[list[CMsg], bool]]:
         from chat.names import fold

@@ -139,3 +139,28 @@ class LocalChatTests(SynchronousTestCase):
             self.assertTrue((data / "history.sqlite3").exists())
         finally:
             chat.store.close()  # type: ignore[union-attr]
+
+    def test_empty_rooms_are_forgotten_with_their_stored_topics(self) -> None:
+        """Issue 22: rooms made, given a topic and left, again and again, were all kept (and reloaded at start)."""
+        _, alice = self.user("alice", "fleeting")
+        self.chat.set_topic(alice, "fleeting", "x" * 300)
+        self.settle()
+        self.assertEqual(list(self.store.topics), ["fleeting"])
+        self.chat.leave(alice, "fleeting")
+        self.settle()
+        self.assertEqual((self.store.topics, self.chat.state.topics), ({}, {}))
+        # A room where something was said keeps its topic while its history is kept.
+        self.chat.join(alice, "spoken")
+        self.settle()
+        self.chat.say(alice, "spoken", "hello", None, False)
+        self.chat.set_topic(alice, "spoken", "a topic")
+        self.settle()
+        self.chat.leave(alice, "spoken")
+        self.settle()
+        self.chat.prune()
+        self.settle()
+        self.assertEqual(list(self.store.topics), ["spoken"])
+        self.store.rows.clear()  # its history is gone (pruned by age or count)
+        self.chat.prune()
+        self.settle()
+        self.assertEqual((self.store.topics, self.chat.state.topics), ({}, {}))

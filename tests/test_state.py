@@ -98,6 +98,7 @@ class StateTests(SynchronousTestCase):
         self.assertEqual(self.state.room_list(), ("apple", "kiwi", "Mango"))
 
     def test_rooms_that_empty_are_forgotten_unless_their_ids_must_go_on(self) -> None:
+        self.state.max_new_rooms = 0  # no limit on creating rooms here
         alice = self.user("alice")
         for i in range(1000):
             self.state.join(alice, f"churn{i}")
@@ -108,6 +109,44 @@ class StateTests(SynchronousTestCase):
         self.assertEqual((self.state.rooms, self.state._last_ids), ({}, {"spoken": 1}))
         self.state.join(alice, "spoken")
         self.assertEqual(self.state.say(alice, "spoken", "again", None)[1].id, 2)
+
+    def test_an_empty_room_where_nothing_was_said_forgets_its_topic(self) -> None:
+        """Issue 22: join a new room, set a long topic, leave, again and again: 28 MB a minute."""
+        alice = self.user("alice")
+        self.state.join(alice, "fleeting")
+        self.state.set_topic(alice, "fleeting", "x" * 300)
+        self.state.leave(alice, "fleeting")
+        self.assertEqual((self.state.topics, self.state.forgotten), ({}, ["fleeting"]))
+        self.state.join(alice, "spoken")
+        self.state.say(alice, "spoken", "hi", None)
+        self.state.set_topic(alice, "spoken", "kept while its history is")
+        self.state.leave(alice, "spoken")
+        self.assertEqual(list(self.state.topics), ["spoken"])
+        self.now += 10
+        self.assertEqual(self.state.forget_empty_rooms(emptied_before=self.now - 20), [])
+        self.assertEqual(self.state.forget_empty_rooms(emptied_before=self.now - 5), ["spoken"])
+        self.assertEqual(self.state.topics, {})
+        self.state.join(alice, "kept")
+        self.state.set_topic(alice, "kept", "a room with members")
+        self.assertEqual(self.state.forget_empty_rooms(gone=["kept"]), [], "a room with members is never forgotten")
+
+    def test_one_nickname_creates_at_most_so_many_rooms_an_hour(self) -> None:
+        self.state.max_new_rooms = 3
+        alice, bob = self.user("alice"), self.user("bob")
+        for name in ("a", "b", "c"):
+            self.state.join(alice, name)
+            self.state.leave(alice, name)
+        with self.assertRaises(ChatError) as cm:
+            self.state.join(alice, "d")
+        self.assertEqual(cm.exception.slug, "try-later")
+        self.assertIn("at most 3 rooms an hour", cm.exception.text)
+        self.state.join(bob, "lobby")
+        self.state.join(alice, "lobby")  # joining a room that exists is no creation
+        self.state.quit(alice, "has quit")
+        with self.assertRaises(ChatError):
+            self.state.join(self.user("alice"), "d")  # the count is the nickname's, not the connection's
+        self.now += 1200  # a third of an hour: one room more
+        self.state.join(self.state.find_user("alice"), "d")  # type: ignore[arg-type]
 
     def test_nickname_in_use_is_refused_case_insensitively(self) -> None:
         self.user("Alice")
