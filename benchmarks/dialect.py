@@ -130,7 +130,7 @@ class BroadcastDialect(Framed):
 
 
 #: The opening handshake of a benchmark client (no Origin: not a browser; any key will do).
-UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Key: YmVuY2htYXJrY2xpZW50IQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 UPGRADED = "upgraded"
 

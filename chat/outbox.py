@@ -45,6 +45,10 @@ def socket_writer(transport: Any) -> Callable[[bytes], None]:
     return write_now
 
 
+#: Bytes of one write: a turn's frames for one connection go in slices of about this size.
+SLICE = 64 * 1024
+
+
 class TurnFlusher:
     """Flushes every outbox that received something, once, at the end of the reactor turn."""
 
@@ -99,7 +103,7 @@ class Outbox:
     append, and the rendering, cached per event, is done once per flush.
     """
 
-    __slots__ = ("_budget", "_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
+    __slots__ = ("_budget", "_counted", "_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
                  "backlog", "backlogged", "closed", "limit", "paused_at")
 
     def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
@@ -112,6 +116,7 @@ class Outbox:
         self._overflow = overflow
         self.limit = limit
         self._frames: list[Any] = []
+        self._counted = 0  # frames at the head already counted as waiting unread
         self._places: list[_Place] = []
         self._scheduled = False
         self.backlogged = False
@@ -153,7 +158,14 @@ class Outbox:
         return fill
 
     def flush(self) -> None:
-        """Write what is ready: everything up to the first place still waiting."""
+        """
+        Write what is ready (everything up to the first place still
+        waiting), in slices of at most L{SLICE} bytes, while the transport
+        takes them.  Once it says its buffer is full, the rest stays here,
+        as references to the events' shared bytes, counted as unread, and
+        goes when the transport drains (L{resume}): a fan-out burst is never
+        joined whole for each recipient, nor copied into Twisted's buffers.
+        """
         self._scheduled = False
         if self.closed:
             return
@@ -161,28 +173,57 @@ class Outbox:
         ready = self._places[0].at if self._places else len(frames)
         if not ready:
             return
-        if ready == len(frames):
+        if self.backlogged:
+            self._count_waiting(ready)
+            return
+        render = self._render
+        written = 0
+        while written < ready and not self.backlogged:
+            first = frames[written]
+            if type(first) is not bytes:
+                first = render(first)  # type: ignore[misc]
+            size, end = len(first), written + 1
+            if size < SLICE and end < ready:
+                parts = [first]
+                while end < ready and size < SLICE:
+                    f = frames[end]
+                    if type(f) is not bytes:
+                        f = render(f)  # type: ignore[misc]
+                    parts.append(f)
+                    size += len(f)
+                    end += 1
+                data = b"".join(parts)
+            else:
+                data = first
+            written = end
+            self._write(data)
+            if self.backlogged:
+                # This write filled the transport's buffer (it paused us from
+                # inside write): what did not fit waits unread, so it counts.
+                self._count(len(data))
+                if self.closed:
+                    return
+        if written == len(frames):
             self._frames = []
         else:
-            frames = frames[:ready]
-            del self._frames[:ready]
+            del frames[:written]
+        self._counted = 0
         for place in self._places:
-            place.at -= ready
-        render = self._render
-        if render is not None:
-            frames = [f if type(f) is bytes else render(f) for f in frames]
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
-        if self.backlogged:
-            self._count(len(data))
-            if self.closed:
-                return
-            self._write(data)
-            return
-        self._write(data)
-        if self.backlogged:
-            # This write filled the transport's buffer (it paused us from
-            # inside write): what did not fit waits unread, so it counts.
-            self._count(len(data))
+            place.at -= written
+        if written < ready:
+            self._count_waiting(ready - written)
+
+    def _count_waiting(self, ready: int) -> None:
+        """The first C{ready} frames wait while the transport is full: count those not counted yet."""
+        frames, render, size = self._frames, self._render, 0
+        for i in range(self._counted, ready):
+            f = frames[i]
+            if type(f) is not bytes:
+                f = frames[i] = render(f)  # type: ignore[misc]  # the event's own bytes: no copy
+            size += len(f)
+        self._counted = ready
+        if size:
+            self._count(size)
 
     def _count(self, size: int) -> None:
         """C{size} more bytes wait unread: past this client's limit it is dropped; past all's, someone is."""
@@ -198,9 +239,12 @@ class Outbox:
             budget.over()
 
     def drain(self) -> None:
-        """Write everything queued now, places or not: a connection's last words."""
+        """Write everything queued now, places or not, full transport or not: a connection's last words."""
         self._places = []
-        self.flush()
+        frames, self._frames = self._frames, []
+        if frames and not self.closed:
+            render = self._render
+            self._write(b"".join(f if type(f) is bytes else render(f) for f in frames))  # type: ignore[misc]
 
     def close(self) -> None:
         """Queue nothing more (and what was counted unread is no longer anyone's)."""
@@ -225,6 +269,9 @@ class Outbox:
             self.paused_at = self._flusher.clock.seconds()
 
     def resume(self) -> None:
-        """The transport wrote out its buffer: nothing waits unread."""
+        """The transport wrote out its buffer: nothing waits unread, and what waits here goes."""
         self.backlogged = False
         self._uncount()
+        self._counted = 0
+        if self._frames and not self.closed:
+            self.flush()  # now: the transport asks for more (a producer may write in resumeProducing)

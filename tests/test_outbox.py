@@ -106,14 +106,16 @@ def test_a_reader_that_stops_reading_overflows_past_the_limit_and_a_resumed_one_
     for _ in range(9):
         box.push(b"x" * 10)
         clock.advance(0)
+    assert writes == [], "while the transport is full, frames wait here, counted"
+    assert box.backlog == 90
     box.resume()
-    assert events == [] and len(b"".join(writes)) == 90
+    assert events == [] and len(b"".join(writes)) == 90 and box.backlog == 0
     box.pause()
     for _ in range(11):
         box.push(b"x" * 10)
         clock.advance(0)
     assert events == ["overflow"]
-    assert box.closed and len(b"".join(writes)) == 190  # the frame that went over was not written
+    assert box.closed and len(b"".join(writes)) == 90  # nothing more was written to a full transport
 
 
 class FillingTransport:
@@ -147,6 +149,34 @@ def test_a_burst_that_fills_the_transport_counts_toward_the_bound() -> None:
     box.push(b"y" * 600)
     clock.advance(0)
     assert events == ["overflow"] and box.closed
+
+
+def test_a_fan_out_burst_goes_in_slices_and_waits_as_references_while_the_transport_is_full() -> None:
+    """Issue 22: with --flood-rate 0, a burst joined whole per recipient grew memory by hundreds of MB."""
+    from chat.outbox import SLICE
+
+    clock = Clock()
+    transport = FillingTransport(size=2 * SLICE)
+    writes: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        writes.append(data)
+        transport.write(data)
+
+    events: list[str] = []
+    box = transport.box = Outbox(TurnFlusher(clock), write, 20 * SLICE, lambda: events.append("overflow"))
+    shared = b"m" * 1000  # one event's frame, the same bytes for every recipient
+    for _ in range(1000):  # a megabyte in one turn
+        box.push(shared)
+    clock.advance(0)
+    assert [len(w) for w in writes] == [66000, 66000], "slices, until the transport said it was full"
+    assert box.backlog == 66000 + 868 * 1000 and events == []  # the slice that filled it, and what waits
+    assert len(box._frames) == 868 and all(f is shared for f in box._frames), "what waits is references"
+    transport.drained()
+    assert [len(w) for w in writes] == [66000] * 4 and box.backlog == 66000 + 736 * 1000
+    for _ in range(6):
+        transport.drained()
+    assert sum(map(len, writes)) == 1_000_000 and box._frames == [] and events == []
 
 
 def test_every_outbox_together_has_a_budget_and_the_heaviest_is_told_first() -> None:
