@@ -359,9 +359,12 @@ class _PageRequest(server.Request):
         super().process()
 
     def _refuse(self, code: int, text: bytes) -> None:
+        """Answer C{code} with a line of text, then close: nothing more is taken on this connection."""
         self.setResponseCode(code)
         self.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
         self.setHeader(b"Content-Length", b"%d" % len(text))
+        self.setHeader(b"Connection", b"close")
+        self.channel.persistent = False  # the channel closes once the answer is written
         self.write(text)
         self.finish()
 
