@@ -227,6 +227,20 @@ async def test_a_quit_is_announced_once_with_its_reason(chat: Harness) -> None:
 
 
 @on_both_backends
+async def test_control_characters_never_reach_anyone(chat: Harness) -> None:
+    """Issue 22: a CTCP request, a NUL or an escape sequence from one front end reached another's clients raw."""
+    alice, a = await chat.user("alice", "lobby")
+    bob, b = await chat.user("bob", "lobby")
+    alice.new()
+    await chat.call(chat.service.say(b, "lobby", "\x01VERSION\x01 hi\x00\x1b[2J\tthere", None, False))
+    await chat.call(chat.service.private(b, "alice", "\x01DCC SEND f 1 2 3\x01", None, False))
+    await chat.call(chat.service.quit(b, "has quit: \x1b]0;owned\x07bye\r\nnow"))
+    await chat.settle()
+    assert [m["text"] for m in alice.new()] == ["VERSION hi[2J\tthere", "DCC SEND f 1 2 3", "bob has quit: ]0;ownedbye now"]
+    assert await refused(chat.service.say(a, "lobby", "\x00\x07", None, False)) == "empty-text"
+
+
+@on_both_backends
 async def test_members_and_the_room_list(chat: Harness) -> None:
     await chat.user("bob", "Zoo", "lobby")
     await chat.user("alice", "lobby")
