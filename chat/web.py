@@ -28,7 +28,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.protocols import policies
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import pages, resource, server, static
+from twisted.web import http, pages, resource, server, static
 from zope.interface import implementer
 
 from chat.event import Event
@@ -489,6 +489,25 @@ class _Files(static.File):
         return pages.notFound()
 
 
+class _Site(server.Site):
+    """
+    The page and the WebSocket.  Its access log is kept to a line a minute
+    per address (a loop of requests once grew the log by megabytes a second).
+    """
+
+    def log(self, request: http.Request) -> None:  # type: ignore[override]
+        peer = str(getattr(request.getClientAddress(), "host", ""))
+        quieted = _access.allow(peer)
+        if quieted is not None:
+            log.info("{peer} {method} {uri} {code} ({quiet} more requests from it in the last minute)",
+                     peer=peer, method=request.method.decode("latin-1"), uri=request.uri.decode("latin-1"),
+                     code=request.code, quiet=quieted)
+
+
+#: Lines of the web port's access log, per address.
+_access = LogThrottle(time.monotonic)
+
+
 def web_site(chat: WebChatFactory, origins: Sequence[str] = (), hosts: Sequence[str] = ()) -> WebPort:
     """
     The web port: the page at C{/}, its WebSocket at C{/ws}, for requests
@@ -496,7 +515,7 @@ def web_site(chat: WebChatFactory, origins: Sequence[str] = (), hosts: Sequence[
     """
     root = _Files(str(STATIC))
     root.putChild(SOCKET_PATH, WebSocketResource(ChatWebSocketFactory(chat, origins)))
-    site = server.Site(root)
+    site = _Site(root)
     site.requestFactory = _PageRequest
     site.hosts = AllowedHosts(hosts)  # type: ignore[attr-defined]
     site.noisy = False

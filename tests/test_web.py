@@ -549,3 +549,24 @@ def test_allowed_hosts() -> None:
     for bad in ("evil.example", "chat.example.org.evil.example", "xschool.example", "", ":80", "[]", "[evil]"):
         assert not hosts.allows(bad), bad
     assert AllowedHosts(["*"]).allows("anything.example")
+
+
+def test_the_access_log_is_a_line_a_minute_per_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twisted.internet.address import IPv4Address
+    from twisted.web.test.requesthelper import DummyRequest
+
+    from chat import web
+
+    lines: list[dict[str, Any]] = []
+    monkeypatch.setattr(web.log, "info", lambda text, **fields: lines.append(fields))
+    clock = [1000.0]
+    monkeypatch.setattr(web, "_access", web.LogThrottle(lambda: clock[0]))
+    site = web.web_site(WebChatFactory(LocalChat(reactor), reactor)).wrappedFactory
+    for n in range(30):
+        request = DummyRequest([b"a"])
+        request.client = IPv4Address("TCP", "192.0.2.8" if n % 2 else "192.0.2.9", 1)
+        request.uri, request.code = b"/a%00", 404
+        site.log(request)
+        clock[0] += 5
+    assert [(line["peer"], line["quiet"]) for line in lines] == [
+        ("192.0.2.9", 0), ("192.0.2.8", 0), ("192.0.2.9", 5), ("192.0.2.8", 5), ("192.0.2.9", 5), ("192.0.2.8", 5)]
