@@ -177,41 +177,50 @@ class Outbox:
             self._count_waiting(ready)
             return
         render = self._render
-        written = 0
-        while written < ready and not self.backlogged:
-            first = frames[written]
-            if type(first) is not bytes:
-                first = render(first)  # type: ignore[misc]
-            size, end = len(first), written + 1
-            if size < SLICE and end < ready:
-                parts = [first]
-                while end < ready and size < SLICE:
-                    f = frames[end]
-                    if type(f) is not bytes:
-                        f = render(f)  # type: ignore[misc]
-                    parts.append(f)
-                    size += len(f)
-                    end += 1
-                data = b"".join(parts)
-            else:
-                data = first
-            written = end
+        if ready == len(frames):
+            batch, self._frames = frames, []
+        else:
+            batch = frames[:ready]
+            del frames[:ready]
+        places = self._places
+        for place in places:
+            place.at -= ready
+        self._counted = 0
+        if render is not None:
+            batch = [f if type(f) is bytes else render(f) for f in batch]
+        if len(batch) == 1 or sum(map(len, batch)) <= SLICE:  # the common case: one write, as before
+            data = batch[0] if len(batch) == 1 else b"".join(batch)
             self._write(data)
             if self.backlogged:
                 # This write filled the transport's buffer (it paused us from
                 # inside write): what did not fit waits unread, so it counts.
                 self._count(len(data))
+            return
+        written = self._write_slices(batch)
+        if written < ready and not self.closed:
+            # The transport is full: the rest goes back to the head, to wait (and be counted) there.
+            rest = batch[written:]
+            self._frames[0:0] = rest
+            for place in places:
+                place.at += len(rest)
+            self._count_waiting(len(rest))
+
+    def _write_slices(self, batch: list[bytes]) -> int:
+        """Write C{batch} in slices of about L{SLICE} bytes until the transport is full: how many frames went."""
+        written = 0
+        while written < len(batch) and not self.backlogged:
+            size, end = 0, written
+            while end < len(batch) and size < SLICE:
+                size += len(batch[end])
+                end += 1
+            data = batch[written] if end == written + 1 else b"".join(batch[written:end])
+            written = end
+            self._write(data)
+            if self.backlogged:
+                self._count(len(data))  # the slice that filled the transport's buffer waits unread
                 if self.closed:
-                    return
-        if written == len(frames):
-            self._frames = []
-        else:
-            del frames[:written]
-        self._counted = 0
-        for place in self._places:
-            place.at -= written
-        if written < ready:
-            self._count_waiting(ready - written)
+                    break
+        return written
 
     def _count_waiting(self, ready: int) -> None:
         """The first C{ready} frames wait while the transport is full: count those not counted yet."""

@@ -49,6 +49,46 @@ class User:
         return f"<User {self.nick}>"
 
 
+class RoomCreations:
+    """
+    The rooms each nickname created lately, as a token bucket refilled over
+    an hour: past C{per_hour}, creating one more is refused (joining a room
+    that exists never is).  Both backends ration with it.
+    """
+
+    def __init__(self, per_hour: int = MAX_NEW_ROOMS) -> None:
+        self.per_hour = per_hour
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def _bucket(self, key: str, now: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= MAX_CREATORS:
+                self._buckets.clear()
+            bucket = self._buckets[key] = TokenBucket(now, self.per_hour / 3600, self.per_hour)
+        return bucket
+
+    def allowed(self, key: str, now: float) -> bool:
+        """Whether nickname C{key} may create a room now (nothing is counted)."""
+        if not self.per_hour:
+            return True
+        bucket = self._bucket(key, now)
+        return min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate) >= 1
+
+    def check(self, key: str, now: float) -> None:
+        """Raise L{ChatError} C{try-later} unless nickname C{key} may create a room now."""
+        if not self.allowed(key, now):
+            bucket = self._buckets[key]
+            wait = (1 - bucket.tokens - (now - bucket.stamp) * bucket.rate) / bucket.rate
+            raise ChatError("try-later", f"you may create at most {self.per_hour} rooms an hour; join one "
+                                         f"that exists, or try again in {int(wait) // 60 + 1} minutes")
+
+    def count(self, key: str, now: float) -> None:
+        """Nickname C{key} created a room."""
+        if self.per_hour:
+            self._bucket(key, now).take(now)
+
+
 class Room:
     """A named set of users with its own strictly increasing message ids."""
 
@@ -82,9 +122,7 @@ class ChatState:
         #: Whether an empty room where something was said is remembered (while its history is kept).
         self.remember_empty = remember_empty
         self.max_rooms_per_user = max_rooms_per_user
-        self.max_new_rooms = max_new_rooms
-        # Per folded nickname: the rooms it created lately, as a token bucket (refilled over an hour).
-        self._creations: dict[str, TokenBucket] = {}
+        self.creations = RoomCreations(max_new_rooms)
         # When each empty room that is remembered (its topic, its ids) emptied.
         self.emptied_at: dict[str, float] = {}
         # Empty rooms forgotten (their topic dropped) since the backend last asked: it forgets the stored copy.
@@ -205,19 +243,9 @@ class ChatState:
 
     def _count_creation(self, user: User) -> None:
         """A room made by C{user}: refused past L{max_new_rooms} in an hour (empty rooms are remembered)."""
-        if not self.max_new_rooms:
-            return
         now = self.clock()
-        bucket = self._creations.get(user.key)
-        if bucket is None:
-            if len(self._creations) >= MAX_CREATORS:
-                self._creations.clear()
-            bucket = self._creations[user.key] = TokenBucket(now, self.max_new_rooms / 3600, self.max_new_rooms)
-        wait = bucket.take(now)
-        if wait:
-            bucket.tokens += 1  # not created: not counted
-            raise ChatError("try-later", f"you may create at most {self.max_new_rooms} rooms an hour; join one "
-                                         f"that exists, or try again in {int(wait) // 60 + 1} minutes")
+        self.creations.check(user.key, now)
+        self.creations.count(user.key, now)
 
     def _remove(self, user: User, room: Room) -> None:
         del room.members[user.key]

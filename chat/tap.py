@@ -349,7 +349,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         # The cluster's history lives in Redis, shared by every node.
         backend = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
                               ttl=options["cluster-ttl"], replay=options["history-replay"],
-                              keep=options["history-keep"], max_rooms_per_user=options["max-rooms"])
+                              keep=options["history-keep"], max_rooms_per_user=options["max-rooms"],
+                              max_new_rooms=options["max-new-rooms"])
     else:
         backend = LocalChat(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
                             replay=options["history-replay"], keep=options["history-keep"],

@@ -241,6 +241,37 @@ async def test_control_characters_never_reach_anyone(chat: Harness) -> None:
 
 
 @on_both_backends
+async def test_an_empty_room_where_nothing_was_said_is_forgotten_with_its_topic(chat: Harness) -> None:
+    """Issue 22: rooms made, given a topic and left, again and again, were all kept."""
+    _, a = await chat.user("alice", "fleeting")
+    await chat.call(chat.service.set_topic(a, "fleeting", "x" * 300))
+    await chat.call(chat.service.leave(a, "fleeting"))
+    await chat.settle()
+    assert (await chat.service.topic("fleeting")).msg.text == ""
+    await chat.call(chat.service.join(a, "spoken"))
+    await chat.call(chat.service.say(a, "spoken", "hello", None, False))
+    await chat.call(chat.service.set_topic(a, "spoken", "kept with the history"))
+    await chat.call(chat.service.leave(a, "spoken"))
+    await chat.settle()
+    assert (await chat.service.topic("spoken")).msg.text == "kept with the history"
+
+
+@on_both_backends
+async def test_one_nickname_creates_at_most_so_many_rooms_an_hour(chat: Harness) -> None:
+    from chat.state import MAX_NEW_ROOMS
+
+    _, bob = await chat.user("bob", "lobby")
+    _, a = await chat.user("alice", "lobby")  # a room that exists: no creation
+    for i in range(MAX_NEW_ROOMS):
+        await chat.call(chat.service.join(a, f"new{i}"))
+        await chat.call(chat.service.leave(a, f"new{i}"))
+    assert await refused(chat.service.join(a, "one-too-many")) == "try-later"
+    await chat.call(chat.service.join(bob, "bobs"))
+    await chat.call(chat.service.join(a, "bobs"))  # joining a room that exists is always allowed
+    assert (await chat.service.members("bobs")).names == ("alice", "bob")
+
+
+@on_both_backends
 async def test_members_and_the_room_list(chat: Harness) -> None:
     await chat.user("bob", "Zoo", "lobby")
     await chat.user("alice", "lobby")

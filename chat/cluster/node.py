@@ -34,7 +34,7 @@ from chat.lookalike import look_keys
 from chat.message import CMsg, Code, encode
 from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text, reason_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
-from chat.state import (Room, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
+from chat.state import (MAX_NEW_ROOMS, Room, RoomCreations, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
                         member_room)
 
 _T = TypeVar("_T")
@@ -112,6 +112,7 @@ class ClusterNode(service.Service):
 
     def __init__(self, clock: interfaces.IReactorTime, address: RedisAddress, advertise: str,
                  ttl: float = 10.0, replay: int = 50, keep: int = 10000, max_rooms_per_user: int = 20,
+                 max_new_rooms: int = MAX_NEW_ROOMS,
                  prefix: str = "chat:", node_id: str | None = None) -> None:
         self.clock = clock
         self.address = address
@@ -120,6 +121,7 @@ class ClusterNode(service.Service):
         self.replay = replay
         self.keep = keep
         self.max_rooms_per_user = max_rooms_per_user
+        self.creations = RoomCreations(max_new_rooms)
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
         self.users: dict[str, User] = {}
@@ -481,7 +483,8 @@ class ClusterNode(service.Service):
             name, key = check_join(user, name, self.max_rooms_per_user)
         except ChatError:
             return defer.fail()
-        d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay)
+        may_create = self.creations.allowed(user.key, self.clock.seconds())
+        d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create))
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name)
@@ -489,17 +492,26 @@ class ClusterNode(service.Service):
         self.joining[key] = self.joining.get(key, 0) + 1
         pending = self.pending[(key, user.key)] = _PendingJoin(user, defer.Deferred())
 
-        def joined(reply: list[Any]) -> None:
-            entry_id, room.name, pending.names, pending.history, pending.topic = reply
+        def joined(reply: list[Any] | int) -> None:
+            if not isinstance(reply, list):  # -3: a new room, and this nickname created too many lately
+                undo()
+                self.creations.check(user.key, self.clock.seconds())
+                raise ChatError("try-later", "you may not create more rooms now; join one that exists")
+            entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
+            if created:
+                self.creations.count(user.key, self.clock.seconds())
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
 
-        def failed(f: Any) -> Any:
+        def undo() -> None:
             if user.rooms.get(key) is room:
                 self._drop(user, room)
             pending.names, pending.history = [], []
             pending.ready.callback(None)
+
+        def failed(f: Any) -> Any:
+            undo()
             return f
 
         d.addCallbacks(joined, failed)

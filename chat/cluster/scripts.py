@@ -35,6 +35,9 @@ from __future__ import annotations
 _COMMON = r"""
 local P = ARGV[1]
 local ROOM_MAXLEN = 100000
+-- Seconds the stream of an empty room where nothing was said is kept (for
+-- nodes still reading it), before it is forgotten with its topic.
+local EMPTY_ROOM_TTL = 600
 
 -- Every entry of a room's stream has 'n', its number in the room: a reader
 -- that finds a number missing knows entries were trimmed before it read them.
@@ -59,6 +62,12 @@ local function remove_member(room, fold, nick, text)
         event(room, cjson.encode({code = 2, text = text, nick = nick, room = name}))
         if redis.call('HLEN', P .. 'members:' .. room) == 0 then
             redis.call('HDEL', P .. 'rooms', room)
+            if redis.call('EXISTS', P .. 'lastid:' .. room) == 0 then
+                -- Nothing was said: nothing of the room is kept (its history, if any, keeps it).
+                redis.call('HDEL', P .. 'topics', room)
+                redis.call('EXPIRE', P .. 'room:' .. room, EMPTY_ROOM_TTL)
+                redis.call('EXPIRE', P .. 'seq:' .. room, EMPTY_ROOM_TTL)
+            end
         end
     end
     redis.call('SREM', P .. 'userrooms:' .. fold, room)
@@ -235,11 +244,23 @@ end
 return 1
 """
 
-#: ARGV: prefix, node, fold, nick, room fold, room name, replay count.
-#: Returns {entry id, room name, member nicks, last replay + 1 messages newest first, topic or ""}.
+#: ARGV: prefix, node, fold, nick, room fold, room name, replay count, whether the user may create a
+#: room ("1" or "0").  Returns {entry id, room name, member nicks, last replay + 1 messages newest
+#: first, topic or "", 1 if the join created the room}, or -3 if the room is new and may not be created.
 JOIN = _COMMON + r"""
 local node, fold, nick, room, name, replay = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
-redis.call('HSETNX', P .. 'rooms', room, name)
+local created = 0
+if redis.call('HEXISTS', P .. 'rooms', room) == 0 then
+    if redis.call('EXISTS', P .. 'lastid:' .. room) == 0 and redis.call('HEXISTS', P .. 'topics', room) == 0 then
+        if ARGV[8] == '0' then
+            return -3
+        end
+        created = 1
+    end
+    redis.call('HSET', P .. 'rooms', room, name)
+end
+redis.call('PERSIST', P .. 'room:' .. room)
+redis.call('PERSIST', P .. 'seq:' .. room)
 name = room_name(room)
 redis.call('HSET', P .. 'members:' .. room, fold, nick)
 redis.call('SADD', P .. 'userrooms:' .. fold, room)
@@ -247,7 +268,8 @@ local id = event(room, cjson.encode({code = 1, text = nick .. ' has joined ' .. 
                  'j', node .. '\t' .. fold)
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
-return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or ''}
+return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or '',
+        created}
 """
 
 #: ARGV: prefix, fold, room fold, the change (JSON), the topic a joiner gets
