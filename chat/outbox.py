@@ -48,7 +48,7 @@ def socket_writer(transport: Any) -> Callable[[bytes], None]:
 
 
 #: Bytes of one write: a turn's frames for one connection go in slices of about this size.
-SLICE = 64 * 1024
+SLICE = 256 * 1024
 
 
 class TurnFlusher:

@@ -165,18 +165,21 @@ def test_a_fan_out_burst_goes_in_slices_and_waits_as_references_while_the_transp
 
     events: list[str] = []
     box = transport.box = Outbox(TurnFlusher(clock), write, 20 * SLICE, lambda: events.append("overflow"))
-    shared = b"m" * 1000  # one event's frame, the same bytes for every recipient
-    for _ in range(1000):  # a megabyte in one turn
+    shared = b"m" * 1024  # one event's frame, the same bytes for every recipient
+    frames = 16 * SLICE // 1024  # sixteen slices' worth in one turn
+    for _ in range(frames):
         box.push(shared)
     clock.advance(0)
-    assert [len(w) for w in writes] == [66000, 66000], "slices, until the transport said it was full"
-    assert box.backlog == 66000 + 868 * 1000 and events == []  # the slice that filled it, and what waits
-    assert len(box._frames) == 868 and all(f is shared for f in box._frames), "what waits is references"
+    per_slice = SLICE // 1024
+    assert [len(w) for w in writes] == [SLICE, SLICE, SLICE], "slices, until the transport said it was full"
+    waiting = frames - 3 * per_slice
+    assert box.backlog == SLICE + waiting * 1024 and events == []  # the slice that filled it, and what waits
+    assert len(box._frames) == waiting and all(f is shared for f in box._frames), "what waits is references"
     transport.drained()
-    assert [len(w) for w in writes] == [66000] * 4 and box.backlog == 66000 + 736 * 1000
+    assert [len(w) for w in writes] == [SLICE] * 6 and box.backlog == SLICE + (waiting - 3 * per_slice) * 1024
     for _ in range(6):
         transport.drained()
-    assert sum(map(len, writes)) == 1_000_000 and box._frames == [] and events == []
+    assert sum(map(len, writes)) == frames * 1024 and box._frames == [] and events == []
 
 
 def test_every_outbox_together_has_a_budget_and_the_heaviest_is_told_first() -> None:
