@@ -205,6 +205,7 @@ class IRCServerProtocol(Connection, LineReceiver):
     _sasl_data = ""
     _batches = 0
     channels: set[str] | None = None  # folded rooms this client is in, as it was told
+    _capture: list[bytes] | None = None
 
     # -- Connection ---------------------------------------------------------------
 
@@ -311,7 +312,12 @@ class IRCServerProtocol(Connection, LineReceiver):
     # -- output ---------------------------------------------------------------------------
 
     def line(self, text: str) -> None:
-        self.outbox.push((text + "\r\n").encode("utf-8"))
+        data = (text + "\r\n").encode("utf-8")
+        capture = self._capture
+        if capture is not None:  # an answer that keeps its request's place (L{_in_order})
+            capture.append(data)
+        else:
+            self.outbox.push(data)
 
     @property
     def target(self) -> str:
@@ -780,15 +786,45 @@ class IRCServerProtocol(Connection, LineReceiver):
                 d = service.say(self.user, room, text, color, action, notice)
             else:
                 d = service.private(self.user, chat_nick(target), text, color, action, notice)
-                if not notice:
-                    d.addCallback(self._away_reply, target)
-            if notice:  # a NOTICE is never answered automatically (RFC 2812)
-                d.addErrback(lambda f: None if f.check(ChatError) else self._failed(f, {}))
-            else:
-                d.addErrback(self._failed, _MESSAGE_ERRORS, target)
+            self._in_order(d, lambda d, target=target, room=room: self._message_answers(d, target, room, notice))
             self.in_flight(d)
             self.sent(len(text))
             self.charge(len(text) / TEXT_PER_TOKEN)
+
+    def _message_answers(self, d: defer.Deferred[Any], target: str, room: str | None, notice: bool) -> None:
+        """What a PRIVMSG is answered: a 301 for an away user, or the numeric of a refusal; a NOTICE, nothing."""
+        if notice:  # a NOTICE is never answered automatically (RFC 2812)
+            d.addErrback(lambda f: None if f.check(ChatError) else self._failed(f, {}))
+            return
+        if room is None:
+            d.addCallback(self._away_reply, target)
+        d.addErrback(self._failed, _MESSAGE_ERRORS, target)
+
+    def _in_order(self, d: defer.Deferred[Any], answers: Callable[[defer.Deferred[Any]], None]) -> None:
+        """
+        C{answers} adds to C{d} what answers the request; its lines take the
+        request's place in this client's order, however late C{d} fires, so
+        replies keep command order (a PING sent after a PRIVMSG to an away
+        user is answered after its 301).
+        """
+        if d.called:
+            answers(d)
+            return
+        fill = self.outbox.reserve()
+        captured: list[bytes] = []
+
+        def start(result: object) -> object:
+            self._capture = captured
+            return result
+
+        def end(result: object) -> object:
+            self._capture = None
+            fill(captured)
+            return result
+
+        d.addBoth(start)
+        answers(d)
+        d.addBoth(end)
 
     def _away_reply(self, away: str | None, target: str) -> None:
         if away is not None:

@@ -489,3 +489,26 @@ class AddressLimitTests(SynchronousTestCase):
         fourth = Client(native, 4)
         self.assertEqual(fourth.received()[0]["error"], "too-many-connections")
         self.assertEqual(addresses.counts, {"127.0.0.1": 4})  # until the refused ones are gone
+
+
+class ReplyOrderTests(SynchronousTestCase):
+    """Issue 23: a PONG came before the 301 of a PRIVMSG sent earlier (the 301 waits for the store)."""
+
+    def test_replies_keep_command_order_while_the_store_is_slow(self) -> None:
+        clock = MemoryReactorClock()
+        store = ManualStore()
+        chat = LocalChat(clock, store=store)  # type: ignore[arg-type]
+        irc = IRCFactory(chat, clock, Limits(flood_rate=0), server_name="irc.test")
+        native = ChatServerFactory(chat, clock, Limits(flood_rate=0))
+        away = Client(native, 1)
+        away.send(code=4, text="dana")
+        away.send(code=13, text="at lunch")
+        alice = IRCClient(irc, 2)
+        alice.send("NICK alice", "USER alice 0 * :x")
+        alice.received()
+        alice.send("PRIVMSG dana :are you there?", "PRIVMSG nobody :hello?", "PING :z")
+        self.assertEqual(alice.received(), [], "nothing overtakes the answers the store holds up")
+        store.fire()
+        self.assertEqual(alice.received(), [":irc.test 301 alice dana :at lunch",
+                                            ":irc.test 401 alice nobody :nobody is called nobody",
+                                            ":irc.test PONG irc.test :z"])
