@@ -186,6 +186,10 @@ class LocalHarness(Harness):
                     return
         raise AssertionError("the store is asked for ever")
 
+    async def answer_store(self) -> None:
+        """The store answers what it was asked (the cluster's store, Redis, answers by itself)."""
+        await self.settle()
+
     async def stop(self) -> None:
         if self.chat.running:
             await self.chat.stopService()
@@ -219,6 +223,9 @@ class ClusterHarness(Harness):
             if quiet >= 2:
                 return
         raise AssertionError("the cluster never went quiet")
+
+    async def answer_store(self) -> None:
+        """Redis answers by itself."""
 
     async def stop(self) -> None:
         await self.node.stopService()

@@ -76,6 +76,26 @@ def test_a_join_read_before_its_answer_waits_for_it() -> None:
     assert room.members == {"alice": member, "bob": joiner} and node.pending == {}
 
 
+def test_a_join_waiting_for_its_answer_holds_its_own_room_only() -> None:
+    """Issue 23: the read loop waited for a join's answer, stopping delivery in every room for up to 10 s."""
+    node, room, member, old, joiner, new = _node_with_a_room()
+    other = node.rooms["dev"] = Room("dev")
+    carol_session = Recorder()
+    carol = User("carol", carol_session)
+    other.members[carol.key] = carol
+    pending = node.pending[("lobby", "bob")] = _PendingJoin(joiner, defer.Deferred())
+    node._room_entry_in_turn("lobby", _entry(1, 1, j="n1\tbob"))
+    node._room_entry_in_turn("lobby", _entry(5, 2))  # said after the join: waits behind it
+    node._room_entry_in_turn("dev", {"m": json.dumps({"code": 5, "room": "dev", "text": "meanwhile"}), "n": "1"})
+    assert [f["text"] for f in carol_session.frames] == ["meanwhile"], "another room is not held up"
+    assert old.frames == [] and new.frames == []
+    pending.names, pending.history = ["bob", "alice"], []
+    pending.ready.callback(None)
+    assert [f["code"] for f in new.frames] == [1, 3, 11, 5], "the join, its members, its end of history, then the room"
+    assert [f.get("text") for f in old.frames] == ["entry 1", "entry 2"]
+    assert node.held == {}
+
+
 def test_entries_missing_from_a_room_are_announced_not_skipped_silently() -> None:
     node, room, member, old, joiner, new = _node_with_a_room()
     node._room_entry("lobby", _entry(5, 7))

@@ -284,6 +284,21 @@ async def test_members_and_the_room_list(chat: Harness) -> None:
 
 
 @on_both_backends
+async def test_once_the_barrier_fires_what_was_said_before_it_has_reached_every_member(chat: Harness) -> None:
+    """Issue 23: a cluster's barrier was a PING: goodbyes at shutdown could overtake messages in a stream."""
+    for round in range(5):
+        _, alice = await chat.user(f"alice{round}", f"room{round}")
+        bob, _ = await chat.user(f"bob{round}", f"room{round}")
+        for i in range(20):
+            chat.service.say(alice, f"room{round}", f"m{i}", None, False)
+        barrier = chat.service.barrier()
+        await chat.answer_store()  # type: ignore[attr-defined]
+        await barrier
+        bob.outbox.flush()
+        assert texts(bob.new())[-20:] == [f"m{i}" for i in range(20)]
+
+
+@on_both_backends
 async def test_the_barrier_fires_after_what_was_accepted_is_relayed(chat: Harness) -> None:
     _, alice = await chat.user("alice", "lobby")
     bob, _ = await chat.user("bob", "lobby")

@@ -39,6 +39,9 @@ from chat.state import (MAX_NEW_ROOMS, Room, RoomCreations, User, check_join, ch
 
 _T = TypeVar("_T")
 
+#: Seconds the barrier waits at most for this node's reader to pass what it wrote.
+BARRIER_TIMEOUT = 5.0
+
 #: Entries one XREAD returns at most.
 READ_COUNT = 1000
 #: Milliseconds one XREAD waits for new entries before it is asked again.
@@ -130,6 +133,10 @@ class ClusterNode(service.Service):
         self.numbers: dict[str, int] = {}  # room key -> number ('n') of the last entry delivered
         self.pending: dict[tuple[str, str], _PendingJoin] = {}
         self.joining: dict[str, int] = {}  # room key -> joins on their way
+        # Room key -> entries read while a local join's answer is awaited: they go after it, in order.
+        self.held: dict[str, list[dict[str, str]]] = {}
+        # Room key -> the stream entry of the last message this node wrote there (for the barrier).
+        self.written: dict[str, str] = {}
         self.registered = False
         self.running = False
         # Where the node's address comes from if none was given (its first listener).
@@ -244,6 +251,7 @@ class ClusterNode(service.Service):
         self.rooms.clear()
         self.pending.clear()
         self.joining.clear()
+        self.held.clear()
         for key in list(self.cursors):
             if key != self.inbox:
                 del self.cursors[key]
@@ -268,12 +276,30 @@ class ClusterNode(service.Service):
                     pass
 
     def barrier(self) -> defer.Deferred[Any]:
-        """Fires once every command sent before it has been answered."""
+        """
+        Fires once everything accepted so far is relayed: every command sent
+        before it answered (a PING behind them on the one connection), then
+        this node's reader past every message this node wrote (a PING alone
+        let the goodbyes of a shutdown overtake messages still in a stream).
+        Bounded by L{BARRIER_TIMEOUT}.
+        """
         if not self.connected:
             return defer.succeed(None)
-        d = self.commands.ping()
-        d.addErrback(lambda _: None)
-        return d
+        return defer.Deferred.fromCoroutine(self._barrier())
+
+    async def _barrier(self) -> None:
+        try:
+            await self.commands.ping()
+        except Exception:  # noqa: BLE001 - Redis went away: nothing more will be relayed
+            return
+        targets = {f"{self.prefix}room:{key}": _stream_key(entry) for key, entry in self.written.items()}
+        deadline = self.clock.seconds() + BARRIER_TIMEOUT
+        while self.running and self.clock.seconds() < deadline:
+            behind = [key for key, target in targets.items()
+                      if key in self.cursors and self.cursors[key] != "$" and _stream_key(self.cursors[key]) < target]
+            if not behind:
+                return
+            await task.deferLater(self.clock, 0.005, lambda: None)  # type: ignore[arg-type]
 
     # -- the reader ----------------------------------------------------------
 
@@ -308,11 +334,34 @@ class ClusterNode(service.Service):
                     if key == self.inbox:
                         self._private_entry(fields)
                     else:
-                        waiting = self._room_entry(key[len(self.prefix) + 5:], fields)
-                        if waiting is not None:
-                            await waiting
+                        self._room_entry_in_turn(key[len(self.prefix) + 5:], fields)
                     if key not in self.cursors:
                         break
+
+    def _room_entry_in_turn(self, room_key: str, fields: dict[str, str]) -> None:
+        """
+        Deliver one entry of a room, after those of the room still waiting
+        for a local join's answer: only that room waits, never the others
+        (the read loop once waited, stopping delivery in every room).
+        """
+        held = self.held.get(room_key)
+        if held is not None:
+            held.append(fields)
+            return
+        waiting = self._room_entry(room_key, fields)
+        if waiting is not None:
+            self.held[room_key] = []
+            waiting.addBoth(lambda _: self._release(room_key))
+
+    def _release(self, room_key: str) -> None:
+        """A room's join was answered: deliver what waited behind it, in order (until another join waits)."""
+        held = self.held.pop(room_key, [])
+        for i, fields in enumerate(held):
+            waiting = self._room_entry(room_key, fields)
+            if waiting is not None:
+                self.held[room_key] = held[i + 1:]
+                waiting.addBoth(lambda _: self._release(room_key))
+                return
 
     async def _gaps(self) -> None:
         """
@@ -411,6 +460,7 @@ class ClusterNode(service.Service):
             self.joining.pop(room.key, None)
             self.cursors.pop(f"{self.prefix}room:{room.key}", None)
             self.numbers.pop(room.key, None)
+            self.written.pop(room.key, None)
 
     # -- requests: the chat service -------------------------------------------
 
@@ -557,7 +607,11 @@ class ClusterNode(service.Service):
                    ts=int(self.clock.seconds() * 1000), action=action, notice=notice)
         # Messages keep their order on the one Redis connection.
         d = self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
-        return self._answer(d.addCallback(lambda _: None), LOST_WHILE_SENDING)
+
+        def written(message_id: int) -> None:
+            self.written[room.key] = f"{message_id}-0"  # what the barrier waits for the reader to pass
+
+        return self._answer(d.addCallback(written), LOST_WHILE_SENDING)
 
     def private(self, user: User, to: str, text: str, color: str | None, action: bool,
                 notice: bool = False) -> defer.Deferred[str | None]:
