@@ -17,7 +17,7 @@ from twisted.internet import tcp
 from twisted.internet.interfaces import IReactorTime
 
 
-def socket_writer(transport: Any) -> Callable[[bytes], None]:
+def socket_writer(transport: Any) -> Callable[[bytes], int | None]:
     """
     C{transport.write}, except that while nothing waits in the transport's
     buffer the bytes go straight to its socket.  Twisted's C{write} buffers
@@ -27,22 +27,26 @@ def socket_writer(transport: Any) -> Callable[[bytes], None]:
     failure, goes through C{write} as before, with its buffering, its
     backpressure (the outbox's producer is paused) and its error handling.
     Not a plain TCP connection (TLS, a test's transport): its own C{write}.
+    Returns the bytes of C{data} left in Twisted's buffer (None: not known,
+    all of them), which is what waits unread when the buffer is full.
     """
     write = transport.write
     if not isinstance(transport, tcp.Connection):
-        return write
+        return write  # type: ignore[no-any-return]
 
-    def write_now(data: bytes) -> None:
+    def write_now(data: bytes) -> int:
         t = transport
         if (t._tempDataBuffer or t.offset != len(t.dataBuffer) or not t.connected or t.disconnecting
                 or t._writeDisconnected or t._aborting or t.TLS):
             write(data)
-            return
+            return len(data)
         sent = t.writeSomeData(data)
         if type(sent) is not int:  # the connection is lost: Twisted finds out and closes it as usual
             write(data)
-        elif sent < len(data):
+            return len(data)
+        if sent < len(data):
             write(data[sent:])
+        return len(data) - sent
 
     return write_now
 
@@ -108,7 +112,7 @@ class Outbox:
     __slots__ = ("_budget", "_counted", "_flusher", "_frames", "_overflow", "_places", "_render", "_scheduled", "_write",
                  "backlog", "backlogged", "closed", "limit", "paused_at")
 
-    def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], None], limit: int,
+    def __init__(self, flusher: TurnFlusher, write: Callable[[bytes], int | None], limit: int,
                  overflow: Callable[[], None], render: Callable[[Any], bytes] | None = None,
                  budget: QueueBudget | None = None) -> None:
         self._budget = budget
@@ -192,11 +196,11 @@ class Outbox:
             batch = [f if type(f) is bytes else render(f) for f in batch]
         if len(batch) == 1 or sum(map(len, batch)) <= SLICE:  # the common case: one write, as before
             data = batch[0] if len(batch) == 1 else b"".join(batch)
-            self._write(data)
+            left = self._write(data)
             if self.backlogged:
                 # This write filled the transport's buffer (it paused us from
-                # inside write): what did not fit waits unread, so it counts.
-                self._count(len(data))
+                # inside write): what the socket did not take waits unread, so it counts.
+                self._count(len(data) if left is None else left)
             return
         written = self._write_slices(batch)
         if written < ready and not self.closed:
@@ -219,9 +223,9 @@ class Outbox:
             end = min(bisect_left(ends, done + SLICE, start) + 1, count)
             data = batch[start] if end == start + 1 else b"".join(batch[start:end])
             start, done = end, ends[end - 1]
-            self._write(data)
-            if self.backlogged:
-                self._count(len(data))  # the slice that filled the transport's buffer waits unread
+            left = self._write(data)
+            if self.backlogged:  # what the socket did not take of the slice that filled the buffer waits unread
+                self._count(len(data) if left is None else left)
         return start
 
     def _count_waiting(self, ready: int) -> None:

@@ -275,7 +275,7 @@ async def pair() -> Any:
 async def test_a_write_goes_straight_to_the_socket_when_nothing_waits(pair: Any) -> None:
     server, client = pair
     write = socket_writer(server.transport)
-    write(b"hello")
+    assert write(b"hello") == 0  # nothing left in Twisted's buffer
     transport = server.transport
     assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])  # nothing left for a later turn
     assert transport not in reactor.getWriters()
@@ -291,13 +291,16 @@ async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpress
     write = socket_writer(server.transport)
     sent = bytearray()
     i = 0
+    left = 0
     while not producer.paused:
         chunk = (b"%08d" % i) * 8192
-        write(chunk)
+        left += write(chunk)  # type: ignore[operator]
         sent += chunk
         i += 1
-    assert server.transport._tempDataBuffer  # the rest waits in Twisted's buffer
-    write(b"end")  # behind what waits, never before it
+    transport = server.transport
+    assert left == len(transport.dataBuffer) - transport.offset + sum(map(len, transport._tempDataBuffer)) > 0, \
+        "what it says it left is what waits in Twisted's buffer"
+    assert write(b"end") == 3  # behind what waits, never before it
     sent += b"end"
     client.transport.resumeProducing()
     await _until(lambda: len(client.received) == len(sent))
