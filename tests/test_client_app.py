@@ -256,11 +256,30 @@ class ClientTests(ClientCase):
         self.proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.view.exit, 0)
 
-    def test_quit_without_an_answer_still_exits(self) -> None:
+    def test_quit_without_an_answer_still_exits_saying_lines_may_be_lost(self) -> None:
         self.log_on()
         self.client.quit()
         self.reactor.advance(QUIT_GRACE)
+        self.assertEqual(self.view.exit, 1)
+        self.assertIn("lines sent last may be lost", self.view.kinds()[-1][1])
+
+    def test_the_wait_for_the_goodbye_starts_again_while_the_server_works_through_the_lines(self) -> None:
+        """Issue 28: piped lines were lost: the client left 3 s after its quit, while flood control still held them."""
+        self.log_on()
+        self.client.line_entered("/quit")
+        for i in range(5):  # the server still relays what was sent before the quit
+            self.reactor.advance(QUIT_GRACE - 1)
+            self.server(code=5, room="lobby", nick="me", text=f"line {i}", id=i + 1)
+        self.assertIsNone(self.view.exit)
+        self.server(code=2, close=True, text="Goodbye.")
+        self.proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.view.exit, 0)
+
+    def test_a_connection_lost_before_the_goodbye_is_not_a_clean_exit(self) -> None:
+        self.log_on()
+        self.client.line_entered("/quit")
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.view.exit, 1)
 
     def test_server_shutdown_notice_then_clean_exit(self) -> None:
         self.log_on()

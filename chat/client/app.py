@@ -7,7 +7,7 @@ room), and what to show.  UIs implement L{View}.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -17,8 +17,10 @@ from chat.client.render import Event, mentions, sanitize
 from chat.message import DEFAULT_ROOM, PALETTE, CMsg, Code
 from chat.names import fold
 
-#: Seconds to wait for the server's goodbye after /quit before leaving anyway.
-QUIT_GRACE = 3.0
+#: Seconds of silence from the server, after /quit, before leaving without its goodbye.  The
+#: goodbye comes once the server has read every line sent before the quit (which flood control
+#: may make it read slowly): each frame that arrives meanwhile starts the wait again.
+QUIT_GRACE = 10.0
 
 
 class View(Protocol):
@@ -61,6 +63,8 @@ class ChatClient:
         self._rejoin: list[str] = [room, *(r for r in also if fold(r) != fold(room))]  # joined at logon
         self._switch_to: str | None = room
         self.quitting = False
+        self.said_goodbye = False  # the server answered our quit: everything before it was taken
+        self._quit_timer: Any = None
         self.server_closing = False
         self.state = "connecting"
         self.finished = False
@@ -153,7 +157,9 @@ class ChatClient:
         self.logged_on = False
         self.rooms = []
         if self.quitting:
-            self._finish(0)
+            if not self.said_goodbye:
+                self.view.show(Event("error", f"the connection closed before the server took everything sent: {why}"))
+            self._finish(0 if self.said_goodbye else 1)
             return
         if not self.server_closing:
             self.view.show(Event("error", f"connection lost: {why}"))
@@ -167,6 +173,8 @@ class ChatClient:
         self.view.show(Event("error", why))
 
     def received(self, msg: CMsg) -> None:
+        if self._quit_timer is not None and self._quit_timer.active():
+            self._quit_timer.reset(QUIT_GRACE)  # the server is still working through what we sent
         handler = getattr(self, f"_on_{msg.code}", None)
         if handler is not None:
             handler(msg)
@@ -213,7 +221,8 @@ class ChatClient:
 
     def _on_2(self, msg: CMsg) -> None:  # LEAVING_CHAT
         if msg.close:
-            return  # the goodbye to our own /quit
+            self.said_goodbye = True  # the goodbye to our own /quit
+            return
         self.view.show(Event("event", msg.text, room=msg.room, nick=msg.nick))
         if msg.room is not None and msg.nick is not None:
             self.members.get(fold(msg.room), {}).pop(fold(msg.nick), None)
@@ -477,4 +486,11 @@ class ChatClient:
             self._finish(0)
             return
         self.connection.send(CMsg(Code.LEAVING_CHAT, close=True, text=reason))
-        self.reactor.callLater(QUIT_GRACE, self._finish, 0)
+        self._quit_timer = self.reactor.callLater(QUIT_GRACE, self._no_goodbye)
+
+    def _no_goodbye(self) -> None:
+        """The server fell silent after our quit: leave, saying it may not have taken everything."""
+        if self.finished:
+            return
+        self.view.show(Event("error", f"no goodbye from the server in {QUIT_GRACE:g} s: lines sent last may be lost"))
+        self._finish(1)

@@ -1,6 +1,9 @@
 """
 Line mode, for scripts and bots (stdin not a terminal): each input line is
 sent to the current room, each received line printed as C{[room] <nick> text}.
+Lines go no faster than the server's default flood control takes them, so a
+long input is never cut off for flooding; at its end the client quits and
+waits for the server's goodbye, which comes once every line was taken.
 """
 
 from __future__ import annotations
@@ -13,9 +16,17 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from twisted.internet.interfaces import IReactorTime
+
 from chat.client.app import ChatClient
 from chat.client.logon import LogonForm
 from chat.client.render import Event, ansi, plain, styled
+from chat.limits import FLOOD_BURST, FLOOD_RATE, TokenBucket
+
+#: Lines a second the pipe sends at most, and at once: under the server's defaults
+#: (docs/protocol.md, flood control), so a script is slowed by itself, never cut off.
+PIPE_RATE = 0.9 * FLOOD_RATE
+PIPE_BURST = FLOOD_BURST // 2
 
 
 @implementer(IHalfCloseableProtocol)
@@ -30,7 +41,11 @@ class PipeUI(LineReceiver):
     MAX_LENGTH = 1024 * 1024
 
     def __init__(self, form: LogonForm, start: Callable[[PipeUI, LogonForm], ChatClient],
-                 finish: Callable[[int], None], color: bool = False) -> None:
+                 finish: Callable[[int], None], color: bool = False, clock: IReactorTime | None = None) -> None:
+        if clock is None:
+            from twisted.internet import reactor as clock  # type: ignore[assignment]
+        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.pace = TokenBucket(self.clock.seconds(), PIPE_RATE, PIPE_BURST)
         self.form = form
         self.start = start
         self._finish = finish
@@ -58,6 +73,10 @@ class PipeUI(LineReceiver):
             self._next_question()
             return
         self.client.line_entered(line)
+        wait = self.pace.take(self.clock.seconds())
+        if wait:  # read the next line once the server would take it
+            self.pauseProducing()
+            self.clock.callLater(wait, self.resumeProducing)
 
     def readConnectionLost(self) -> None:
         """End of input: leave cleanly, as /quit would."""
