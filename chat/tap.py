@@ -4,7 +4,10 @@ The twistd plugin's options and service: C{twistd -n chat --port 0}.
 
 from __future__ import annotations
 
+import errno
+import re
 import resource
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,6 +152,22 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             description += ":interface=" + _quote(self["interface"])
         self[f"{front_end}-endpoint"].append(description)
 
+    #: Set once parsing failed: twistd then prints our usage before the error, which is kept to a line.
+    _failed = False
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError:
+            self._failed = True
+            raise
+
+    def getUsage(self, width: int | None = None) -> str:
+        """The whole help, unless parsing failed: then one line that says where it is (not 60 lines)."""
+        if self._failed:
+            return "Usage: twistd [options] chat [options]  (twistd chat --help lists every option)"
+        return super().getUsage(width)
+
     def postOptions(self) -> None:
         if not 0 <= self["port"] <= MAX_PORT_NUMBER:
             raise usage.UsageError(
@@ -177,6 +196,10 @@ class Options(usage.Options, strcred.AuthOptionMixin):
             self._port_to_endpoint(front_end)
         if self["tls-port"] is not None:
             self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
+        for description in (*self["endpoint"], *self["irc-endpoint"], *self["web-endpoint"]):
+            why = port_in_use(description)
+            if why is not None:
+                raise usage.UsageError(why)
         if self["redis"] is None and not self["no-history"]:
             # The data directory, its lock and its database, checked before
             # twistd daemonizes: what is wrong is said in one line.
@@ -184,6 +207,39 @@ class Options(usage.Options, strcred.AuthOptionMixin):
                 check_store(Path(self["data-dir"]))
             except StoreError as e:
                 raise usage.UsageError(str(e)) from None
+
+
+def port_in_use(description: str) -> str | None:
+    """
+    Why a TCP (or TLS) listening port of a strports C{description} cannot
+    be used, found before twistd starts (and daemonizes): one line for the
+    operator, or None if it looks free (or is not a TCP port we can try).
+    """
+    kind, *parts = re.split(r"(?<!\\):", description)
+    if kind not in ("tcp", "ssl", "tcp6"):
+        return None
+    named = dict(p.split("=", 1) for p in parts if "=" in p)
+    positional = [p for p in parts if "=" not in p]
+    try:
+        port = int(named.get("port", positional[0] if positional else "0"))
+    except ValueError:
+        return None
+    interface = named.get("interface", "").replace("\\", "")
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if kind == "tcp6" or ":" in interface else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Twisted listens
+        try:
+            probe.bind((interface or ("::" if family == socket.AF_INET6 else ""), port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"port {port} is in use (another server?): stop it, or choose another "
+                        f"(--port N for 1500+N, or --endpoint tcp:PORT)")
+            if e.errno == errno.EACCES:
+                return f"port {port} needs privileges this user lacks: choose one above 1023"
+            return f"cannot listen on {description}: {e.strerror}"
+    return None
 
 
 #: Seconds between checks of logon timeouts and idle connections.

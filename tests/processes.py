@@ -51,6 +51,7 @@ class ServerProcess:
         if twistd_args and "-y" in twistd_args:
             command = TWISTD + ["-n", "--pidfile=", *twistd_args]
         command = [*(prefix or []), *command]  # e.g. ip netns exec HOST
+        self.cwd = cwd
         self.output = b""
         self._lock = threading.Lock()
         self.process = subprocess.Popen(

@@ -133,7 +133,21 @@ def test_port_in_use_fails_at_once(server: ServerProcess, tmp_path: Path) -> Non
         cwd=tmp_path, env=source_env(), capture_output=True, timeout=TIMEOUT,
     )
     assert result.returncode != 0
-    assert b"Address already in use" in result.stdout + result.stderr
+    said = (result.stdout + result.stderr).decode()
+    assert f"port {server.port} is in use (another server?)" in said
+    assert len(said.strip().splitlines()) <= 3 and "Traceback" not in said, said  # issue 28: it was 20 lines
+
+
+def test_a_bad_option_or_a_data_directory_in_use_is_said_in_three_lines(server: ServerProcess, tmp_path: Path) -> None:
+    """Issue 28: the error came after 60 lines of help."""
+    for args, expected in ((["--port", "1500"], "--port must be from 0 to 1499"),
+                           (["--port", "x"], "invalid literal"),
+                           (["--endpoint", "tcp:0:interface=127.0.0.1"], "is in use by another chat server")):
+        result = subprocess.run(TWISTD + ["-n", "--pidfile=", "chat", *args], cwd=server.cwd, env=source_env(),
+                                capture_output=True, timeout=TIMEOUT)
+        said = (result.stdout + result.stderr).decode()
+        assert result.returncode != 0 and expected in said, said
+        assert len(said.strip().splitlines()) <= 3 and "Traceback" not in said, said
 
 
 def test_chat_tac_runs_the_same_service(tmp_path: Path) -> None:

@@ -52,3 +52,31 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit() -> None:
     before_after, hard, now = " ".join(out[:2]), int(out[2]), int(out[3])
     assert before_after.startswith("(256,")
     assert now == min(hard, 1 << 20) > 256
+
+
+def test_a_port_in_use_is_found_before_twistd_starts() -> None:
+    """Issue 28: a port in use was a 20-line traceback (cut off in daemon mode)."""
+    import socket
+
+    from chat.tap import port_in_use
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert port_in_use(f"tcp:{port}:interface=127.0.0.1") == (
+            f"port {port} is in use (another server?): stop it, or choose another "
+            "(--port N for 1500+N, or --endpoint tcp:PORT)")
+        assert port_in_use(f"tcp:port={port}:interface=127.0.0.1") is not None
+        with pytest.raises(usage.UsageError, match=f"port {port} is in use"):
+            Options().parseOptions(["--no-history", "--endpoint", f"tcp:{port}:interface=127.0.0.1"])
+    assert port_in_use(f"tcp:{port}:interface=127.0.0.1") is None  # free again
+    assert port_in_use("tcp:0") is None and port_in_use("unix:/tmp/x") is None
+
+
+def test_after_a_usage_error_the_usage_is_one_line() -> None:
+    options = Options()
+    assert "--max-per-address" in str(options)
+    with pytest.raises(usage.UsageError):
+        options.parseOptions(["--port", "5000"])
+    assert str(options).count("\n") <= 1 and "twistd chat --help" in str(options)
