@@ -37,6 +37,14 @@ class IRCClient:
         return data.split("\r\n")[:-1]
 
 
+def native_member(factory: ChatServerFactory, port: int, nick: str, room: str) -> Client:
+    """A native client logged on as C{nick} and in C{room}."""
+    c = Client(factory, port)
+    c.send(code=4, text=nick)
+    c.send(code=1, room=room)
+    return c
+
+
 class IRCTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
@@ -140,9 +148,7 @@ class IRCTests(SynchronousTestCase):
         self.assertEqual(got[1], ":irc.test PONG irc.test :x")
 
     def test_quit_closes_with_error_and_the_room_hears_the_reason(self) -> None:
-        bob = Client(self.native, 40000)
-        bob.send(code=4, text="bob")
-        bob.send(code=1, room="lobby")
+        bob = native_member(self.native, 40000, "bob", "lobby")
         irc = self.registered("alice")
         irc.send("JOIN #lobby")
         bob.received()
@@ -419,9 +425,7 @@ class TargetTests(SynchronousTestCase):
         self.assertIn("TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:10,PART:10,NAMES:10", "\n".join(c.received()))
 
     def test_a_channel_named_many_times_hears_the_line_once(self) -> None:
-        bob = Client(self.native, 2)
-        bob.send(code=4, text="bob")
-        bob.send(code=1, room="c")
+        bob = native_member(self.native, 2, "bob", "c")
         alice = self.client("alice")
         alice.send("JOIN #c")
         alice.received()
