@@ -179,7 +179,8 @@ class Outbox:
         ready = self._places[0].at if self._places else len(frames)
         if not ready:
             return
-        if self.backlogged:
+        if self.backlogged and self.backlog >= SLICE:
+            # A slice waits unread in the transport already: the rest waits here, as references.
             self._count_waiting(ready)
             return
         render = self._render
@@ -196,6 +197,11 @@ class Outbox:
             batch = [f if type(f) is bytes else render(f) for f in batch]
         if len(batch) == 1 or sum(map(len, batch)) <= SLICE:  # the common case: one write, as before
             data = batch[0] if len(batch) == 1 else b"".join(batch)
+            if self.backlogged:  # the transport is full: all of it waits unread (past the limit, not written)
+                self._count(len(data))
+                if not self.closed:
+                    self._write(data)
+                return
             left = self._write(data)
             if self.backlogged:
                 # This write filled the transport's buffer (it paused us from

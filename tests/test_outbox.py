@@ -106,16 +106,15 @@ def test_a_reader_that_stops_reading_overflows_past_the_limit_and_a_resumed_one_
     for _ in range(9):
         box.push(b"x" * 10)
         clock.advance(0)
-    assert writes == [], "while the transport is full, frames wait here, counted"
-    assert box.backlog == 90
+    assert len(b"".join(writes)) == 90 and box.backlog == 90, "under a slice, written to the full transport, counted"
     box.resume()
-    assert events == [] and len(b"".join(writes)) == 90 and box.backlog == 0
+    assert events == [] and box.backlog == 0
     box.pause()
     for _ in range(11):
         box.push(b"x" * 10)
         clock.advance(0)
     assert events == ["overflow"]
-    assert box.closed and len(b"".join(writes)) == 90  # nothing more was written to a full transport
+    assert box.closed and len(b"".join(writes)) == 190  # the frame that went over was not written
 
 
 class FillingTransport:
