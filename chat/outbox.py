@@ -149,14 +149,17 @@ class Outbox:
         self._places.append(place)
 
         def fill(frames: Sequence[Any]) -> None:
-            if place not in self._places:
+            places = self._places
+            if place not in places:
                 return  # filled already, or drained by a close
-            self._places.remove(place)
+            i = places.index(place)
+            del places[i]
             if frames:
                 self._frames[place.at:place.at] = frames
-                for other in self._places:
-                    if other.at >= place.at:
-                        other.at += len(frames)
+                # Places are in the order they were reserved, which is their order in the outbox: only
+                # those reserved after this one move (one reserved before it at the same spot stays first).
+                for other in places[i:]:
+                    other.at += len(frames)
             if self._frames and not self.closed and not self._scheduled:
                 self._scheduled = True
                 self._flusher.schedule(self)

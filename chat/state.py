@@ -58,35 +58,54 @@ class RoomCreations:
 
     def __init__(self, per_hour: int = MAX_NEW_ROOMS) -> None:
         self.per_hour = per_hour
-        self._buckets: dict[str, TokenBucket] = {}
+        self._buckets: dict[object, TokenBucket] = {}
 
-    def _bucket(self, key: str, now: float) -> TokenBucket:
+    def _bucket(self, key: object, now: float) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= MAX_CREATORS:
-                self._buckets.clear()
+                self._forget_some(now)
             bucket = self._buckets[key] = TokenBucket(now, self.per_hour / 3600, self.per_hour)
         return bucket
 
-    def allowed(self, key: str, now: float) -> bool:
-        """Whether nickname C{key} may create a room now (nothing is counted)."""
+    def _forget_some(self, now: float) -> None:
+        """Drop the allowances that are whole again, then the oldest (never everyone's at once)."""
+        for key in [k for k, b in self._buckets.items() if self._tokens(b, now) >= b.burst]:
+            del self._buckets[key]
+        while len(self._buckets) >= MAX_CREATORS:
+            del self._buckets[next(iter(self._buckets))]
+
+    @staticmethod
+    def _tokens(bucket: TokenBucket, now: float) -> float:
+        return min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate)
+
+    def allowed(self, user: User, now: float) -> bool:
+        """Whether C{user} may create a room now (nothing is counted)."""
         if not self.per_hour:
             return True
-        bucket = self._bucket(key, now)
-        return min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate) >= 1
+        return all(self._tokens(self._bucket(key, now), now) >= 1 for key in self._keys(user))
 
-    def check(self, key: str, now: float) -> None:
-        """Raise L{ChatError} C{try-later} unless nickname C{key} may create a room now."""
-        if not self.allowed(key, now):
-            bucket = self._buckets[key]
-            wait = (1 - bucket.tokens - (now - bucket.stamp) * bucket.rate) / bucket.rate
+    @staticmethod
+    def _keys(user: User) -> tuple[object, ...]:
+        """
+        Whose allowance a creation spends: the nickname's (a reconnection
+        keeps it) and the connection's (a rename keeps it; by the client's
+        id, so that no connection is kept alive here).
+        """
+        return user.key, id(user.client)
+
+    def check(self, user: User, now: float) -> None:
+        """Raise L{ChatError} C{try-later} unless C{user} may create a room now."""
+        if not self.allowed(user, now):
+            wait = max((1 - self._tokens(self._bucket(k, now), now)) / (self.per_hour / 3600) for k in self._keys(user))
             raise ChatError("try-later", f"you may create at most {self.per_hour} rooms an hour; join one "
                                          f"that exists, or try again in {int(wait) // 60 + 1} minutes")
 
-    def count(self, key: str, now: float) -> None:
-        """Nickname C{key} created a room."""
+    def count(self, user: User, now: float) -> None:
+        """C{user} created a room."""
         if self.per_hour:
-            self._bucket(key, now).take(now)
+            for key in self._keys(user):
+                self._bucket(key, now).take(now)
 
 
 class Room:
@@ -244,8 +263,8 @@ class ChatState:
     def _count_creation(self, user: User) -> None:
         """A room made by C{user}: refused past L{max_new_rooms} in an hour (empty rooms are remembered)."""
         now = self.clock()
-        self.creations.check(user.key, now)
-        self.creations.count(user.key, now)
+        self.creations.check(user, now)
+        self.creations.count(user, now)
 
     def _remove(self, user: User, room: Room) -> None:
         del room.members[user.key]

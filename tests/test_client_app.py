@@ -266,14 +266,33 @@ class ClientTests(ClientCase):
     def test_the_wait_for_the_goodbye_starts_again_while_the_server_works_through_the_lines(self) -> None:
         """Issue 28: piped lines were lost: the client left 3 s after its quit, while flood control still held them."""
         self.log_on()
+        for i in range(10):
+            self.client.line_entered(f"line {i}")
         self.client.line_entered("/quit")
-        for i in range(5):  # the server still relays what was sent before the quit
-            self.reactor.advance(QUIT_GRACE - 1)
+        for i in range(10):  # the server still relays what was sent before the quit: 20 s, twice the grace
+            self.reactor.advance(2)
             self.server(code=5, room="lobby", nick="me", text=f"line {i}", id=i + 1)
         self.assertIsNone(self.view.exit)
         self.server(code=2, close=True, text="Goodbye.")
         self.proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.view.exit, 0)
+
+    def test_a_goodbye_then_a_slow_close_is_a_clean_exit(self) -> None:
+        self.log_on()
+        self.client.line_entered("/quit")
+        self.server(code=2, close=True, text="Goodbye.")
+        self.reactor.advance(QUIT_GRACE)
+        self.assertEqual(self.view.exit, 0)
+
+    def test_a_busy_room_does_not_keep_a_client_waiting_for_a_goodbye_for_ever(self) -> None:
+        self.log_on()
+        self.client.line_entered("/quit")
+        for i in range(1000):
+            self.reactor.advance(1)
+            if self.view.exit is not None:
+                break
+            self.server(code=5, room="lobby", nick="chatty", text="busy", id=i + 1)
+        self.assertEqual(self.view.exit, 1)
 
     def test_a_connection_lost_before_the_goodbye_is_not_a_clean_exit(self) -> None:
         self.log_on()

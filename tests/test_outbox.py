@@ -78,6 +78,18 @@ def test_places_are_filled_in_any_order_and_each_keeps_its_position() -> None:
     assert writes == [b"A a B b "]
 
 
+def test_two_places_reserved_one_after_the_other_keep_their_order_whichever_is_filled_first() -> None:
+    """Found in review: the IRC answers of PRIVMSG x,y take two places at one spot; the second filled first came out first."""
+    box, clock, writes, _ = outbox()
+    box.push(b"A")
+    first, second = box.reserve(), box.reserve()
+    box.push(b"PONG")
+    second([b"401-y"])
+    first([b"301-x"])
+    clock.advance(0)
+    assert writes == [b"A301-x401-yPONG"]
+
+
 def test_an_empty_fill_frees_the_place() -> None:
     box, clock, writes, _ = outbox()
     fill = box.reserve()

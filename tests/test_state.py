@@ -146,7 +146,15 @@ class StateTests(SynchronousTestCase):
         with self.assertRaises(ChatError):
             self.state.join(self.user("alice"), "d")  # the count is the nickname's, not the connection's
         self.now += 1200  # a third of an hour: one room more
-        self.state.join(self.state.find_user("alice"), "d")  # type: ignore[arg-type]
+        alice = self.state.find_user("alice")
+        assert alice is not None
+        self.state.join(alice, "d")
+        carol = self.user("carol")
+        for name in ("e", "f", "g"):
+            self.state.join(carol, name)
+        self.state.rename(carol, "carla")  # found in review: a new name was a new allowance
+        with self.assertRaises(ChatError):
+            self.state.join(carol, "h")  # the connection's is spent too
 
     def test_nickname_in_use_is_refused_case_insensitively(self) -> None:
         self.user("Alice")

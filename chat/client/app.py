@@ -65,6 +65,8 @@ class ChatClient:
         self.quitting = False
         self.said_goodbye = False  # the server answered our quit: everything before it was taken
         self._quit_timer: Any = None
+        self._quit_deadline = 0.0
+        self.frames_sent = 0
         self.server_closing = False
         self.state = "connecting"
         self.finished = False
@@ -118,6 +120,7 @@ class ChatClient:
             self.view.show(Event("error", "not connected"))
             return False
         self.connection.send(msg)
+        self.frames_sent += 1
         return True
 
     def _finish(self, code: int) -> None:
@@ -173,7 +176,8 @@ class ChatClient:
         self.view.show(Event("error", why))
 
     def received(self, msg: CMsg) -> None:
-        if self._quit_timer is not None and self._quit_timer.active():
+        if (self._quit_timer is not None and self._quit_timer.active() and not self.said_goodbye
+                and self.reactor.seconds() < self._quit_deadline):
             self._quit_timer.reset(QUIT_GRACE)  # the server is still working through what we sent
         handler = getattr(self, f"_on_{msg.code}", None)
         if handler is not None:
@@ -487,10 +491,15 @@ class ChatClient:
             return
         self.connection.send(CMsg(Code.LEAVING_CHAT, close=True, text=reason))
         self._quit_timer = self.reactor.callLater(QUIT_GRACE, self._no_goodbye)
+        # However busy the room, the wait ends: the server reads at least a line a second of what we sent.
+        self._quit_deadline = self.reactor.seconds() + QUIT_GRACE + min(self.frames_sent, 600)
 
     def _no_goodbye(self) -> None:
         """The server fell silent after our quit: leave, saying it may not have taken everything."""
         if self.finished:
+            return
+        if self.said_goodbye:  # the goodbye came; the connection is slow to close
+            self._finish(0)
             return
         self.view.show(Event("error", f"no goodbye from the server in {QUIT_GRACE:g} s: lines sent last may be lost"))
         self._finish(1)

@@ -533,7 +533,7 @@ class ClusterNode(service.Service):
             name, key = check_join(user, name, self.max_rooms_per_user)
         except ChatError:
             return defer.fail()
-        may_create = self.creations.allowed(user.key, self.clock.seconds())
+        may_create = self.creations.allowed(user, self.clock.seconds())
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create))
         room = self.rooms.get(key)
         if room is None:
@@ -545,11 +545,11 @@ class ClusterNode(service.Service):
         def joined(reply: list[Any] | int) -> None:
             if not isinstance(reply, list):  # -3: a new room, and this nickname created too many lately
                 undo()
-                self.creations.check(user.key, self.clock.seconds())
+                self.creations.check(user, self.clock.seconds())
                 raise ChatError("try-later", "you may not create more rooms now; join one that exists")
             entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
             if created:
-                self.creations.count(user.key, self.clock.seconds())
+                self.creations.count(user, self.clock.seconds())
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
