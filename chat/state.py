@@ -107,6 +107,14 @@ class RoomCreations:
             for key in self._keys(user):
                 self._bucket(key, now).take(now)
 
+    def refund(self, user: User) -> None:
+        """A creation counted ahead of its answer did not happen (the room existed, or the request failed)."""
+        if self.per_hour:
+            for key in self._keys(user):
+                bucket = self._buckets.get(key)
+                if bucket is not None:
+                    bucket.tokens = min(bucket.burst, bucket.tokens + 1)
+
 
 class Room:
     """A named set of users with its own strictly increasing message ids."""

@@ -272,6 +272,27 @@ async def test_one_nickname_creates_at_most_so_many_rooms_an_hour(chat: Harness)
 
 
 @on_both_backends
+async def test_joins_sent_together_cannot_all_create_rooms_before_any_is_counted(chat: Harness) -> None:
+    """Found in review: a cluster node counted a creation only once Redis answered it."""
+    from chat.state import MAX_NEW_ROOMS
+
+    _, a = await chat.user("alice")
+    for i in range(MAX_NEW_ROOMS - 2):
+        await chat.call(chat.service.join(a, f"new{i}"))
+        await chat.call(chat.service.leave(a, f"new{i}"))
+    together = [chat.service.join(a, f"together{i}") for i in range(3)]  # as an IRC JOIN of three channels
+    await chat.answer_store()  # type: ignore[attr-defined]
+    outcomes = []
+    for d in together:
+        try:
+            await d
+            outcomes.append("joined")
+        except ChatError as e:
+            outcomes.append(e.slug)
+    assert outcomes == ["joined", "joined", "try-later"]
+
+
+@on_both_backends
 async def test_members_and_the_room_list(chat: Harness) -> None:
     await chat.user("bob", "Zoo", "lobby")
     await chat.user("alice", "lobby")

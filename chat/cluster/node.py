@@ -533,7 +533,11 @@ class ClusterNode(service.Service):
             name, key = check_join(user, name, self.max_rooms_per_user)
         except ChatError:
             return defer.fail()
+        # Counted at once, and given back unless the join created the room: joins sent together
+        # (an IRC JOIN of ten channels) cannot all pass before any is counted.
         may_create = self.creations.allowed(user, self.clock.seconds())
+        if may_create:
+            self.creations.count(user, self.clock.seconds())
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create))
         room = self.rooms.get(key)
         if room is None:
@@ -548,8 +552,8 @@ class ClusterNode(service.Service):
                 self.creations.check(user, self.clock.seconds())
                 raise ChatError("try-later", "you may not create more rooms now; join one that exists")
             entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
-            if created:
-                self.creations.count(user, self.clock.seconds())
+            if may_create and not created:
+                self.creations.refund(user)
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
@@ -562,6 +566,8 @@ class ClusterNode(service.Service):
 
         def failed(f: Any) -> Any:
             undo()
+            if may_create:
+                self.creations.refund(user)
             return f
 
         d.addCallbacks(joined, failed)
