@@ -6,6 +6,7 @@ sender, the store opens and closes with the service.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from twisted.application.service import MultiService
@@ -130,7 +131,9 @@ class LocalChatTests(SynchronousTestCase):
         self.assertEqual(len(self.store.rows), 1)
 
     def test_the_service_opens_its_sqlite_history_when_it_starts(self) -> None:
-        data = Path(self.mktemp())
+        scratch = tempfile.TemporaryDirectory()  # not trial's mktemp, which writes into the checkout
+        self.addCleanup(scratch.cleanup)
+        data = Path(scratch.name) / "data"
         chat = LocalChat(self.clock, data_dir=data)
         self.assertIsNone(chat.store)
         chat.startService()
