@@ -256,11 +256,11 @@ class Connection:
         A whole request arrived: note the time, and charge flood control.
         False if the client has flooded for too long and is being closed.
         """
-        self.last_heard = self.factory.clock.seconds()
+        self.last_heard = now = self.factory.clock.seconds()
         self.ping_sent = None
-        return self.requests(1)
+        return self.requests(1, now)
 
-    def requests(self, n: int) -> bool:
+    def requests(self, n: int, now: float | None = None) -> bool:
         """
         Charge flood control for C{n} requests, each as a frame of its own
         would be (an IRC line naming several targets is that many requests;
@@ -270,9 +270,10 @@ class Connection:
         bucket = self.bucket
         if bucket is None or self.closing:
             return not self.closing
-        now = self.factory.clock.seconds()
-        delay = 0.0
-        for _ in range(n):
+        if now is None:
+            now = self.factory.clock.seconds()
+        delay = bucket.take(now)
+        for _ in range(n - 1):
             delay = bucket.take(now)
         if delay:
             if bucket.flooding:

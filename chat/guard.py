@@ -31,6 +31,10 @@ class AccountGuard:
     def __init__(self, service: IChatService, accounts: Accounts | None) -> None:
         self.service = service
         self.accounts = accounts
+        # Every other request goes straight to the service's own method (no lookup per message).
+        for name in IChatService.names():
+            if name not in ("logon", "rename"):
+                setattr(self, name, getattr(service, name))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.service, name)
