@@ -178,39 +178,49 @@ class Outbox:
         self._scheduled = False
         if self.closed:
             return
-        frames = self._frames
-        ready = self._places[0].at if self._places else len(frames)
-        if not ready:
-            return
-        if self.backlogged and self.backlog >= SLICE:
+        frames, places = self._frames, self._places
+        if places:
+            ready = places[0].at
+            if not ready:
+                return
+        else:
+            ready = len(frames)
+        backlogged = self.backlogged
+        if backlogged and self.backlog >= SLICE:
             # A slice waits unread in the transport already: the rest waits here, as references.
             self._count_waiting(ready)
             return
-        render = self._render
         if ready == len(frames):
             batch, self._frames = frames, []
         else:
             batch = frames[:ready]
             del frames[:ready]
-        places = self._places
-        for place in places:
-            place.at -= ready
-        self._counted = 0
+        if places:
+            for place in places:
+                place.at -= ready
+        if self._counted:
+            self._counted = 0
+        render = self._render
         if render is not None:
             batch = [f if type(f) is bytes else render(f) for f in batch]
-        if len(batch) == 1 or sum(map(len, batch)) <= SLICE:  # the common case: one write, as before
-            data = batch[0] if len(batch) == 1 else b"".join(batch)
-            if self.backlogged:  # the transport is full: all of it waits unread (past the limit, not written)
-                self._count(len(data))
-                if not self.closed:
-                    self._write(data)
-                return
-            left = self._write(data)
-            if self.backlogged:
-                # This write filled the transport's buffer (it paused us from
-                # inside write): what the socket did not take waits unread, so it counts.
-                self._count(len(data) if left is None else left)
+        data = batch[0] if len(batch) == 1 else b"".join(batch)
+        if len(data) > SLICE and len(batch) > 1:
+            # Past a slice (a burst): written slice by slice (this join, made once at a time, is dropped).
+            self._flush_slices(batch, ready, places)
             return
+        if backlogged:  # the transport is full: all of it waits unread (past the limit, not written)
+            self._count(len(data))
+            if not self.closed:
+                self._write(data)
+            return
+        left = self._write(data)
+        if self.backlogged:
+            # This write filled the transport's buffer (it paused us from
+            # inside write): what the socket did not take waits unread, so it counts.
+            self._count(len(data) if left is None else left)
+
+    def _flush_slices(self, batch: list[bytes], ready: int, places: list[_Place]) -> None:
+        """A turn's frames past a slice: written slice by slice; what the full transport does not take waits."""
         written = self._write_slices(batch)
         if written < ready and not self.closed:
             # The transport is full: the rest goes back to the head, to wait (and be counted) there.
