@@ -284,7 +284,6 @@ class Connection:
             self._throttle(delay)
         return True
 
-
     def hold(self) -> None:
         """Read nothing more from this client until L{release}: TCP pushes back on it."""
         self.holds += 1
