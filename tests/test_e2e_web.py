@@ -56,6 +56,8 @@ def browser(people: list[Browser | PtyProgram], url: str, nick: str, **options: 
     page = Browser(url, **options)
     people.append(page)
     page.wait(lambda: page.find("#nick").is_displayed(), "the logon form")
+    # Issue 28: the Password field showed on a server without accounts (a CSS rule overrode `hidden`).
+    assert not page.find("#password").is_displayed(), "no password field before the server asks for one"
     page.find("#nick").send_keys(nick, Keys.ENTER)
     page.wait_for_text(f"{nick} has joined lobby")
     return page
