@@ -17,7 +17,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
-from chat.limits import TokenBucket
+from chat.limits import BucketTable
 from chat.lookalike import look_keys
 from chat.names import ChatError, fold
 
@@ -99,7 +99,7 @@ class Accounts:
         self.required = required
         self.delay = delay
         # Per account: its password attempts, as a token bucket.
-        self._attempts: dict[bytes, TokenBucket] = {}
+        self._attempts = BucketTable(1 / ATTEMPT_INTERVAL, ATTEMPT_BURST, MAX_TRACKED)
 
     def _turn(self, name: bytes, nick: str) -> float:
         """
@@ -107,25 +107,12 @@ class Accounts:
         Raises L{ChatError} C{try-later} if that is too long.
         """
         now = self.clock.seconds()
-        bucket = self._attempts.get(name)
-        if bucket is None:
-            if len(self._attempts) >= MAX_TRACKED:
-                self._forget_some(now)
-            bucket = self._attempts[name] = TokenBucket(now, 1 / ATTEMPT_INTERVAL, ATTEMPT_BURST)
+        bucket = self._attempts(name, now)
         wait = bucket.take(now)
         if wait > MAX_ATTEMPT_WAIT:
-            bucket.tokens += 1  # not tried: not counted
+            bucket.give_back()  # not tried: not counted
             raise ChatError("try-later", f"too many password attempts for {nick}; try again in {int(wait) + 1} s")
         return wait
-
-    def _forget_some(self, now: float) -> None:
-        """Drop buckets that have filled up again, and the oldest if that is not enough."""
-        full = [k for k, b in self._attempts.items()
-                if b.tokens + (now - b.stamp) / ATTEMPT_INTERVAL >= ATTEMPT_BURST]
-        for key in full:
-            del self._attempts[key]
-        while len(self._attempts) >= MAX_TRACKED:
-            del self._attempts[next(iter(self._attempts))]
 
     @property
     def active(self) -> bool:
@@ -171,7 +158,7 @@ class Accounts:
             for credentials in tries:
                 try:
                     await defer.maybeDeferred(checker.requestAvatarId, credentials)
-                    self._attempts.pop(name, None)  # the owner is in: a fresh allowance
+                    self._attempts.forget(name)  # the owner is in: a fresh allowance
                     return
                 except UnauthorizedLogin:
                     continue

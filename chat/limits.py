@@ -99,6 +99,48 @@ class TokenBucket:
         self.cost_stamp = now
         return 0.0 if self.cost_tokens >= 0 else -self.cost_tokens / self.rate
 
+    def available(self, now: float) -> float:
+        """The tokens there are now (nothing is taken)."""
+        return min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+
+    def give_back(self) -> None:
+        """A token taken for what did not happen after all."""
+        self.tokens = min(self.burst, self.tokens + 1)
+
     @property
     def flooding(self) -> bool:
         return self.streak > self.kick
+
+
+class BucketTable:
+    """
+    A token bucket per key (an account's password attempts, a nickname's new
+    rooms), at most C{max_keys} of them: a full table forgets the buckets
+    that are whole again, then the oldest, never everyone's at once.
+    """
+
+    __slots__ = ("_buckets", "burst", "max_keys", "rate")
+
+    def __init__(self, rate: float, burst: int, max_keys: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[object, TokenBucket] = {}
+
+    def __call__(self, key: object, now: float) -> TokenBucket:
+        """The bucket of C{key}, made whole if it had none."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._forget_some(now)
+            bucket = self._buckets[key] = TokenBucket(now, self.rate, self.burst)
+        return bucket
+
+    def forget(self, key: object) -> None:
+        self._buckets.pop(key, None)
+
+    def _forget_some(self, now: float) -> None:
+        for key in [k for k, b in self._buckets.items() if b.available(now) >= b.burst]:
+            del self._buckets[key]
+        while len(self._buckets) >= self.max_keys:
+            del self._buckets[next(iter(self._buckets))]

@@ -18,7 +18,7 @@ from dataclasses import replace
 from zope.interface import implementer
 
 from chat.message import PALETTE, CMsg, Code
-from chat.limits import TokenBucket
+from chat.limits import BucketTable
 from chat.lookalike import look_keys
 from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text, reason_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
@@ -58,32 +58,7 @@ class RoomCreations:
 
     def __init__(self, per_hour: int = MAX_NEW_ROOMS) -> None:
         self.per_hour = per_hour
-        self._buckets: dict[object, TokenBucket] = {}
-
-    def _bucket(self, key: object, now: float) -> TokenBucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= MAX_CREATORS:
-                self._forget_some(now)
-            bucket = self._buckets[key] = TokenBucket(now, self.per_hour / 3600, self.per_hour)
-        return bucket
-
-    def _forget_some(self, now: float) -> None:
-        """Drop the allowances that are whole again, then the oldest (never everyone's at once)."""
-        for key in [k for k, b in self._buckets.items() if self._tokens(b, now) >= b.burst]:
-            del self._buckets[key]
-        while len(self._buckets) >= MAX_CREATORS:
-            del self._buckets[next(iter(self._buckets))]
-
-    @staticmethod
-    def _tokens(bucket: TokenBucket, now: float) -> float:
-        return min(bucket.burst, bucket.tokens + (now - bucket.stamp) * bucket.rate)
-
-    def allowed(self, user: User, now: float) -> bool:
-        """Whether C{user} may create a room now (nothing is counted)."""
-        if not self.per_hour:
-            return True
-        return all(self._tokens(self._bucket(key, now), now) >= 1 for key in self._keys(user))
+        self._buckets = BucketTable(per_hour / 3600, per_hour, MAX_CREATORS)
 
     @staticmethod
     def _keys(user: User) -> tuple[object, ...]:
@@ -94,10 +69,14 @@ class RoomCreations:
         """
         return user.key, id(user.client)
 
+    def allowed(self, user: User, now: float) -> bool:
+        """Whether C{user} may create a room now (nothing is counted)."""
+        return not self.per_hour or all(self._buckets(k, now).available(now) >= 1 for k in self._keys(user))
+
     def check(self, user: User, now: float) -> None:
         """Raise L{ChatError} C{try-later} unless C{user} may create a room now."""
         if not self.allowed(user, now):
-            wait = max((1 - self._tokens(self._bucket(k, now), now)) / (self.per_hour / 3600) for k in self._keys(user))
+            wait = max((1 - self._buckets(k, now).available(now)) * 3600 / self.per_hour for k in self._keys(user))
             raise ChatError("try-later", f"you may create at most {self.per_hour} rooms an hour; join one "
                                          f"that exists, or try again in {int(wait) // 60 + 1} minutes")
 
@@ -105,15 +84,13 @@ class RoomCreations:
         """C{user} created a room."""
         if self.per_hour:
             for key in self._keys(user):
-                self._bucket(key, now).take(now)
+                self._buckets(key, now).take(now)
 
-    def refund(self, user: User) -> None:
+    def refund(self, user: User, now: float) -> None:
         """A creation counted ahead of its answer did not happen (the room existed, or the request failed)."""
         if self.per_hour:
             for key in self._keys(user):
-                bucket = self._buckets.get(key)
-                if bucket is not None:
-                    bucket.tokens = min(bucket.burst, bucket.tokens + 1)
+                self._buckets(key, now).give_back()
 
 
 class Room:

@@ -4,7 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.message import CMsg, Code
 from chat.names import MAX_NICK, MAX_TEXT, ChatError, check_nick, check_room, fold
-from chat.state import ChatState, User
+from chat.state import ChatState, RoomCreations, User
 
 
 class FakeSession:
@@ -98,7 +98,7 @@ class StateTests(SynchronousTestCase):
         self.assertEqual(self.state.room_list(), ("apple", "kiwi", "Mango"))
 
     def test_rooms_that_empty_are_forgotten_unless_their_ids_must_go_on(self) -> None:
-        self.state.creations.per_hour = 0  # no limit on creating rooms here
+        self.state.creations = RoomCreations(0)  # no limit on creating rooms here
         alice = self.user("alice")
         for i in range(1000):
             self.state.join(alice, f"churn{i}")
@@ -131,7 +131,7 @@ class StateTests(SynchronousTestCase):
         self.assertEqual(self.state.forget_empty_rooms(gone=["kept"]), [], "a room with members is never forgotten")
 
     def test_one_nickname_creates_at_most_so_many_rooms_an_hour(self) -> None:
-        self.state.creations.per_hour = 3
+        self.state.creations = RoomCreations(3)
         alice, bob = self.user("alice"), self.user("bob")
         for name in ("a", "b", "c"):
             self.state.join(alice, name)

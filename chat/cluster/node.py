@@ -553,7 +553,7 @@ class ClusterNode(service.Service):
                 raise ChatError("try-later", "you may not create more rooms now; join one that exists")
             entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
             if may_create and not created:
-                self.creations.refund(user)
+                self.creations.refund(user, self.clock.seconds())
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
@@ -567,7 +567,7 @@ class ClusterNode(service.Service):
         def failed(f: Any) -> Any:
             undo()
             if may_create:
-                self.creations.refund(user)
+                self.creations.refund(user, self.clock.seconds())
             return f
 
         d.addCallbacks(joined, failed)
