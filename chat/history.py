@@ -17,7 +17,6 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,9 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chat.core.events import RECORD_VERSION, Private, Said, What, from_record, record_body
 from chat.logthrottle import LogThrottle
-from chat.message import CMsg, Code, decode, encode
+from chat.message import ProtocolError
 from chat.names import fold
 from chat.service import MAX_PAGE
 
@@ -37,13 +37,13 @@ CREATE TABLE IF NOT EXISTS messages (
     room_key TEXT NOT NULL,      -- folded room name; '' for private messages
     id INTEGER NOT NULL,         -- per room, as on the wire; 0 for private messages
     ts INTEGER NOT NULL,         -- ms since the epoch
-    body TEXT NOT NULL           -- the CMsg as JSON, as relayed
+    body TEXT NOT NULL           -- the line as a stored record (chat.core.events.record_body)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS messages_room_id ON messages (room_key, id) WHERE room_key != '';
 CREATE INDEX IF NOT EXISTS messages_ts ON messages (ts);
 CREATE TABLE IF NOT EXISTS topics (
     room_key TEXT PRIMARY KEY,   -- folded room name
-    body TEXT NOT NULL           -- the topic as a joiner gets it (code 12, JSON)
+    body TEXT NOT NULL           -- the topic as a joiner gets it (a stored record)
 );
 CREATE TABLE IF NOT EXISTS room_ids (
     room_key TEXT PRIMARY KEY,   -- folded room name
@@ -59,25 +59,47 @@ INSERT INTO room_ids (room_key, last_id)
 """
 
 
-#: One stored message: its room's key, id, time and JSON body.
+#: One stored message: its room's key, id, time and record.
 Row = tuple[str, int, int, str]
 
 
-def to_row(msg: CMsg, body: bytes | None = None) -> Row:
-    """
-    The row for C{msg}: its body is the frame body that is relayed (pass
-    C{body} when the server has it already, so it is encoded only once).
-    """
-    room_key = fold(msg.room) if msg.room is not None and msg.code == Code.NORMAL_MESSAGE else ""
-    return room_key, msg.id or 0, msg.ts or 0, (encode(msg) if body is None else body).decode("utf-8")
+def to_row(line: Said | Private) -> Row:
+    """The row for a line said in a room, or a private one (room key '', id 0)."""
+    if isinstance(line, Said):
+        return fold(line.room), line.id, line.ts, record_body(line).decode("utf-8")
+    return "", 0, line.ts, record_body(line).decode("utf-8")
 
 
-def from_body(body: str) -> CMsg:
+def from_body(body: str) -> What:
     """
-    A stored message, marked C{history}.  It goes through the wire's own
+    A stored line, marked C{history}.  It goes through the record's
     validating decoder: a stored row is input like any other.
     """
-    return replace(decode(body.encode("utf-8")), history=True)
+    return from_record(body, history=True)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """
+    Bring a database from an earlier release to this one's records
+    (C{PRAGMA user_version}: 0 kept the native CMsg's JSON), in one
+    transaction: a server that stops half way finds it as it was.
+    """
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if version == RECORD_VERSION:
+        return
+    if version > RECORD_VERSION:
+        raise StoreError(f"the history was written by a newer release (records of version {version}); "
+                         "run that release, or move the data directory away")
+    for table, key in (("messages", "rowid"), ("topics", "room_key")):
+        rows = connection.execute(f"SELECT {key}, body FROM {table}").fetchall()  # noqa: S608 - our names
+        changed = []
+        for row_key, body in rows:
+            try:
+                changed.append((record_body(from_record(body)).decode("utf-8"), row_key))
+            except ProtocolError:
+                continue  # not a line nor a topic: never served, left as it was
+        connection.executemany(f"UPDATE {table} SET body = ? WHERE {key} = ?", changed)  # noqa: S608
+    connection.execute(f"PRAGMA user_version = {RECORD_VERSION}")
 
 
 def _connect_options(connection: sqlite3.Connection) -> None:
@@ -147,6 +169,9 @@ class History:
         self.lock = lock_data_dir(data_dir)
         try:
             self._load()
+        except StoreError:
+            os.close(self.lock)
+            raise
         except sqlite3.DatabaseError as e:
             os.close(self.lock)
             why = why_read_only(data_dir)
@@ -167,6 +192,9 @@ class History:
                 raise sqlite3.DatabaseError("; ".join(problems))
             with connection:
                 connection.executescript(SCHEMA)
+            with connection:
+                connection.execute("BEGIN IMMEDIATE")
+                _migrate(connection)
             self.last_ids: dict[str, int] = dict(connection.execute(
                 "SELECT room_key, MAX(id) FROM (SELECT room_key, id FROM messages WHERE room_key != ''"
                 " UNION ALL SELECT room_key, last_id FROM room_ids) GROUP BY room_key"
@@ -175,8 +203,8 @@ class History:
         finally:
             connection.close()
 
-    def append(self, msgs: list[CMsg]) -> defer.Deferred[None]:
-        return self.append_rows([to_row(m) for m in msgs])
+    def append(self, lines: list[Said | Private]) -> defer.Deferred[None]:
+        return self.append_rows([to_row(line) for line in lines])
 
     def append_rows(self, rows: list[Row]) -> defer.Deferred[None]:
         """Store C{rows} in one transaction."""
@@ -202,7 +230,7 @@ class History:
             "DELETE FROM topics WHERE room_key = ?", [(key,) for key in room_keys]))
 
     def page(self, room: str, before: int | None = None, after: int | None = None,
-             limit: int = 50) -> defer.Deferred[tuple[list[CMsg], bool]]:
+             limit: int = 50) -> defer.Deferred[tuple[list[What], bool]]:
         """
         Up to C{limit} messages of C{room}, oldest first: the newest ones
         (before C{before} if given), or the oldest ones after C{after}.
@@ -217,7 +245,7 @@ class History:
             sql = "SELECT body FROM messages WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?"
             args = (key, before if before is not None else 2**62, limit + 1)
 
-        def read(cursor: Any) -> tuple[list[CMsg], bool]:
+        def read(cursor: Any) -> tuple[list[What], bool]:
             bodies = [row[0] for row in cursor.execute(sql, args).fetchall()]
             more = len(bodies) > limit
             bodies = bodies[:limit]
@@ -363,14 +391,13 @@ class GroupCommit:
         # Failures to store, logged a line a minute per kind.
         self.quiet = LogThrottle(self.clock.seconds)
 
-    def accept(self, msg: CMsg, relay: Callable[[], None], refuse: Callable[[], None] = lambda: None,
-               body: bytes | None = None) -> None:
+    def accept(self, line: Said | Private, relay: Callable[[], None],
+               refuse: Callable[[], None] = lambda: None) -> None:
         """
-        Store C{msg}, then C{relay} it; if it cannot be stored, it is not
-        relayed and C{refuse} tells its sender so.  C{body} is its frame
-        body if already encoded (L{to_row}).
+        Store C{line}, then C{relay} it; if it cannot be stored, it is not
+        relayed and C{refuse} tells its sender so.
         """
-        self.pending.append((to_row(msg, body), relay, refuse))
+        self.pending.append((to_row(line), relay, refuse))
         if self.in_flight is None and self._scheduled is None:
             # Nothing is being written: this message goes now, not a reactor turn later (latency at
             # an ordinary rate); those that come while it is written gather into the next batch,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import socket
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,11 +20,11 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import (Event, Joined, Left, MemberList, Private, Problem, Quit, Renamed, ReplayEnd,
+                              RoomNotice, Said, TopicIs, TopicSet, What)
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.ircformat import MAX_LINE, MAX_TAGS, colour_of, coloured, parse, split_text, strip_formatting
 from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
-from chat.message import CMsg, Code
 from chat.names import MAX_NICK, MAX_ROOM, fold
 from chat.service import MAX_LOOKUP, MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page, Presence
 
@@ -93,45 +92,45 @@ def _mask(nick: str) -> str:
     return f"{nick}!{nick}@chat"
 
 
-def render(msg: CMsg, stamp_history: bool = True) -> list[str]:
+def render(what: What, stamp_history: bool = True) -> list[str]:
     """
     What IRC clients are told of one chat event, as lines without CR-LF and
     without tags, the same for every IRC recipient (so computed once per
     event).  A history line is stamped with its time unless the client
     gets it as a tag (C{server-time}).
     """
-    code, nick = msg.code, msg.nick or ""
-    if code == Code.JOINING_CHAT and msg.room is not None:
-        return [f":{_mask(nick)} JOIN {channel(msg.room)}"]
-    if code == Code.LEAVING_CHAT and msg.room is not None:
-        left = f"{nick} has left {msg.room}"
-        if msg.text == left:
-            return [f":{_mask(nick)} PART {channel(msg.room)}"]
-        if msg.text.startswith(left + ": "):
-            return [f":{_mask(nick)} PART {channel(msg.room)} :{_one_line(msg.text[len(left) + 2:])}"]
-        reason = msg.text[len(nick) + 1:] if msg.text.startswith(nick + " ") else msg.text
-        return [f":{_mask(nick)} QUIT :{_one_line(reason)}"]
-    if code == Code.SENDING_NICKNAME and msg.room is not None:
-        return [f":{_mask(nick)} NICK :{irc_nick(msg.text)}"]
-    if code in (Code.NORMAL_MESSAGE, Code.PRIVATE_MESSAGE):
-        target = irc_nick(msg.to or "") if code == Code.PRIVATE_MESSAGE else channel(msg.room or "")
-        if not nick:  # the server speaking to a room
-            return [f":chat NOTICE {target} :{piece}" for piece in split_text(msg.text, 400)]
-        prefix = f":{_mask(nick)} {'NOTICE' if msg.notice else 'PRIVMSG'} {target} :"
-        text = msg.text
-        if msg.history and msg.ts and stamp_history:
-            text = f"[{_clock(msg.ts)}] {text}"
-        budget = MAX_LINE - 2 - len(prefix.encode("utf-8")) - 12  # room for colour and CTCP bytes
-        lines = []
-        for piece in split_text(text, budget):
-            piece = coloured(piece, msg.color)
-            lines.append(prefix + (f"\x01ACTION {piece}\x01" if msg.action else piece))
-        return lines
-    if code == Code.TOPIC and msg.room is not None and not msg.history:
-        return [f":{_mask(nick)} TOPIC {channel(msg.room)} :{msg.text}"]
-    if code == Code.ERROR:
-        return [f":chat NOTICE * :{_one_line(msg.text)}"]
-    return []
+    if isinstance(what, (Said, Private)):
+        return _said(what, stamp_history)
+    if isinstance(what, Joined):
+        return [f":{_mask(what.nick)} JOIN {channel(what.room)}"]
+    if isinstance(what, Left):
+        part = f":{_mask(what.nick)} PART {channel(what.room)}"
+        return [f"{part} :{_one_line(what.reason)}" if what.reason else part]
+    if isinstance(what, Quit):
+        return [f":{_mask(what.nick)} QUIT :{_one_line(what.why)}"]
+    if isinstance(what, Renamed):
+        return [f":{_mask(what.old)} NICK :{irc_nick(what.new)}"]
+    if isinstance(what, TopicSet):
+        return [f":{_mask(what.nick)} TOPIC {channel(what.room)} :{what.text}"]
+    if isinstance(what, RoomNotice):
+        return [f":chat NOTICE {channel(what.room)} :{piece}" for piece in split_text(what.text, 400)]
+    if isinstance(what, Problem):
+        return [f":chat NOTICE * :{_one_line(what.text)}"]
+    return []  # a member list, a topic, a replay's end: answered as numerics, or nothing to show
+
+
+def _said(line: Said | Private, stamp_history: bool) -> list[str]:
+    target = irc_nick(line.to) if isinstance(line, Private) else channel(line.room)
+    prefix = f":{_mask(line.nick)} {'NOTICE' if line.notice else 'PRIVMSG'} {target} :"
+    text = line.text
+    if line.history and stamp_history:
+        text = f"[{_clock(line.ts)}] {text}"
+    budget = MAX_LINE - 2 - len(prefix.encode("utf-8")) - 12  # room for colour and CTCP bytes
+    lines = []
+    for piece in split_text(text, budget):
+        piece = coloured(piece, line.color)
+        lines.append(prefix + (f"\x01ACTION {piece}\x01" if line.action else piece))
+    return lines
 
 
 def iso_time(ts_ms: int) -> str:
@@ -144,13 +143,14 @@ def with_tag(line: str, tag: str) -> str:
     return f"@{tag};{line[1:]}" if line.startswith("@") else f"@{tag} {line}"
 
 
-def tagged(msg: CMsg, lines: list[str], server_time: bool, msgid: bool) -> list[str]:
+def tagged(what: What, lines: list[str], server_time: bool, msgid: bool) -> list[str]:
     """The lines of an event with the tags a client asked for (the same for every such client)."""
     tags = []
-    if server_time and msg.ts:
-        tags.append(f"time={iso_time(msg.ts)}")
-    if msgid and msg.id and msg.room is not None:
-        tags.append(f"msgid={message_id(msg.id, msg.room)}")
+    ts = getattr(what, "ts", None)
+    if server_time and ts:
+        tags.append(f"time={iso_time(ts)}")
+    if msgid and isinstance(what, Said):
+        tags.append(f"msgid={message_id(what.id, what.room)}")
     if not tags:
         return lines
     prefix = "@" + ";".join(tags) + " "
@@ -193,7 +193,6 @@ class IRCServerProtocol(Connection, LineReceiver):
     log = Logger()
 
     factory: IRCFactory
-    _recent: deque[str] | None = None
     nick: str | None = None
     username: str | None = None
     password: str | None = None
@@ -232,16 +231,32 @@ class IRCServerProtocol(Connection, LineReceiver):
         return event.rendered(f"irc/{server_time:d}{msgid:d}",
                               lambda m: tagged(m, render(m, not server_time), server_time, msgid))
 
-    def _track(self, msg: CMsg) -> None:
+    def _track(self, what: Joined | Left) -> None:
         """The channels this client is in, from what it is told (JOIN 0 parts them all)."""
-        if self.user is None or msg.nick != self.user.nick or msg.room is None:
+        if self.user is None or what.nick != self.user.nick:
             return
         if self.channels is None:
             self.channels = set()
-        if msg.code == Code.JOINING_CHAT:
-            self.channels.add(msg.room)
-        elif msg.code == Code.LEAVING_CHAT:
-            self.channels.discard(msg.room)
+        if isinstance(what, Joined):
+            self.channels.add(fold(what.room))
+        else:
+            self.channels.discard(fold(what.room))
+
+    def _told_once(self, what: Quit | Renamed) -> bool:
+        """
+        Whether this room's copy of a quit or a rename is the one to show:
+        each room it was in is told, and IRC shows it once, in the first of
+        them this client shares.
+        """
+        mine = self.channels
+        if not mine or not what.rooms:
+            return True
+        here = fold(what.room)
+        for room in what.rooms:
+            key = fold(room)
+            if key in mine:
+                return key == here
+        return True
 
     def _wire(self, event: Event) -> bytes:
         """The event's lines as bytes, CR-LF included: encoded once for every client like this one."""
@@ -250,39 +265,24 @@ class IRCServerProtocol(Connection, LineReceiver):
         return event.rendered(kind, lambda _: "".join(line + "\r\n" for line in self._lines(event)).encode("utf-8"))
 
     def deliver(self, event: Event) -> None:
-        msg = event.msg
-        code = msg.code
-        if code == Code.NORMAL_MESSAGE or code == Code.PRIVATE_MESSAGE:  # the hot path
-            if msg.history or self.user is None or msg.nick != self.user.nick or "echo-message" in self.caps:
+        what = event.what
+        if type(what) is Said or type(what) is Private:  # the hot path
+            if what.history or self.user is None or what.nick != self.user.nick or "echo-message" in self.caps:
                 self.outbox.push(self._wire(event))
             # else: IRC clients show their own lines themselves, unless they asked for the echo
             return
-        if msg.code in (Code.JOINING_CHAT, Code.LEAVING_CHAT):
-            self._track(msg)
-        if msg.code == Code.SENDING_CHATTERS_LIST:
-            self._names(Members(msg.room or "", msg.names or ()))
+        if isinstance(what, (Joined, Left)):
+            self._track(what)
+        elif isinstance(what, MemberList):
+            self._names(Members(what.room, what.names))
             return
-        if msg.code == Code.HISTORY:
-            return  # the end of a join's replay: nothing to show
-        if msg.code == Code.TOPIC and msg.history:
-            self._topic_is(msg)  # the topic as it stands, on joining
+        elif isinstance(what, TopicIs):
+            self._topic_is(what)  # the topic as it stands, on joining
             return
-        lines = self._lines(event)
-        if msg.code in (Code.LEAVING_CHAT, Code.SENDING_NICKNAME) and lines and " PART " not in lines[0]:
-            # A quit or a rename is told once per shared room: IRC shows it once.
-            if self._seen(lines[0]):
-                return
-        for text in lines:
+        elif isinstance(what, (Quit, Renamed)) and not self._told_once(what):
+            return
+        for text in self._lines(event):
             self.line(text)
-
-    def _seen(self, line: str) -> bool:
-        recent = self._recent
-        if recent is None:
-            recent = self._recent = deque(maxlen=8)
-        if line in recent:
-            return True
-        recent.append(line)
-        return False
 
     def reserve(self) -> Callable[[Sequence[Event]], None]:
         fill = self.outbox.reserve()
@@ -294,8 +294,8 @@ class IRCServerProtocol(Connection, LineReceiver):
 
     def _history_lines(self, events: Sequence[Event], room: str | None = None) -> list[str]:
         """A history replay or page: a C{chathistory} batch where the client takes batches."""
-        lines = [line for e in events if e.msg.code != Code.HISTORY for line in self._lines(e)]
-        room = room or next((e.msg.room for e in events if e.msg.room), None)
+        lines = [line for e in events for line in self._lines(e)]
+        room = room or next((e.what.room for e in events if isinstance(e.what, (Said, ReplayEnd))), None)
         if "batch" not in self.caps or room is None:
             return lines
         self._batches += 1
@@ -514,9 +514,8 @@ class IRCServerProtocol(Connection, LineReceiver):
         def renamed(_: object) -> None:
             if self.user is not None and self.user.nick != old:
                 self.nick = irc_nick(self.user.nick)
-                told = f":{_mask(old)} NICK :{self.nick}"
-                if not self._seen(told):
-                    self.line(told)
+                if not self.channels:  # in a channel, its rooms tell the rename (L{deliver})
+                    self.line(f":{_mask(old)} NICK :{self.nick}")
 
         d.addCallback(renamed)
         self.waiting_for(d, lambda f: self._failed(f, _RENAME_ERRORS, nick))
@@ -712,13 +711,13 @@ class IRCServerProtocol(Connection, LineReceiver):
 
         self.waiting_for(defer.Deferred.fromCoroutine(listing()), lambda f: self._failed(f, {}))
 
-    def _topic_is(self, msg: CMsg) -> None:
-        name = channel(msg.room or "")
-        if not msg.text:
+    def _topic_is(self, topic: TopicIs) -> None:
+        name = channel(topic.room)
+        if not topic.text:
             self.reply(RPL_NOTOPIC, name, "No topic is set")
             return
-        self.reply(RPL_TOPIC, name, msg.text)
-        self.reply(RPL_TOPICWHOTIME, name, _mask(msg.nick or "chat"), str((msg.ts or 0) // 1000))
+        self.reply(RPL_TOPIC, name, topic.text)
+        self.reply(RPL_TOPICWHOTIME, name, _mask(topic.nick or "chat"), str((topic.ts or 0) // 1000))
 
     def irc_TOPIC(self, params: list[str]) -> None:
         if not self._need(params, 1, "TOPIC"):
@@ -734,7 +733,7 @@ class IRCServerProtocol(Connection, LineReceiver):
         else:
             async def query() -> None:
                 await service.members(room)  # for IRC, a channel nobody is in does not exist
-                self._topic_is((await service.topic(room)).msg)
+                self._topic_is((await service.topic(room)).what)
 
             d = defer.Deferred.fromCoroutine(query())
         self.waiting_for(d, lambda f: self._failed(f, _CHANNEL_ERRORS, target))

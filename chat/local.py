@@ -7,7 +7,6 @@ relayed, and each join's history replay in its place in the joiner's order.
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,9 +17,9 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import Event, Problem, ReplayEnd, TopicIs, What, from_record, record_body
 from chat.history import MAX_PAGE, GroupCommit, History
-from chat.message import CMsg, Code, decode, encode
+from chat.message import Code
 from chat.names import ChatError, check_away, fold
 from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page, Presence
 from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, ChatState, Delivery, User, check_page, member_room
@@ -46,8 +45,8 @@ def _answered(method: Callable[..., _T | defer.Deferred[_T]]) -> Callable[..., d
 
 def fan_out(deliveries: list[Delivery]) -> None:
     """Each message one event, encoded once, given to every recipient."""
-    for recipients, msg in deliveries:
-        deliver(recipients, Event(msg))
+    for recipients, what in deliveries:
+        deliver(recipients, Event(what))
 
 
 def deliver(recipients: Iterable[User], event: Event) -> None:
@@ -91,7 +90,9 @@ class LocalChat(service.Service):
         self.state.continue_ids(store.last_ids)
         now = self.clock.seconds()
         for key, body in store.topics.items():
-            self.state.topics[key] = decode(body.encode("utf-8"))
+            topic = from_record(body)
+            if isinstance(topic, TopicIs):
+                self.state.topics[key] = topic
             self.state.emptied_at[key] = now  # every room is empty at start
 
     # -- life ------------------------------------------------------------------
@@ -169,12 +170,12 @@ class LocalChat(service.Service):
         else:
             self.commit.then(lambda: fan_out(deliveries))
 
-    def _relay(self, recipients: Iterable[User], msg: CMsg) -> defer.Deferred[None] | None:
+    def _relay(self, recipients: Iterable[User], what: What) -> defer.Deferred[None] | None:
         """
         An accepted message: relayed at once, or, with history on, once it
         is stored, to the members it had when it was accepted.
         """
-        event = Event(msg)
+        event = Event(what)
         commit = self.commit
         if commit is None:
             deliver(recipients, event)
@@ -186,7 +187,7 @@ class LocalChat(service.Service):
             deliver(members, event)
             d.callback(None)
 
-        commit.accept(msg, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)), event.body)
+        commit.accept(what, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)))
         return d
 
     def barrier(self) -> defer.Deferred[None]:
@@ -212,7 +213,7 @@ class LocalChat(service.Service):
             # No replay, but its end marker all the same: a client can wait for it.
             room = member_room(user, name)
             more = store is not None and room.last_id > 0  # with --history-replay 0, what is kept
-            self._announce([*deliveries, ((user,), CMsg(Code.HISTORY, room=room.name, more=more))])
+            self._announce([*deliveries, ((user,), ReplayEnd(room.name, more))])
             return None
         # The replay is the room's messages up to the join (none of which is
         # relayed to the joiner), read once they are all stored.  It goes
@@ -228,14 +229,14 @@ class LocalChat(service.Service):
             d = commit.flushed()
             d.addCallback(lambda _: store.page(room.name, before=upto + 1, limit=min(self.replay, MAX_PAGE)))
 
-            def replayed(page: tuple[list[CMsg], bool]) -> None:
-                msgs, more = page
-                fill([*(Event(m) for m in msgs), Event(CMsg(Code.HISTORY, room=room.name, more=more))])
+            def replayed(page: tuple[list[What], bool]) -> None:
+                lines, more = page
+                fill([*(Event(line) for line in lines), Event(ReplayEnd(room.name, more))])
 
             def failed(f: Any) -> None:
                 self.log.failure("reading the history of {room} for a join", f, room=room.name)
-                fill([Event(CMsg(Code.ERROR, error="server-error", reply_to=Code.HISTORY, text=SERVER_ERROR)),
-                      Event(CMsg(Code.HISTORY, room=room.name))])  # the marker comes in every case
+                fill([Event(Problem("server-error", SERVER_ERROR, Code.HISTORY)),
+                      Event(ReplayEnd(room.name))])  # the marker comes in every case
 
             d.addCallbacks(replayed, failed)
             d.addBoth(lambda _: done.callback(None))
@@ -262,9 +263,9 @@ class LocalChat(service.Service):
     @_answered
     def private(self, user: User, to: str, text: str, color: str | None, action: bool,
                 notice: bool = False) -> defer.Deferred[str | None] | str | None:
-        recipients, msg = self.state.private(user, to, text, color, action, notice)
+        recipients, line = self.state.private(user, to, text, color, action, notice)
         away = recipients[0].away  # the target comes first
-        d = self._relay(recipients, msg)
+        d = self._relay(recipients, line)
         return away if d is None else d.addCallback(lambda _: away)
 
     @_answered
@@ -281,14 +282,13 @@ class LocalChat(service.Service):
 
     @_answered
     def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None] | None:
-        recipients, msg = self.state.set_topic(user, name, text)
-        delivery = [(tuple(recipients), msg)]
+        recipients, change = self.state.set_topic(user, name, text)
+        delivery = [(tuple(recipients), change)]
         if self.store is None:
             self._announce(delivery)
             return None
-        assert msg.room is not None
-        body = encode(replace(msg, history=True)).decode("utf-8") if msg.text else None
-        d = self.store.save_topic(fold(msg.room), body)  # stored before anyone is told
+        body = record_body(change.standing()).decode("utf-8") if change.text else None
+        d = self.store.save_topic(fold(change.room), body)  # stored before anyone is told
         return d.addCallback(lambda _: self._announce(delivery))
 
     @_answered

@@ -133,12 +133,6 @@ def check_away(text: str) -> str:
     return _one_line(text, "an away message", "bad-away")
 
 
-def leave_text(nick: str, room: str, reason: str) -> str:
-    """What a room is told when C{nick} leaves it, with the leaver's reason (one line, cut at L{MAX_TOPIC})."""
-    reason = reason_text(reason)[:MAX_TOPIC]
-    return f"{nick} has left {room}: {reason}" if reason else f"{nick} has left {room}"
-
-
 def check_text(text: str) -> str:
     """Message text without control characters (L{plain}); refuse it empty or over-long."""
     text = plain(text)

@@ -19,7 +19,7 @@ from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.message import MAX_FRAME, PROTOCOL_VERSION, CMsg, Code, ProtocolError, decode, frame
 from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC

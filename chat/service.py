@@ -22,7 +22,7 @@ import attrs
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from chat.event import Event
+from chat.core.events import Event
 from chat.names import ChatError
 
 __all__ = ["ChatError", "IChatService", "IClient", "IUser", "MAX_LOOKUP", "MAX_PAGE", "Members", "Page", "Presence",

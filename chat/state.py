@@ -3,7 +3,7 @@ The chat itself: users, nicknames, rooms and membership, with no I/O.
 
 Every operation either raises L{ChatError} (the request is refused and
 nothing changed) or returns the deliveries it causes: pairs of recipients and
-the one L{CMsg} they all receive.  The backend makes each CMsg one event,
+the one typed event (L{chat.core.events}) they all receive.  The backend makes each one L{Event},
 encoded once for every recipient, so this module decides *who hears what*
 and nothing about *how*.  The checks both backends make (may this user log
 on, rename, join, say this) are the functions at the end.
@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from dataclasses import replace
-
 from zope.interface import implementer
 
-from chat.message import PALETTE, CMsg, Code
+from chat.core.events import Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs, TopicSet, What
+from chat.message import PALETTE
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
-from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, leave_text, reason_text
+from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, reason_text, MAX_TOPIC
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
@@ -110,7 +109,7 @@ class Room:
         return tuple(members[key].nick for key in sorted(members))
 
 
-Delivery = tuple[Iterable[User], CMsg]
+Delivery = tuple[Iterable[User], What]
 
 
 class ChatState:
@@ -139,7 +138,7 @@ class ChatState:
         # room's ids keep growing when it fills again.
         self._last_ids: dict[str, int] = dict(last_ids or {})
         # Each room's topic (code 12), kept while the room is empty too.
-        self.topics: dict[str, CMsg] = {}
+        self.topics: dict[str, TopicIs] = {}
         # The room list as last asked for, until a room is made or emptied.
         self._room_list: tuple[str, ...] | None = None
 
@@ -187,12 +186,10 @@ class ChatState:
         for look in user.look:
             self.looks[look] = user
         deliveries: list[Delivery] = []
+        rooms = tuple(room.name for room in user.rooms.values())
         for room in user.rooms.values():
             room.members[key] = user
-            deliveries.append(
-                (tuple(room.members.values()),
-                 CMsg(Code.SENDING_NICKNAME, text=new, nick=old, room=room.name))
-            )
+            deliveries.append((tuple(room.members.values()), Renamed(room.name, old, new, rooms)))
         return deliveries
 
     # -- rooms -------------------------------------------------------------
@@ -219,9 +216,8 @@ class ChatState:
         room.members[user.key] = user
         user.rooms[key] = room
         deliveries: list[Delivery] = [
-            (tuple(room.members.values()),
-             CMsg(Code.JOINING_CHAT, text=f"{user.nick} has joined {room.name}", nick=user.nick, room=room.name)),
-            ((user,), CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=room.names())),
+            (tuple(room.members.values()), Joined(room.name, user.nick)),
+            ((user,), MemberList(room.name, room.names())),
         ]
         topic = self.topics.get(key)
         if topic is not None:
@@ -232,18 +228,18 @@ class ChatState:
         """A new topic for a room the user is in ("" clears it); the room hears it."""
         room = member_room(user, name)
         text = check_topic(text)
-        msg = CMsg(Code.TOPIC, room=room.name, text=text, nick=user.nick, ts=self._now_ms())
+        change = TopicSet(room.name, user.nick, text, self._now_ms())
         if text:
-            self.topics[room.key] = replace(msg, history=True)
+            self.topics[room.key] = change.standing()
         else:
             self.topics.pop(room.key, None)
-        return tuple(room.members.values()), msg
+        return tuple(room.members.values()), change
 
-    def topic(self, name: str) -> CMsg:
-        """The topic of room C{name} as a joiner gets it: code 12, no text if none is set."""
+    def topic(self, name: str) -> TopicIs:
+        """The topic of room C{name} as a joiner gets it: no text if none is set."""
         room = self.find_room(check_room(name))
         topic = self.topics.get(fold(name))
-        return topic or CMsg(Code.TOPIC, room=room.name if room else name, history=True)
+        return topic or TopicIs(room.name if room else name)
 
     def _count_creation(self, user: User) -> None:
         """A room made by C{user}: refused past L{max_new_rooms} in an hour (empty rooms are remembered)."""
@@ -287,8 +283,7 @@ class ChatState:
         room = member_room(user, name)
         recipients = tuple(room.members.values())
         self._remove(user, room)
-        text = leave_text(user.nick, room.name, reason)
-        return [(recipients, CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name))]
+        return [(recipients, Left(room.name, user.nick, leave_reason(reason)))]
 
     def quit(self, user: User, why: str, announce: bool = True) -> list[Delivery]:
         """
@@ -299,13 +294,12 @@ class ChatState:
         if self.users.get(user.key) is not user:
             return []
         deliveries: list[Delivery] = []
+        rooms = tuple(room.name for room in user.rooms.values())
+        why = reason_text(why)
         for room in list(user.rooms.values()):
             self._remove(user, room)
             if room.members and announce:
-                deliveries.append(
-                    (tuple(room.members.values()),
-                     CMsg(Code.LEAVING_CHAT, text=f"{user.nick} {reason_text(why)}", nick=user.nick, room=room.name))
-                )
+                deliveries.append((tuple(room.members.values()), Quit(room.name, user.nick, why, rooms)))
         del self.users[user.key]
         self._forget_look(user)
         return deliveries
@@ -336,11 +330,8 @@ class ChatState:
         """A chat line to a room the user is in: the hot path."""
         room, color, text = check_say(user, name, text, color)
         room.last_id += 1
-        msg = CMsg(
-            Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name,
-            color=color, id=room.last_id, ts=self._now_ms(), action=action, notice=notice,
-        )
-        return room.members.values(), msg
+        return room.members.values(), Said(room.name, user.nick, text, room.last_id, self._now_ms(), color, action,
+                                           notice)
 
     def private(self, user: User, to: str, text: str, color: str | None, action: bool = False,
                 notice: bool = False) -> Delivery:
@@ -349,12 +340,8 @@ class ChatState:
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
         color, text = check_private(text, color)
-        msg = CMsg(
-            Code.PRIVATE_MESSAGE, text=text, nick=user.nick, to=target.nick,
-            color=color, ts=self._now_ms(), action=action, notice=notice,
-        )
         recipients: Sequence[User] = (user,) if target is user else (target, user)
-        return recipients, msg
+        return recipients, Private(user.nick, target.nick, text, self._now_ms(), color, action, notice)
 
 
 # -- the checks every backend makes -------------------------------------------
@@ -415,6 +402,11 @@ def check_page(before: int | None, after: int | None, limit: int) -> int:
         if value is not None and not 0 <= value <= MAX_ID:
             raise ChatError("bad-request", f"a message id is from 0 to {MAX_ID}")
     return max(1, min(limit, MAX_PAGE))
+
+
+def leave_reason(reason: str) -> str:
+    """A leaver's reason as its room is told it: one line, cut at L{MAX_TOPIC}."""
+    return reason_text(reason)[:MAX_TOPIC]
 
 
 def check_say(user: User, name: str, text: str, color: str | None) -> tuple[Room, str, str]:

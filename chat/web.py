@@ -31,7 +31,7 @@ from twisted.python.failure import Failure
 from twisted.web import http, pages, resource, server, static
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import Event
 from chat.frontend import AddressCounts
 from chat.logthrottle import LogThrottle
 from chat.message import MAX_FRAME, CMsg

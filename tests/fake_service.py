@@ -11,7 +11,7 @@ from typing import Any
 from twisted.internet import defer
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import Event
 from chat.names import fold
 from chat.service import IChatService, IClient, Members, Page
 

@@ -15,7 +15,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from chat.event import Event
+from chat.core.events import Event
 from chat.history import MAX_PAGE, Row, from_body
 from chat.limits import MAX_OUTGOING
 from chat.message import CMsg

@@ -15,7 +15,7 @@ from twisted.python import usage
 
 from chat.cluster.address import RedisAddress
 from chat.cluster.node import ClusterNode, _PendingJoin, _stream_before
-from chat.event import Event
+from chat.core.events import Event, Joined, Said, What, record_body
 from chat.state import Room, User
 from chat.tap import Options
 
@@ -25,7 +25,7 @@ class Recorder:
         self.frames: list[dict[str, object]] = []
 
     def deliver(self, event: Event) -> None:
-        self.frames.append(json.loads(event.body))
+        self.frames.append(json.loads(event.frame[4:]))
 
 
 def test_redis_urls() -> None:
@@ -56,16 +56,18 @@ def _node_with_a_room() -> tuple[ClusterNode, Room, User, Recorder, User, Record
     return node, room, member, old_session, joiner, new_session
 
 
-def _entry(code: int, n: int, **extra: str) -> dict[str, str]:
-    return {"m": json.dumps({"code": code, "room": "lobby", "text": f"entry {n}"}), "n": str(n), **extra}
+def _entry(n: int, what: What | None = None, **extra: str) -> dict[str, str]:
+    """Entry C{n} of lobby's stream, as the scripts write it: a line "entry N" unless C{what} is given."""
+    what = what or Said("lobby", "x", f"entry {n}", n, 1)
+    return {"m": record_body(what).decode(), "n": str(n), **extra}
 
 
 def test_a_join_read_before_its_answer_waits_for_it() -> None:
     node, room, member, old, joiner, new = _node_with_a_room()
     pending = node.pending[("lobby", "bob")] = _PendingJoin(joiner, defer.Deferred())
-    waiting = node._room_entry("lobby", _entry(1, 1, j="n1\tbob"))
+    waiting = node._room_entry("lobby", _entry(1, Joined("lobby", "bob"), j="n1\tbob"))
     assert waiting is not None and not waiting.called and new.frames == []
-    history = [["1-0", ["m", json.dumps({"code": 5, "text": "old", "room": "lobby", "nick": "x", "id": 1})]]]
+    history = [["1-0", ["m", record_body(Said("lobby", "x", "old", 1, 1)).decode()]]]
     pending.names, pending.history = ["bob", "alice"], history
     pending.ready.callback(None)
     assert waiting.called
@@ -84,23 +86,23 @@ def test_a_join_waiting_for_its_answer_holds_its_own_room_only() -> None:
     carol = User("carol", carol_session)
     other.members[carol.key] = carol
     pending = node.pending[("lobby", "bob")] = _PendingJoin(joiner, defer.Deferred())
-    node._room_entry_in_turn("lobby", _entry(1, 1, j="n1\tbob"))
-    node._room_entry_in_turn("lobby", _entry(5, 2))  # said after the join: waits behind it
-    node._room_entry_in_turn("dev", {"m": json.dumps({"code": 5, "room": "dev", "text": "meanwhile"}), "n": "1"})
+    node._room_entry_in_turn("lobby", _entry(1, Joined("lobby", "bob"), j="n1\tbob"))
+    node._room_entry_in_turn("lobby", _entry(2))  # said after the join: waits behind it
+    node._room_entry_in_turn("dev", {"m": record_body(Said("dev", "x", "meanwhile", 1, 1)).decode(), "n": "1"})
     assert [f["text"] for f in carol_session.frames] == ["meanwhile"], "another room is not held up"
     assert old.frames == [] and new.frames == []
     pending.names, pending.history = ["bob", "alice"], []
     pending.ready.callback(None)
     assert [f["code"] for f in new.frames] == [1, 3, 11, 5], "the join, its members, its end of history, then the room"
-    assert [f.get("text") for f in old.frames] == ["entry 1", "entry 2"]
+    assert [f.get("text") for f in old.frames] == ["bob has joined lobby", "entry 2"]
     assert node.held == {}
 
 
 def test_entries_missing_from_a_room_are_announced_not_skipped_silently() -> None:
     node, room, member, old, joiner, new = _node_with_a_room()
-    node._room_entry("lobby", _entry(5, 7))
-    node._room_entry("lobby", _entry(5, 8))
-    node._room_entry("lobby", _entry(5, 12))
+    node._room_entry("lobby", _entry(7))
+    node._room_entry("lobby", _entry(8))
+    node._room_entry("lobby", _entry(12))
     texts = [f["text"] for f in old.frames]
     assert texts[:2] == ["entry 7", "entry 8"]
     assert texts[2].startswith("You may have missed messages in lobby") and "nick" not in old.frames[2]

@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
 from twisted.logger import globalLogPublisher
 
+from chat.core.events import Private, Said, TopicIs, record_body
 from chat.history import MAX_PAGE, SCHEMA, GroupCommit, History, Row, StoreError, check_store, from_body, to_row
-from chat.message import CMsg, Code, ProtocolError, encode
+from chat.message import ProtocolError
+
+#: A data directory's database as the release before stored records wrote it (made with chat@4c33683:
+#: five lines of Lobby, the third an action, a private line ann -> Bob, and Lobby's topic).
+V0_DATABASE = Path(__file__).parent / "fixtures" / "history-v0.sqlite3"
 
 
-def line(room: str, id: int, text: str = "", ts: int = 1000) -> CMsg:
-    return CMsg(Code.NORMAL_MESSAGE, text=text or f"m{id}", room=room, nick="n", color="default", id=id, ts=ts)
+def line(room: str, id: int, text: str = "", ts: int = 1000) -> Said:
+    return Said(room, "n", text or f"m{id}", id, ts)
 
 
 @pytest.fixture
@@ -49,8 +55,7 @@ async def test_pages_are_oldest_first_and_bounded(tmp_path: Path) -> None:
         assert [m.id for m in after] == list(range(101, 111)) and more
         huge, _ = await store.page("lobby", limit=10**6)
         assert len(huge) == min(120, MAX_PAGE)
-        assert newest[0] == CMsg(Code.NORMAL_MESSAGE, text="m71", room="Lobby", nick="n", color="default",
-                                 id=71, ts=1000, history=True)
+        assert newest[0] == Said("Lobby", "n", "m71", 71, 1000, history=True)
     finally:
         store.close()
 
@@ -101,7 +106,7 @@ async def test_retention_by_count_and_age(tmp_path: Path) -> None:
 async def test_private_messages_have_a_retention_of_their_own(tmp_path: Path) -> None:
     store = History(tmp_path)
     try:
-        pms = [CMsg(Code.PRIVATE_MESSAGE, text=f"pm {i}", nick="a", to="b", ts=i) for i in (10, 20, 30)]
+        pms = [Private("a", "b", f"pm {i}", i) for i in (10, 20, 30)]
         await store.append([*pms, line("room", 1, ts=5)])
         assert await store.prune(keep=0, older_than_ms=None, private_older_than_ms=25) == 2
         assert await store.prune(keep=0, older_than_ms=None, private_older_than_ms=25) == 0
@@ -272,24 +277,71 @@ async def test_one_relay_or_refusal_that_raises_does_not_stop_the_others(store: 
     assert len(failures) == 2, "each broken action is logged, not swallowed"
 
 
-def test_a_relayed_frame_body_is_stored_as_it_is_and_old_rows_read_back_the_same() -> None:
-    msg = CMsg(Code.NORMAL_MESSAGE, text="héllo ✓", room="Lobby", nick="ann", color="red", id=7, ts=1234, action=True)
-    body = encode(msg)
-    row = to_row(msg, body)
-    assert row == ("lobby", 7, 1234, body.decode("utf-8")), "the relayed bytes, not a second encoding"
-    # Rows written before 2026-12-04 hold a JSON object of these fields only.
+def test_a_line_is_stored_as_a_versioned_record_and_old_rows_read_back_the_same() -> None:
+    said = Said("Lobby", "ann", "héllo ✓", 7, 1234, color="red", action=True)
+    row = to_row(said)
+    assert row[:3] == ("lobby", 7, 1234)
+    assert json.loads(row[3]) == {"v": 1, "t": "said", "room": "Lobby", "nick": "ann", "text": "héllo ✓", "id": 7,
+                                  "ts": 1234, "color": "red", "action": True}, "typed fields, no wire code"
+    # Rows written before records (version 0) hold the native message's JSON.
     old = json.dumps({"code": 5, "text": "héllo ✓", "room": "Lobby", "nick": "ann", "color": "red", "id": 7,
                       "ts": 1234, "action": True}, ensure_ascii=False)
-    assert from_body(row[3]) == from_body(old) == replace(msg, history=True)
+    assert from_body(row[3]) == from_body(old) == attrs.evolve(said, history=True)
+    assert to_row(Private("ann", "Bob", "psst", 5))[:3] == ("", 0, 5)
 
 
-def test_a_stored_row_is_checked_by_the_wire_decoder_like_any_input() -> None:
+def test_a_stored_row_is_checked_like_any_input() -> None:
     with pytest.raises(ProtocolError) as bad_type:
-        from_body('{"code": 5, "text": 7}')
+        from_body('{"v": 1, "t": "said", "room": "r", "nick": "n", "text": 7, "id": 1, "ts": 1}')
     assert bad_type.value.slug == "bad-type"
+    with pytest.raises(ProtocolError) as lacking:
+        from_body('{"v": 1, "t": "said", "room": "r", "nick": "n", "id": 1, "ts": 1}')
+    assert lacking.value.slug == "bad-record"
+    with pytest.raises(ProtocolError) as newer:
+        from_body('{"v": 2, "t": "said"}')
+    assert newer.value.slug == "bad-record"
+    with pytest.raises(ProtocolError) as old_bad_type:
+        from_body('{"code": 5, "text": 7}')
+    assert old_bad_type.value.slug == "bad-type"
     with pytest.raises(ProtocolError):
         from_body('{"code": 5, "text": "x", "unknown": 1, "names": [1]}')
-    assert from_body('{"code": 5, "text": "x", "unknown": 1}').text == "x"  # unknown keys are ignored, as on the wire
+    old = from_body('{"code": 5, "text": "x", "room": "r", "nick": "n", "unknown": 1}')
+    assert old == Said("r", "n", "x", 0, 0, history=True)  # unknown keys are ignored, as on the wire
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_database_of_the_release_before_records_is_migrated_and_replays_the_same(tmp_path: Path) -> None:
+    shutil.copy(V0_DATABASE, tmp_path / "history.sqlite3")
+    store = History(tmp_path)
+    try:
+        lines, more = await store.page("lobby", limit=50)
+        assert not more
+        assert lines == [Said("Lobby", "ann", f"line {i} ✓", i, 1_700_000_000_000 + i, "red" if i % 2 else "default",
+                              action=i == 3, history=True) for i in range(1, 6)]
+        assert store.last_ids == {"lobby": 5}
+        assert from_body(store.topics["lobby"]) == TopicIs("Lobby", "plans for friday", "ann", 1_700_000_000_050)
+    finally:
+        store.close()
+    connection = sqlite3.connect(tmp_path / "history.sqlite3")
+    try:
+        assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+        bodies = [json.loads(b) for (b,) in connection.execute("SELECT body FROM messages ORDER BY rowid")]
+        assert [b["t"] for b in bodies] == ["said"] * 5 + ["private"], "every row is a record now"
+        assert bodies[-1] == {"v": 1, "t": "private", "nick": "ann", "to": "Bob", "text": "psst",
+                              "ts": 1_700_000_000_100}
+    finally:
+        connection.close()
+
+
+def test_a_database_of_a_newer_release_is_refused_with_the_reason(tmp_path: Path) -> None:
+    History(tmp_path).close()
+    connection = sqlite3.connect(tmp_path / "history.sqlite3")
+    connection.execute("PRAGMA user_version = 9")
+    connection.commit()
+    connection.close()
+    with pytest.raises(StoreError, match="written by a newer release"):
+        History(tmp_path)
+    check_store(tmp_path)  # the lock was let go
 
 
 @pytest_twisted.ensureDeferred
@@ -299,7 +351,7 @@ async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_pat
     from chat.local import LocalChat
 
     store = History(tmp_path)
-    body = encode(CMsg(Code.TOPIC, room="Lobby", text="plans", nick="ann", ts=5, history=True)).decode()
+    body = record_body(TopicIs("Lobby", "plans", "ann", 5)).decode()
     await store.save_topic("lobby", body)
     await store.save_topic("dev", body)
     await store.save_topic("dev", None)
@@ -309,7 +361,8 @@ async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_pat
         assert reopened.topics == {"lobby": body}
         chat = LocalChat(Clock(), store=reopened)
         topic = chat.state.topic("LOBBY")
-        assert (topic.text, topic.nick, topic.room, topic.history) == ("plans", "ann", "Lobby", True)
+        assert topic == TopicIs("Lobby", "plans", "ann", 5)
+        assert topic.native().history, "a joiner gets it marked as history"
     finally:
         reopened.close()
 

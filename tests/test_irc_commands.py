@@ -12,10 +12,10 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from chat.event import Event
+from chat.core.events import (Event, Joined, Left, MemberList, Private, Quit, Renamed, ReplayEnd, RoomNotice, Said,
+                              TopicIs, TopicSet)
 from chat.irc import IRCFactory, chat_nick, irc_nick
 from chat.limits import Limits
-from chat.message import CMsg, Code
 from chat.names import ChatError
 from chat.service import IChatService, Members, Page, Presence
 from tests.fake_service import FakeService, FakeUser
@@ -180,11 +180,10 @@ class IRCCommandTests(SynchronousTestCase):
 
     def test_what_a_join_delivers_is_join_names_and_topic(self) -> None:
         c, _ = self.registered()
-        c.proto.deliver(Event(CMsg(Code.JOINING_CHAT, text="alice has joined lobby", nick="alice", room="lobby")))
-        c.proto.deliver(Event(CMsg(Code.SENDING_CHATTERS_LIST, room="lobby", names=("a.b", "alice"))))
-        c.proto.deliver(Event(CMsg(Code.TOPIC, room="lobby", text="plans", nick="a.b", ts=1_700_000_000_000,
-                                   history=True)))
-        c.proto.deliver(Event(CMsg(Code.HISTORY, room="lobby")))
+        c.proto.deliver(Event(Joined("lobby", "alice")))
+        c.proto.deliver(Event(MemberList("lobby", ("a.b", "alice"))))
+        c.proto.deliver(Event(TopicIs("lobby", "plans", "a.b", 1_700_000_000_000)))
+        c.proto.deliver(Event(ReplayEnd("lobby")))
         self.assertEqual(c.received(), [
             ":alice!alice@chat JOIN #lobby",
             ":irc.test 353 alice = #lobby :a|b alice",
@@ -192,7 +191,7 @@ class IRCCommandTests(SynchronousTestCase):
             ":irc.test 332 alice #lobby :plans",
             ":irc.test 333 alice #lobby a|b!a|b@chat :1700000000",
         ])
-        c.proto.deliver(Event(CMsg(Code.TOPIC, room="dev", history=True)))
+        c.proto.deliver(Event(TopicIs("dev")))
         self.assertEqual(c.received(), [":irc.test 331 alice #dev :No topic is set"])
 
     def test_part_and_join_0(self) -> None:
@@ -204,7 +203,7 @@ class IRCCommandTests(SynchronousTestCase):
                                         ":irc.test 442 alice #x :you are not in x",
                                         ":irc.test 403 alice nochannel :No such channel"])
         for room in ("lobby", "dev"):
-            c.proto.deliver(Event(CMsg(Code.JOINING_CHAT, nick="alice", room=room, text=f"alice has joined {room}")))
+            c.proto.deliver(Event(Joined(room, "alice")))
         c.received()
         c.send("JOIN 0")
         self.assertEqual(self.calls(), [("leave", (user, "dev", "")), ("leave", (user, "lobby", ""))])
@@ -254,7 +253,7 @@ class IRCCommandTests(SynchronousTestCase):
         c, user = self.registered()
         c.send("TOPIC #lobby")
         self.assertEqual(self.service.answer(Members("lobby", ("alice",))), ("members", ("lobby",)))
-        self.assertEqual(self.service.answer(Event(CMsg(Code.TOPIC, room="lobby", history=True))), ("topic", ("lobby",)))
+        self.assertEqual(self.service.answer(Event(TopicIs("lobby"))), ("topic", ("lobby",)))
         c.send("TOPIC #never")
         self.service.answer(ChatError("no-such-room", "there is no room never"))
         c.send("TOPIC #lobby :\x02new\x02 plans")
@@ -263,7 +262,7 @@ class IRCCommandTests(SynchronousTestCase):
         self.service.answer(ChatError("not-in-room", "you are not in dev"))
         c.send("TOPIC", "TOPIC dev")
         self.assertEqual(self.numerics(c), ["331", "403", "442", "461", "403"])
-        c.proto.deliver(Event(CMsg(Code.TOPIC, room="lobby", text="new plans", nick="bob", ts=1)))
+        c.proto.deliver(Event(TopicSet("lobby", "bob", "new plans", 1)))
         self.assertEqual(c.received(), [":bob!bob@chat TOPIC #lobby :new plans"])
 
     def test_mode_queries_and_changes(self) -> None:
@@ -321,17 +320,21 @@ class IRCCommandTests(SynchronousTestCase):
 
     def test_deliveries_become_irc_lines_and_own_lines_are_not_echoed(self) -> None:
         c, _ = self.registered()
-        for msg in (
-            CMsg(Code.NORMAL_MESSAGE, text="hi", nick="a.b", room="lobby", color="green"),
-            CMsg(Code.NORMAL_MESSAGE, text="mine", nick="alice", room="lobby"),
-            CMsg(Code.PRIVATE_MESSAGE, text="psst", nick="bob", to="alice"),
-            CMsg(Code.NORMAL_MESSAGE, text="The server says hi", room="lobby"),
-            CMsg(Code.SENDING_NICKNAME, text="b.c", nick="a.b", room="lobby"),
-            CMsg(Code.SENDING_NICKNAME, text="b.c", nick="a.b", room="dev"),  # the same rename, another room
-            CMsg(Code.LEAVING_CHAT, text="bob has left lobby", nick="bob", room="lobby"),
-            CMsg(Code.LEAVING_CHAT, text="carol has quit: bye", nick="carol", room="lobby"),
+        for room in ("dev", "lobby"):
+            c.proto.deliver(Event(Joined(room, "alice")))
+        c.received()
+        for what in (
+            Said("lobby", "a.b", "hi", 1, 1, color="green"),
+            Said("lobby", "alice", "mine", 2, 1),
+            Private("bob", "alice", "psst", 1),
+            RoomNotice("lobby", "The server says hi"),
+            Renamed("lobby", "a.b", "b.c", ("lobby", "dev")),
+            Renamed("dev", "a.b", "b.c", ("lobby", "dev")),  # the same rename, another room
+            Left("lobby", "bob"),
+            Quit("dev", "carol", "has quit: bye", ("x", "dev", "lobby")),  # told in the first room shared
+            Quit("lobby", "carol", "has quit: bye", ("x", "dev", "lobby")),
         ):
-            c.proto.deliver(Event(msg))
+            c.proto.deliver(Event(what))
         self.assertEqual(c.received(), [
             ":a|b!a|b@chat PRIVMSG #lobby :\x0303hi\x03",
             ":bob!bob@chat PRIVMSG alice :psst",
@@ -343,12 +346,12 @@ class IRCCommandTests(SynchronousTestCase):
 
     def test_notices_stay_notices_and_a_part_keeps_its_reason(self) -> None:
         c, _ = self.registered()
-        for msg in (
-            CMsg(Code.NORMAL_MESSAGE, text="bot here", nick="bot", room="lobby", notice=True),
-            CMsg(Code.PRIVATE_MESSAGE, text="psst", nick="bot", to="alice", notice=True),
-            CMsg(Code.LEAVING_CHAT, text="bob has left lobby: gone for lunch", nick="bob", room="lobby"),
+        for what in (
+            Said("lobby", "bot", "bot here", 1, 1, notice=True),
+            Private("bot", "alice", "psst", 1, notice=True),
+            Left("lobby", "bob", "gone for lunch"),
         ):
-            c.proto.deliver(Event(msg))
+            c.proto.deliver(Event(what))
         self.assertEqual(c.received(), [
             ":bot!bot@chat NOTICE #lobby :bot here",
             ":bot!bot@chat NOTICE alice :psst",
@@ -384,11 +387,14 @@ class IRCCommandTests(SynchronousTestCase):
         name, args = self.service.answer()
         self.assertEqual((name, args), ("rename", (user, "b.c")))
         self.assertEqual(c.received(), [":irc.test 433 alice bob :the nickname bob is in use"], "no change, no NICK")
+        c.proto.deliver(Event(Joined("lobby", "alice")))
+        c.received()
         c.send("NICK bee")
         user.nick = "bee"
         self.service.answer()
-        c.proto.deliver(Event(CMsg(Code.SENDING_NICKNAME, text="bee", nick="alice", room="lobby")))
-        self.assertEqual(c.received(), [":alice!alice@chat NICK :bee"], "told once, though its room told it too")
+        self.assertEqual(c.received(), [], "in a channel, the rooms tell it")
+        c.proto.deliver(Event(Renamed("lobby", "alice", "bee", ("lobby",))))
+        self.assertEqual(c.received(), [":alice!alice@chat NICK :bee"], "told once")
         c.send("MODE bee")
         self.assertEqual(c.received(), [":irc.test 221 bee :+"])
         c.send("NICK bee")
@@ -436,8 +442,7 @@ class IRCCommandTests(SynchronousTestCase):
     def test_chathistory(self) -> None:
         c, user = self.registered()
         c.send("CHATHISTORY LATEST #lobby * 500")
-        page = Page("lobby", (Event(CMsg(Code.NORMAL_MESSAGE, text="old", nick="bob", room="lobby", id=4,
-                                         ts=1_700_000_000_000, history=True)),), False)
+        page = Page("lobby", (Event(Said("lobby", "bob", "old", 4, 1_700_000_000_000, history=True)),), False)
         self.assertEqual(self.service.answer(page), ("history", (user, "lobby", None, None, 200)))
         c.send("CHATHISTORY BEFORE #lobby msgid=4 10")
         self.assertEqual(self.service.answer(Page("lobby", (), False)), ("history", (user, "lobby", 4, None, 10)))

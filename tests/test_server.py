@@ -21,7 +21,7 @@ from zope.interface.verify import verifyObject
 
 import attrs
 
-from chat.event import Event
+from chat.core.events import Event, Joined, ReplayEnd, Said
 from chat.limits import Limits
 from chat.limits import MAX_IN_FLIGHT
 from chat.local import LocalChat
@@ -177,7 +177,7 @@ class RoomTests(ServerTestCase):
         self.assertEqual(carol.received(), [])
 
     def test_broadcast_frame_is_encoded_once(self) -> None:
-        import chat.event
+        import chat.core.events
         import chat.message
         calls = []
         original = chat.message.encode
@@ -187,7 +187,7 @@ class RoomTests(ServerTestCase):
             return original(msg)
 
         clients = [self.logon(f"u{i}") for i in range(5)]
-        self.patch(chat.event, "encode", counting)
+        self.patch(chat.core.events, "encode", counting)
         self.patch(chat.message, "encode", counting)  # and through frame()
         clients[0].send(code=5, text="x")
         self.assertEqual(len(calls), 1)
@@ -642,12 +642,12 @@ class TranslationTests(SynchronousTestCase):
         c.send(code=7)
         self.service.answer(("Dev", "lobby"))
         c.send(code=11, room="dev", before=10, limit=2)
-        page = Page("Dev", (Event(CMsg(5, text="old", room="Dev", id=9, history=True)),), True)
+        page = Page("Dev", (Event(Said("Dev", "bob", "old", 9, 5, history=True)),), True)
         self.assertEqual(self.service.answer(page), ("history", (user, "dev", 10, None, 2)))
         self.assertEqual(c.received(), [
             {"code": 3, "room": "Dev", "names": ["alice", "bob"]},
             {"code": 7, "names": ["Dev", "lobby"]},
-            {"code": 5, "text": "old", "room": "Dev", "id": 9, "history": True},
+            {"code": 5, "text": "old", "room": "Dev", "nick": "bob", "color": "default", "id": 9, "ts": 5, "history": True},
             {"code": 11, "room": "Dev", "more": True, "before": 10},
         ])
 
@@ -664,11 +664,11 @@ class TranslationTests(SynchronousTestCase):
 
     def test_what_the_service_delivers_is_written_and_a_disconnect_closes_with_its_error(self) -> None:
         c, _ = self.logged_on()
-        c.proto.deliver(Event(CMsg(1, text="bob has joined lobby", nick="bob", room="lobby")))
+        c.proto.deliver(Event(Joined("lobby", "bob")))
         fill = c.proto.reserve()
-        c.proto.deliver(Event(CMsg(5, text="after", room="lobby")))
-        self.assertEqual([m["code"] for m in c.received()], [1])
-        fill([Event(CMsg(11, room="lobby"))])
+        c.proto.deliver(Event(Said("lobby", "bob", "after", 1, 1)))
+        self.assertEqual(c.received(), [{"code": 1, "text": "bob has joined lobby", "nick": "bob", "room": "lobby"}])
+        fill([Event(ReplayEnd("lobby"))])
         self.assertEqual([m["code"] for m in c.received()], [11, 5])
         c.proto.disconnect(ChatError("cluster-unavailable", "connect again"))
         self.assertEqual(c.received(), [{"code": 8, "close": True, "error": "cluster-unavailable", "text": "connect again"}])

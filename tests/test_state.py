@@ -2,7 +2,7 @@
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.message import CMsg, Code
+from chat.core.events import Joined, Left, Quit, Renamed, Said
 from chat.names import MAX_NICK, MAX_TEXT, ChatError, check_nick, check_room, fold
 from chat.state import ChatState, RoomCreations, User
 
@@ -167,7 +167,8 @@ class StateTests(SynchronousTestCase):
         self.state.join(alice, "lobby")
         (everyone, joined), (joiner, names) = self.state.join(bob, "Lobby")
         self.assertEqual(nicks(everyone), ["alice", "bob"])
-        self.assertEqual(joined, CMsg(Code.JOINING_CHAT, text="bob has joined lobby", nick="bob", room="lobby"))
+        self.assertEqual(joined, Joined("lobby", "bob"))
+        self.assertEqual(joined.native().text, "bob has joined lobby")  # type: ignore[union-attr]
         self.assertEqual(list(joiner), [bob])
         self.assertEqual(names.names, ("alice", "bob"))
 
@@ -199,8 +200,7 @@ class StateTests(SynchronousTestCase):
             self.state.join(u, "lobby")
         recipients, msg = self.state.say(alice, "LOBBY", "hi", "red")
         self.assertEqual(nicks(recipients), ["alice", "bob"])
-        self.assertEqual(msg, CMsg(Code.NORMAL_MESSAGE, text="hi", nick="alice", room="lobby",
-                                   color="red", id=1, ts=1000500))
+        self.assertEqual(msg, Said("lobby", "alice", "hi", id=1, ts=1000500, color="red"))
 
     def test_message_refusals(self) -> None:
         alice = self.user("alice")
@@ -235,8 +235,8 @@ class StateTests(SynchronousTestCase):
         self.state.join(alice, "other")
         deliveries = self.state.rename(alice, "Alicia")
         self.assertEqual(
-            sorted((m.room, m.nick, m.text) for _, m in deliveries),  # type: ignore[type-var]
-            [("lobby", "alice", "Alicia"), ("other", "alice", "Alicia")],
+            sorted((m for _, m in deliveries), key=lambda m: m.room),  # type: ignore[union-attr]
+            [Renamed("lobby", "alice", "Alicia", ("lobby", "other")), Renamed("other", "alice", "Alicia", ("lobby", "other"))],
         )
         self.assertIs(self.state.find_user("ALICIA"), alice)
         self.assertEqual(self.state.find_room("lobby").names(), ("Alicia", "bob"))  # type: ignore[union-attr]
@@ -255,7 +255,9 @@ class StateTests(SynchronousTestCase):
             self.state.join(u, "lobby")
         self.state.join(alice, "solo")
         deliveries = self.state.quit(alice, "has quit")
-        self.assertEqual([(nicks(r), m.text) for r, m in deliveries], [(["bob"], "alice has quit")])
+        # Each room it was in is told, with all of them (an IRC client shows the quit once).
+        self.assertEqual([(nicks(r), m) for r, m in deliveries], [(["bob"], Quit("lobby", "alice", "has quit", ("lobby", "solo")))])
+        self.assertEqual(deliveries[0][1].native().text, "alice has quit")  # type: ignore[union-attr]
         self.assertEqual(self.state.quit(alice, "has quit"), [])
         self.assertIsNone(self.state.find_user("alice"))
         self.assertEqual(self.state.room_list(), ("lobby",))
@@ -294,7 +296,8 @@ class ControlCharacterTests(SynchronousTestCase):
         _, topic = self.state.set_topic(self.alice, "lobby", "the \x1b[2Jtopic\x00")
         self.assertEqual(topic.text, "the [2Jtopic")
         [(_, left)] = self.state.leave(self.bob, "lobby", "bye\x07\x00 now")
-        self.assertEqual(left.text, "bob has left lobby: bye now")
+        self.assertEqual(left, Left("lobby", "bob", "bye now"))
+        self.assertEqual(left.native().text, "bob has left lobby: bye now")  # type: ignore[union-attr]
         self.state.join(self.bob, "lobby")
         [(_, quit)] = self.state.quit(self.bob, "has quit: \x1b]0;owned\x07gone\r\nfor good")
-        self.assertEqual(quit.text, "bob has quit: ]0;ownedgone for good")
+        self.assertEqual(quit.why, "has quit: ]0;ownedgone for good")  # type: ignore[union-attr]

@@ -17,9 +17,10 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import txredisapi  # type: ignore[import-untyped]
 from twisted.application import service
 from twisted.internet import defer, interfaces, task
@@ -28,14 +29,14 @@ from zope.interface import implementer
 
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
-from chat.event import Event
+from chat.core.events import (Event, Left, MemberList, Private, ReplayEnd, RoomNotice, Said, TopicIs, TopicSet,
+                              from_record, record, record_body)
 from chat.history import from_body
 from chat.lookalike import look_keys
-from chat.message import CMsg, Code, encode
-from chat.names import ChatError, check_away, check_room, check_topic, fold, leave_text, reason_text
+from chat.names import ChatError, check_away, check_room, check_topic, fold, reason_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
-from chat.state import (MAX_NEW_ROOMS, Room, RoomCreations, User, check_join, check_logon, check_page, check_private, check_rename, check_say,
-                        member_room)
+from chat.state import (MAX_NEW_ROOMS, Room, RoomCreations, User, check_join, check_logon, check_page, check_private,
+                        check_rename, check_say, leave_reason, member_room)
 
 _T = TypeVar("_T")
 
@@ -70,8 +71,20 @@ def _fields(flat: list[str]) -> dict[str, str]:
 
 
 def _event_of(body: str) -> Event:
-    """An entry's message, relayed as the bytes the script stored."""
-    return Event(body=body.encode("utf-8"))
+    """An entry's record, as the event its recipients get."""
+    return Event(from_record(body))
+
+
+def _open_record(what: Said | Private, last: str) -> str:
+    """C{what}'s record without its field C{last} and its closing brace: the script adds them."""
+    fields = record(what)
+    del fields[last]
+    return orjson.dumps(fields).decode("utf-8")[:-1]
+
+
+#: What rooms are told of the users of a node that stopped answering, or that stopped cleanly.
+REAPED = "has lost the connection (its server stopped answering)"
+UNREGISTERED = "left: its server stopped"
 
 
 class ClusterUnavailable(ChatError):
@@ -225,7 +238,7 @@ class ClusterNode(service.Service):
             elif not await self.commands.eval(scripts.BEAT, [], [self.prefix, self.node_id, info, ttl_ms]):
                 self._removed()
                 return
-            reaped = await self.commands.eval(scripts.REAP, [], [self.prefix, int(self.ttl * 1000)])
+            reaped = await self.commands.eval(scripts.REAP, [], [self.prefix, int(self.ttl * 1000), REAPED])
             for node in reaped or ():
                 self.log.warn("node {node} stopped answering: its users were removed", node=node)
         except Exception as e:  # noqa: BLE001 - the next beat tries again
@@ -264,7 +277,7 @@ class ClusterNode(service.Service):
             self._heart.stop()
         if self.connected and self.registered:
             try:
-                await self.commands.eval(scripts.UNREGISTER, [], [self.prefix, self.node_id])
+                await self.commands.eval(scripts.UNREGISTER, [], [self.prefix, self.node_id, UNREGISTERED])
             except Exception as e:  # noqa: BLE001
                 self.log.warn("could not leave the cluster cleanly: {e}", e=e)
         self.registered = False
@@ -384,7 +397,7 @@ class ClusterNode(service.Service):
                 self.numbers.pop(key[len(self.prefix) + 5:], None)
                 room = self.rooms.get(key[len(self.prefix) + 5:])
                 if room is not None:
-                    notice = CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
+                    notice = RoomNotice(room.name, (
                         f"You may have missed messages in {room.name}: this server was cut off "
                         "from the rest of the chat for too long."))
                     _deliver(room.members.values(), Event(notice))
@@ -420,7 +433,7 @@ class ClusterNode(service.Service):
     def _missed(self, room: Room, count: int) -> None:
         """Entries were trimmed from the stream before this node read them: say so."""
         self.log.warn("{n} entries of {room} were gone before this node read them", n=count, room=room.name)
-        _deliver(room.members.values(), Event(CMsg(Code.NORMAL_MESSAGE, room=room.name, text=(
+        _deliver(room.members.values(), Event(RoomNotice(room.name, (
             f"You may have missed messages in {room.name}: this server fell behind the rest of the chat."))))
 
     def _welcome(self, room: Room, joined: _PendingJoin) -> None:
@@ -428,14 +441,14 @@ class ClusterNode(service.Service):
         assert joined.names is not None and joined.history is not None
         client = joined.user.client
         names = tuple(sorted(joined.names, key=fold))
-        client.deliver(Event(CMsg(Code.SENDING_CHATTERS_LIST, room=room.name, names=names)))
+        client.deliver(Event(MemberList(room.name, names)))
         if joined.topic:
             client.deliver(_event_of(joined.topic))
         newest = joined.history[:self.replay]  # the script read one more: are there more?
         for _, flat in reversed(newest):
             client.deliver(Event(from_body(_fields(flat)["m"])))
         # The end marker comes even without a replay (--history-replay 0): a client can wait for it.
-        client.deliver(Event(CMsg(Code.HISTORY, room=room.name, more=len(joined.history) > self.replay)))
+        client.deliver(Event(ReplayEnd(room.name, len(joined.history) > self.replay)))
 
     def _private_entry(self, fields: dict[str, str]) -> None:
         if "m" not in fields:
@@ -578,11 +591,11 @@ class ClusterNode(service.Service):
             room = member_room(user, name)
         except ChatError:
             return defer.fail()
-        text = leave_text(user.nick, room.name, reason)
-        d = self._run(scripts.LEAVE, user.key, user.nick, room.key, text)
+        reason = leave_reason(reason)
+        d = self._run(scripts.LEAVE, user.key, user.nick, room.key, reason)
         self._drop(user, room)
         # The leaver hears its own leave at once: it no longer reads the room.
-        user.client.deliver(Event(CMsg(Code.LEAVING_CHAT, text=text, nick=user.nick, room=room.name)))
+        user.client.deliver(Event(Left(room.name, user.nick, reason)))
         return self._answer(d.addCallback(lambda _: None))
 
     def _drop(self, user: User, room: Room) -> None:
@@ -609,10 +622,9 @@ class ClusterNode(service.Service):
             room, color, text = check_say(user, name, text, color)
         except ChatError:
             return defer.fail()
-        msg = CMsg(Code.NORMAL_MESSAGE, text=text, nick=user.nick, room=room.name, color=color,
-                   ts=int(self.clock.seconds() * 1000), action=action, notice=notice)
+        line = Said(room.name, user.nick, text, 0, int(self.clock.seconds() * 1000), color, action, notice)
         # Messages keep their order on the one Redis connection.
-        d = self._run(scripts.SAY, room.key, encode(msg).decode("utf-8")[:-1], self.keep)
+        d = self._run(scripts.SAY, room.key, _open_record(line, "id"), self.keep)
 
         def written(message_id: int) -> None:
             self.written[room.key] = f"{message_id}-0"  # what the barrier waits for the reader to pass
@@ -625,9 +637,8 @@ class ClusterNode(service.Service):
             color, text = check_private(text, color)
         except ChatError:
             return defer.fail()
-        msg = CMsg(Code.PRIVATE_MESSAGE, text=text, nick=user.nick, color=color,
-                   ts=int(self.clock.seconds() * 1000), action=action, notice=notice)
-        d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), encode(msg).decode("utf-8")[:-1])
+        line = Private(user.nick, "", text, int(self.clock.seconds() * 1000), color, action, notice)
+        d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), _open_record(line, "to"))
 
         def sent(found: list[str] | None) -> str | None:
             if not found:
@@ -665,9 +676,9 @@ class ClusterNode(service.Service):
             text = check_topic(text)
         except ChatError:
             return defer.fail()
-        change = CMsg(Code.TOPIC, room=room.name, text=text, nick=user.nick, ts=int(self.clock.seconds() * 1000))
-        kept = encode(replace(change, history=True)).decode("utf-8") if text else ""
-        d = self._run(scripts.TOPIC, user.key, room.key, encode(change).decode("utf-8"), kept)
+        change = TopicSet(room.name, user.nick, text, int(self.clock.seconds() * 1000))
+        kept = record_body(change.standing()).decode("utf-8") if text else ""
+        d = self._run(scripts.TOPIC, user.key, room.key, record_body(change).decode("utf-8"), kept)
 
         def done(ok: int) -> None:
             if not ok:
@@ -686,7 +697,7 @@ class ClusterNode(service.Service):
         if kept:
             return _event_of(kept)
         shown = await self.commands.hget(f"{self.prefix}rooms", fold(name))
-        return Event(CMsg(Code.TOPIC, room=shown or name, history=True))
+        return Event(TopicIs(shown or name))
 
     def set_away(self, user: User, text: str) -> defer.Deferred[None]:
         try:

@@ -18,11 +18,14 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   seq:ROOM              the number of the room's last stream entry (gap detection)
   room:ROOM             stream of everything said and done in the room
   history:ROOM          stream of the room's messages only, entry id "ID-0"
-  topics                hash: folded room name -> the topic as a joiner gets it (JSON)
+  topics                hash: folded room name -> the topic as a joiner gets it (a record)
   away                  hash: folded nickname -> away message (users who are away)
   looks                 hash: what a nickname looks like (chat.lookalike.look_keys, each) -> folded nickname
   lookof                hash: folded nickname -> its look keys, tab-separated
   inbox:NODE            stream of private messages (and wake-ups) for a node
+
+Every entry's 'm' is a stored record (L{chat.core.events}): typed fields, no
+text for people; each node renders it for its clients.
 
 Stream entry ids carry the message ids: message N is entry "N-0" in both
 streams; an event after it is "N-1", "N-2"... (Redis 7's "N-*"), so a
@@ -55,11 +58,20 @@ local function room_name(room)
     return redis.call('HGET', P .. 'rooms', room) or room
 end
 
--- Take one user out of one room, telling the room why; forget empty rooms.
-local function remove_member(room, fold, nick, text)
+-- A record (chat.core.events.record): its version, its kind, its fields.
+local function record(kind, fields)
+    fields.v = 1
+    fields.t = kind
+    return cjson.encode(fields)
+end
+
+-- Take one user out of one room, telling the room (a record of the kind 'left' or 'quit', with the
+-- fields given); forget empty rooms.
+local function remove_member(room, fold, kind, fields)
     if redis.call('HDEL', P .. 'members:' .. room, fold) == 1 then
         local name = room_name(room)
-        event(room, cjson.encode({code = 2, text = text, nick = nick, room = name}))
+        fields.room = name
+        event(room, record(kind, fields))
         if redis.call('HLEN', P .. 'members:' .. room) == 0 then
             redis.call('HDEL', P .. 'rooms', room)
             if redis.call('EXISTS', P .. 'lastid:' .. room) == 0 then
@@ -116,10 +128,15 @@ local function take_look(fold, looks)
     redis.call('HSET', P .. 'lookof', fold, looks)
 end
 
--- Remove a user from the whole cluster (quit, lost connection, dead node).
+-- Remove a user from the whole cluster (quit, lost connection, dead node); why: what its rooms are told.
 local function remove_user(node, fold, nick, why)
-    for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. fold)) do
-        remove_member(room, fold, nick, nick .. ' ' .. why)
+    local rooms = redis.call('SMEMBERS', P .. 'userrooms:' .. fold)
+    local names = {}
+    for i, room in ipairs(rooms) do
+        names[i] = room_name(room)
+    end
+    for _, room in ipairs(rooms) do
+        remove_member(room, fold, 'quit', {nick = nick, why = why, rooms = names})
     end
     redis.call('DEL', P .. 'userrooms:' .. fold)
     local holder = redis.call('HGET', P .. 'nicks', fold)
@@ -153,10 +170,10 @@ redis.call('DEL', P .. 'suspect:' .. node)
 return 1
 """
 
-#: ARGV: prefix, grace ms.  Removes every node whose heartbeat has been gone
-#: for the grace period, announcing its users' leaves once; returns their ids.
+#: ARGV: prefix, grace ms, why (what rooms are told).  Removes every node whose heartbeat has been
+#: gone for the grace period, announcing its users' leaves once; returns their ids.
 REAP = _COMMON + r"""
-local grace = tonumber(ARGV[2])
+local grace, why = tonumber(ARGV[2]), ARGV[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local reaped = {}
@@ -167,7 +184,7 @@ for _, node in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
             redis.call('SET', P .. 'suspect:' .. node, now, 'PX', grace * 10)
         elseif now - tonumber(since) >= grace then
             for _, fold in ipairs(redis.call('SMEMBERS', P .. 'nodeusers:' .. node)) do
-                remove_user(node, fold, holder_nick(node, fold), 'has lost the connection (its server stopped answering)')
+                remove_user(node, fold, holder_nick(node, fold), why)
             end
             redis.call('DEL', P .. 'nodeusers:' .. node, P .. 'suspect:' .. node)
             redis.call('SREM', P .. 'nodes', node)
@@ -179,11 +196,11 @@ end
 return reaped
 """
 
-#: ARGV: prefix, node.  A node leaves cleanly (its users have quit).
+#: ARGV: prefix, node, why (what rooms are told).  A node leaves cleanly (its users have quit).
 UNREGISTER = _COMMON + r"""
 local node = ARGV[2]
 for _, fold in ipairs(redis.call('SMEMBERS', P .. 'nodeusers:' .. node)) do
-    remove_user(node, fold, holder_nick(node, fold), 'left: its server stopped')
+    remove_user(node, fold, holder_nick(node, fold), ARGV[3])
 end
 redis.call('DEL', P .. 'nodeusers:' .. node, P .. 'alive:' .. node, P .. 'inbox:' .. node)
 redis.call('SREM', P .. 'nodes', node)
@@ -236,10 +253,15 @@ else
 end
 forget_look(oldfold)
 take_look(newfold, newlook)
-for _, room in ipairs(redis.call('SMEMBERS', P .. 'userrooms:' .. newfold)) do
+local rooms = redis.call('SMEMBERS', P .. 'userrooms:' .. newfold)
+local names = {}
+for i, room in ipairs(rooms) do
+    names[i] = room_name(room)
+end
+for i, room in ipairs(rooms) do
     redis.call('HDEL', P .. 'members:' .. room, oldfold)
     redis.call('HSET', P .. 'members:' .. room, newfold, newnick)
-    event(room, cjson.encode({code = 4, text = newnick, nick = oldnick, room = room_name(room)}))
+    event(room, record('renamed', {room = names[i], old = oldnick, new = newnick, rooms = names}))
 end
 return 1
 """
@@ -264,16 +286,15 @@ redis.call('PERSIST', P .. 'seq:' .. room)
 name = room_name(room)
 redis.call('HSET', P .. 'members:' .. room, fold, nick)
 redis.call('SADD', P .. 'userrooms:' .. fold, room)
-local id = event(room, cjson.encode({code = 1, text = nick .. ' has joined ' .. name, nick = nick, room = name}),
-                 'j', node .. '\t' .. fold)
+local id = event(room, record('joined', {nick = nick, room = name}), 'j', node .. '\t' .. fold)
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
 return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or '',
         created}
 """
 
-#: ARGV: prefix, fold, room fold, the change (JSON), the topic a joiner gets
-#: (JSON, "" to clear).  0 if the user is not in the room.
+#: ARGV: prefix, fold, room fold, the change (a record), the topic a joiner gets
+#: (a record, "" to clear).  0 if the user is not in the room.
 TOPIC = _COMMON + r"""
 local fold, room, change, kept = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('HEXISTS', P .. 'members:' .. room, fold) == 0 then
@@ -288,9 +309,9 @@ event(room, change)
 return 1
 """
 
-#: ARGV: prefix, fold, nick, room fold, text.
+#: ARGV: prefix, fold, nick, room fold, reason.
 LEAVE = _COMMON + r"""
-remove_member(ARGV[4], ARGV[2], ARGV[3], ARGV[5])
+remove_member(ARGV[4], ARGV[2], 'left', {nick = ARGV[3], reason = ARGV[5]})
 return 1
 """
 
@@ -300,7 +321,7 @@ remove_user(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 return 1
 """
 
-#: ARGV: prefix, room fold, body without its closing brace, history keep (0: all).
+#: ARGV: prefix, room fold, the record without its id and closing brace, history keep (0: all).
 #: The message's id is allocated here, so the stream order is the id order.
 SAY = _COMMON + r"""
 local room, keep = ARGV[2], tonumber(ARGV[4])
@@ -316,8 +337,8 @@ end
 return id
 """
 
-#: ARGV: prefix, sender node, sender fold, target fold, body without its
-#: closing brace.  Returns {the target's nickname, its away message or ""},
+#: ARGV: prefix, sender node, sender fold, target fold, the record without
+#: its target and closing brace.  Returns {the target's nickname, its away message or ""},
 #: or false if nobody has it.
 PRIVATE = _COMMON + r"""
 local node, sender, target = ARGV[2], ARGV[3], ARGV[4]
