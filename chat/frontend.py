@@ -18,7 +18,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
-from chat.guard import guarded
 from chat.limits import MAX_IN_FLIGHT, PAGE_PER_TOKEN, Limits, TokenBucket
 from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
 from chat.service import IChatService, IUser
@@ -379,14 +378,15 @@ class FrontEndFactory(Factory):
     counts_addresses = True
 
     def __init__(self, service: IChatService, clock: interfaces.IReactorTime, limits: Limits | None = None,
-                 accounts: Accounts | None = None, addresses: AddressCounts | None = None) -> None:
-        #: The chat service, behind the accounts check that every logon and rename passes (L{chat.guard}).
-        self.service = guarded(service, accounts)
+                 addresses: AddressCounts | None = None) -> None:
+        #: The chat service (which checks every logon and rename against its accounts).
+        self.service = service
         self.clock = clock
         self.limits = limits or Limits()
         #: What a join costs flood control beyond its frame: its history replay, as a page of that size would.
         self.join_cost = self.limits.replay / PAGE_PER_TOKEN
-        self.accounts = accounts
+        #: The service's accounts: what this front end offers (SASL, INFO) follows them.
+        self.accounts: Accounts | None = service.accounts
         self.flusher = TurnFlusher(clock)
         self.budget = QueueBudget(self.limits.max_queued, self._over_budget) if self.limits.max_queued else None
         self._held: set[Connection] | None = None  # everyone, while all together are over the budget

@@ -1,7 +1,8 @@
 """
-The one-process backend: the chat state in memory (L{chat.state}) and its
-history in SQLite (L{chat.history}), every message stored before it is
+The one-process ledger: the chat state in memory (L{chat.state}) and its
+history in SQLite (L{chat.history}), every line stored before it is
 relayed, and each join's history replay in its place in the joiner's order.
+L{local_chat} puts the chat service in front of it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chat.core.events import Event, Problem, ReplayEnd, TopicIs, What, from_record, record_body
+from chat.accounts import Accounts
+from chat.core.events import Event, Private, Problem, ReplayEnd, Said, TopicIs, TopicSet, What, from_record, record_body
+from chat.core.ledger import ILedger
+from chat.core.service import ChatService
 from chat.history import MAX_PAGE, GroupCommit, History
 from chat.message import Code
-from chat.names import ChatError, check_away, fold
-from chat.service import MAX_LOOKUP, SERVER_ERROR, IChatService, IClient, Members, Page, Presence
-from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, ChatState, Delivery, User, check_page, member_room
+from chat.names import ChatError, fold
+from chat.service import SERVER_ERROR, IClient, Members, Presence
+from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, ChatState, Delivery, Room, User
 
 _T = TypeVar("_T")
 
@@ -30,7 +34,7 @@ NOT_STORED = "the server could not store this message, so it was not delivered; 
 
 
 def _answered(method: Callable[..., _T | defer.Deferred[_T]]) -> Callable[..., defer.Deferred[_T]]:
-    """Give a request the service's contract: a Deferred, fired or failed."""
+    """A ledger's answer as a Deferred, fired or failed, whatever the method returned or raised."""
 
     @functools.wraps(method)
     def answer(*args: Any) -> defer.Deferred[_T]:
@@ -55,21 +59,20 @@ def deliver(recipients: Iterable[User], event: Event) -> None:
         user.client.deliver(event)
 
 
-@implementer(IChatService)
-class LocalChat(service.Service):
+@implementer(ILedger)
+class LocalLedger(service.Service):
     """
     The chat of one process.  With a store (C{data_dir}, or a C{store}
-    given by a test), messages are group-committed before they are relayed
+    given by a test), lines are group-committed before they are relayed
     (L{GroupCommit}); joins, leaves and renames keep their place after the
-    messages still being stored.
+    lines still being stored.
     """
 
     log = Logger()
-    name = "chat"
+    name = "ledger"
 
     def __init__(self, clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
                  replay: int = 50, keep: int = 0, days: float = 0.0, private_days: float = 0.0,
-                 max_rooms_per_user: int = MAX_ROOMS_PER_USER, max_new_rooms: int = MAX_NEW_ROOMS,
                  room_days: float = 0.0) -> None:
         self.clock = clock
         self.data_dir = data_dir
@@ -77,8 +80,8 @@ class LocalChat(service.Service):
         self.keep, self.days, self.private_days = keep, days, private_days
         #: Days an empty room's topic is kept (0: as long as its history).
         self.room_days = room_days
-        self.state = ChatState(clock.seconds, max_rooms_per_user=max_rooms_per_user,  # type: ignore[attr-defined]
-                               max_new_rooms=max_new_rooms, remember_empty=data_dir is not None or store is not None)
+        self.keeps_history = data_dir is not None or store is not None
+        self.state = ChatState(clock.seconds, remember_empty=self.keeps_history)  # type: ignore[attr-defined]
         self.store: History | None = None
         self.commit: GroupCommit | None = None
         if store is not None:
@@ -93,7 +96,7 @@ class LocalChat(service.Service):
             topic = from_record(body)
             if isinstance(topic, TopicIs):
                 self.state.topics[key] = topic
-            self.state.emptied_at[key] = now  # every room is empty at start
+                self.state.emptied_at[key] = now  # every room is empty at start
 
     # -- life ------------------------------------------------------------------
 
@@ -121,6 +124,15 @@ class LocalChat(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
         return defer.Deferred.fromCoroutine(self._stop())
+
+    def _stopping(self) -> bool:
+        """Whether the server this ledger's chat service is part of is stopping (or not started)."""
+        root = self.parent
+        if root is None or root.parent is None:
+            return False  # a chat service on its own (tests): never stopping
+        while root.parent is not None:
+            root = root.parent
+        return not root.running
 
     def prune(self) -> defer.Deferred[None]:
         """
@@ -156,7 +168,7 @@ class LocalChat(service.Service):
     def _announce(self, deliveries: list[Delivery]) -> None:
         """
         Relay joins, leaves and renames in their place in the order: after
-        the messages accepted before them, which may still be being stored.
+        the lines accepted before them, which may still be being stored.
         (Rooms a leave or a quit emptied and forgot lose their stored topic.)
         """
         forgotten = self.state.forgotten
@@ -170,16 +182,16 @@ class LocalChat(service.Service):
         else:
             self.commit.then(lambda: fan_out(deliveries))
 
-    def _relay(self, recipients: Iterable[User], what: What) -> defer.Deferred[None] | None:
+    def _relay(self, recipients: Iterable[User], line: Said | Private) -> defer.Deferred[None]:
         """
-        An accepted message: relayed at once, or, with history on, once it
-        is stored, to the members it had when it was accepted.
+        An accepted line: relayed at once, or, with history on, once it is
+        stored, to the members it had when it was accepted.
         """
-        event = Event(what)
+        event = Event(line)
         commit = self.commit
         if commit is None:
             deliver(recipients, event)
-            return None
+            return defer.succeed(None)
         members = tuple(recipients)
         d: defer.Deferred[None] = defer.Deferred()
 
@@ -187,41 +199,38 @@ class LocalChat(service.Service):
             deliver(members, event)
             d.callback(None)
 
-        commit.accept(what, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)))
+        commit.accept(line, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)))
         return d
 
     def barrier(self) -> defer.Deferred[None]:
         return defer.succeed(None) if self.commit is None else self.commit.flushed()
 
-    # -- requests ------------------------------------------------------------------
-
-    # A password, if any, was checked in front of the service (chat.guard).
+    # -- what the chat service asks ------------------------------------------------
 
     @_answered
-    def logon(self, nick: str, client: IClient, password: str | None = None) -> User:
+    def logon(self, nick: str, client: IClient) -> User:
         return self.state.logon(nick, client)
 
     @_answered
-    def rename(self, user: User, nick: str, password: str | None = None) -> None:
+    def rename(self, user: User, nick: str) -> None:
         self._announce(self.state.rename(user, nick))
 
     @_answered
-    def join(self, user: User, name: str) -> defer.Deferred[None] | None:
-        deliveries = self.state.join(user, name)
+    def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool] | bool:
+        deliveries, created = self.state.join(user, name, may_create)
+        room = user.rooms[fold(name)]
         commit, store = self.commit, self.store
         if commit is None or store is None or not self.replay:
             # No replay, but its end marker all the same: a client can wait for it.
-            room = member_room(user, name)
             more = store is not None and room.last_id > 0  # with --history-replay 0, what is kept
             self._announce([*deliveries, ((user,), ReplayEnd(room.name, more))])
-            return None
-        # The replay is the room's messages up to the join (none of which is
+            return created
+        # The replay is the room's lines up to the join (none of which is
         # relayed to the joiner), read once they are all stored.  It goes
         # right after the join and the member list; what the room says
         # meanwhile waits behind it.
-        room = member_room(user, name)
         upto = room.last_id
-        done: defer.Deferred[None] = defer.Deferred()
+        done: defer.Deferred[bool] = defer.Deferred()
 
         def announced() -> None:
             fan_out(deliveries)
@@ -239,38 +248,35 @@ class LocalChat(service.Service):
                       Event(ReplayEnd(room.name))])  # the marker comes in every case
 
             d.addCallbacks(replayed, failed)
-            d.addBoth(lambda _: done.callback(None))
+            d.addBoth(lambda _: done.callback(created))
 
         commit.then(announced)
         return done
 
     @_answered
-    def leave(self, user: User, name: str, reason: str = "") -> None:
-        self._announce(self.state.leave(user, name, reason))
+    def leave(self, user: User, room: Room, reason: str) -> None:
+        self._announce(self.state.leave(user, room, reason))
 
     @_answered
-    def quit(self, user: User, reason: str) -> None:
+    def quit(self, user: User, why: str) -> None:
         # While the whole server stops, every client is being told goodbye:
         # announcing each quit to all the others would cost n squared.
-        stopping = self.parent is not None and not self.parent.running
-        self._announce(self.state.quit(user, reason, announce=not stopping))
+        self._announce(self.state.quit(user, why, announce=not self._stopping()))
 
     @_answered
-    def say(self, user: User, room: str, text: str, color: str | None, action: bool,
-            notice: bool = False) -> defer.Deferred[None] | None:
+    def say(self, user: User, room: Room, text: str, color: str, action: bool, notice: bool) -> defer.Deferred[None]:
         return self._relay(*self.state.say(user, room, text, color, action, notice))
 
     @_answered
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool,
-                notice: bool = False) -> defer.Deferred[str | None] | str | None:
+    def private(self, user: User, to: str, text: str, color: str, action: bool,
+                notice: bool) -> defer.Deferred[str | None]:
         recipients, line = self.state.private(user, to, text, color, action, notice)
         away = recipients[0].away  # the target comes first
-        d = self._relay(recipients, line)
-        return away if d is None else d.addCallback(lambda _: away)
+        return self._relay(recipients, line).addCallback(lambda _: away)
 
     @_answered
     def set_away(self, user: User, text: str) -> None:
-        user.away = check_away(text) or None
+        user.away = text or None
 
     @_answered
     def members(self, room: str) -> Members:
@@ -281,31 +287,34 @@ class LocalChat(service.Service):
         return self.state.room_list()
 
     @_answered
-    def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None] | None:
-        recipients, change = self.state.set_topic(user, name, text)
-        delivery = [(tuple(recipients), change)]
+    def set_topic(self, user: User, room: Room, change: TopicSet) -> defer.Deferred[None] | None:
+        delivery = [self.state.set_topic(room, change)]
         if self.store is None:
             self._announce(delivery)
             return None
         body = record_body(change.standing()).decode("utf-8") if change.text else None
-        d = self.store.save_topic(fold(change.room), body)  # stored before anyone is told
+        d = self.store.save_topic(room.key, body)  # stored before anyone is told
         return d.addCallback(lambda _: self._announce(delivery))
 
     @_answered
-    def topic(self, room: str) -> Event:
-        return Event(self.state.topic(room))
+    def topic(self, room: str) -> TopicIs:
+        return self.state.topic(room)
 
     @_answered
     def online(self, nicks: Sequence[str]) -> tuple[Presence, ...]:
-        found = (self.state.find_user(nick) for nick in nicks[:MAX_LOOKUP])
+        found = (self.state.find_user(nick) for nick in nicks)
         return tuple(Presence(user.nick, user.away) for user in found if user is not None)
 
     @_answered
-    def history(self, user: User, name: str, before: int | None, after: int | None,
-                limit: int) -> defer.Deferred[Page]:
-        room = member_room(user, name)
-        if self.store is None:
-            raise ChatError("no-history", "this server keeps no history")
-        limit = check_page(before, after, limit)
-        d = self.store.page(room.name, before=before, after=after, limit=limit)
-        return d.addCallback(lambda page: Page(room.name, tuple(Event(m) for m in page[0]), page[1]))
+    def page(self, room: Room, before: int | None, after: int | None,
+             limit: int) -> defer.Deferred[tuple[list[What], bool]]:
+        assert self.store is not None  # the service asks only a ledger that keeps history
+        return self.store.page(room.name, before=before, after=after, limit=limit)
+
+
+def local_chat(clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
+               accounts: Accounts | None = None, max_rooms_per_user: int = MAX_ROOMS_PER_USER,
+               max_new_rooms: int = MAX_NEW_ROOMS, **options: Any) -> ChatService:
+    """The chat of one process: the chat service in front of a L{LocalLedger} (C{options} are its)."""
+    return ChatService(LocalLedger(clock, data_dir, store, **options), clock, accounts, max_rooms_per_user,
+                       max_new_rooms)

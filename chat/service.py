@@ -1,10 +1,10 @@
 """
-The chat service: the one interface every front end calls (the native CMsg
-protocol today; IRC and WebSocket next) and every backend implements (one
-process, or a node of a Redis cluster), as C{twisted.words.iwords} is for
-Twisted's own chat server.
+The chat service's interface: what every front end (native, IRC, WebSocket)
+calls, as C{twisted.words.iwords} is for Twisted's own chat server.  One
+class implements it (L{chat.core.service.ChatService}), in front of a
+ledger (L{chat.core.ledger}): one process's, or a node of a Redis cluster.
 
-The contract, the same for every backend:
+The contract, the same whatever the ledger:
   - every request returns a Deferred: it fires with the result (C{None}
     for an action), or fails with L{ChatError}, whose C{slug} is the
     documented error (docs/protocol.md).  Any other failure is a bug or an
@@ -93,10 +93,16 @@ class Page:
 class IChatService(Interface):
     """One chat: users, rooms and their history, whichever front end they use."""
 
+    accounts = Attribute("The registered nicknames (L{chat.accounts.Accounts}) logons and renames are checked "
+                         "against, or None.")
+
+    def when_ready() -> Deferred[None]:
+        """Fires once the chat can serve (a cluster node once it joined the cluster)."""
+
     def logon(nick: str, client: IClient, password: str | None = None) -> Deferred[IUser]:
         """
         Take C{nick} for C{client} (unique case-insensitively, chat-wide); a
-        registered nickname only with its C{password} (L{chat.guard}).
+        registered nickname only with its C{password}, from every front end.
         """
 
     def rename(user: IUser, nick: str, password: str | None = None) -> Deferred[None]:

@@ -19,7 +19,7 @@ from chat.core.events import Joined, Left, MemberList, Private, Quit, Renamed, S
 from chat.message import PALETTE
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
-from chat.names import ChatError, check_nick, check_room, check_text, check_topic, fold, reason_text, MAX_TOPIC
+from chat.names import MAX_TOPIC, ChatError, check_nick, check_room, check_text, fold, reason_text
 from chat.service import MAX_PAGE, IClient, IUser, Members
 
 #: Rooms one client may be in at once.
@@ -46,6 +46,10 @@ class User:
 
     def __repr__(self) -> str:
         return f"<User {self.nick}>"
+
+
+class RoomCreationRefused(Exception):
+    """A join would have created a room, and the service said the user may not create one now."""
 
 
 class RoomCreations:
@@ -118,14 +122,11 @@ class ChatState:
     epoch (the reactor's C{seconds} in production, a fake in tests).
     """
 
-    def __init__(self, clock: Callable[[], float], max_rooms_per_user: int = MAX_ROOMS_PER_USER,
-                 last_ids: dict[str, int] | None = None, max_new_rooms: int = MAX_NEW_ROOMS,
+    def __init__(self, clock: Callable[[], float], last_ids: dict[str, int] | None = None,
                  remember_empty: bool = True) -> None:
         self.clock = clock
         #: Whether an empty room where something was said is remembered (while its history is kept).
         self.remember_empty = remember_empty
-        self.max_rooms_per_user = max_rooms_per_user
-        self.creations = RoomCreations(max_new_rooms)
         # When each empty room that is remembered (its topic, its ids) emptied.
         self.emptied_at: dict[str, float] = {}
         # Empty rooms forgotten (their topic dropped) since the backend last asked: it forgets the stored copy.
@@ -197,17 +198,24 @@ class ChatState:
     def find_room(self, name: str) -> Room | None:
         return self.rooms.get(fold(name))
 
-    def join(self, user: User, name: str) -> list[Delivery]:
-        """Join (and create on first join) room C{name}."""
-        name, key = check_join(user, name, self.max_rooms_per_user)
+    def join(self, user: User, name: str, may_create: bool = True) -> tuple[list[Delivery], bool]:
+        """
+        Join (and create on first join) room C{name} (checked: L{check_join});
+        the deliveries, and whether the join created the room (one nobody
+        remembers), which only a user who C{may_create} may do.
+        """
+        key = fold(name)
         room = self.rooms.get(key)
+        created = False
         if room is None:
             looks = look_keys(name)
             twin = next((self.room_looks[look] for look in looks if look in self.room_looks), None)
             if twin is not None:
                 raise ChatError("bad-room", f"{name} looks too much like the room {twin.name}: join that one")
             if key not in self._last_ids and key not in self.topics:
-                self._count_creation(user)  # a room nobody remembers: a new one
+                if not may_create:
+                    raise RoomCreationRefused(name)
+                created = True
             room = self.rooms[key] = Room(name, self._last_ids.pop(key, 0))
             self.emptied_at.pop(key, None)
             for look in looks:
@@ -222,14 +230,11 @@ class ChatState:
         topic = self.topics.get(key)
         if topic is not None:
             deliveries.append(((user,), topic))
-        return deliveries
+        return deliveries, created
 
-    def set_topic(self, user: User, name: str, text: str) -> Delivery:
-        """A new topic for a room the user is in ("" clears it); the room hears it."""
-        room = member_room(user, name)
-        text = check_topic(text)
-        change = TopicSet(room.name, user.nick, text, self._now_ms())
-        if text:
+    def set_topic(self, room: Room, change: TopicSet) -> Delivery:
+        """A new topic for C{room} (no text clears it); the room hears it."""
+        if change.text:
             self.topics[room.key] = change.standing()
         else:
             self.topics.pop(room.key, None)
@@ -240,12 +245,6 @@ class ChatState:
         room = self.find_room(check_room(name))
         topic = self.topics.get(fold(name))
         return topic or TopicIs(room.name if room else name)
-
-    def _count_creation(self, user: User) -> None:
-        """A room made by C{user}: refused past L{max_new_rooms} in an hour (empty rooms are remembered)."""
-        now = self.clock()
-        self.creations.check(user, now)
-        self.creations.count(user, now)
 
     def _remove(self, user: User, room: Room) -> None:
         del room.members[user.key]
@@ -278,12 +277,11 @@ class ChatState:
                 dropped.append(key)
         return dropped
 
-    def leave(self, user: User, name: str, reason: str = "") -> list[Delivery]:
-        """Leave one room; the leaver hears its own leave, as it heard its join."""
-        room = member_room(user, name)
+    def leave(self, user: User, room: Room, reason: str = "") -> list[Delivery]:
+        """Leave one room (one C{user} is in); the leaver hears its own leave, as it heard its join."""
         recipients = tuple(room.members.values())
         self._remove(user, room)
-        return [(recipients, Left(room.name, user.nick, leave_reason(reason)))]
+        return [(recipients, Left(room.name, user.nick, reason))]
 
     def quit(self, user: User, why: str, announce: bool = True) -> list[Delivery]:
         """
@@ -295,7 +293,6 @@ class ChatState:
             return []
         deliveries: list[Delivery] = []
         rooms = tuple(room.name for room in user.rooms.values())
-        why = reason_text(why)
         for room in list(user.rooms.values()):
             self._remove(user, room)
             if room.members and announce:
@@ -325,21 +322,19 @@ class ChatState:
 
     # -- messages ----------------------------------------------------------
 
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool = False,
+    def say(self, user: User, room: Room, text: str, color: str = "default", action: bool = False,
             notice: bool = False) -> Delivery:
-        """A chat line to a room the user is in: the hot path."""
-        room, color, text = check_say(user, name, text, color)
+        """A line (checked: L{check_say}) to a room the user is in: the hot path."""
         room.last_id += 1
         return room.members.values(), Said(room.name, user.nick, text, room.last_id, self._now_ms(), color, action,
                                            notice)
 
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool = False,
+    def private(self, user: User, to: str, text: str, color: str = "default", action: bool = False,
                 notice: bool = False) -> Delivery:
-        """A private line, delivered to its target and echoed to its sender."""
+        """A private line (checked: L{check_private}), delivered to its target and echoed to its sender."""
         target = self.find_user(to)
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
-        color, text = check_private(text, color)
         recipients: Sequence[User] = (user,) if target is user else (target, user)
         return recipients, Private(user.nick, target.nick, text, self._now_ms(), color, action, notice)
 

@@ -25,7 +25,8 @@ from twisted.python.failure import Failure
 from chat.accounts import Accounts
 from chat.cluster.address import RedisAddress
 from chat.limits import Limits
-from chat.local import LocalChat
+from chat.core.service import ChatService
+from chat.local import LocalLedger
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
 from chat.frontend import AddressCounts, FrontEndFactory
 from chat.history import StoreError, check_store
@@ -397,26 +398,26 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     server = ChatServer()
     server.max_clients = options["max-clients"]
     server.front_ends = 1 + bool(options["irc-endpoint"]) + bool(options["web-endpoint"])
-    backend: LocalChat | Any
+    ledger: LocalLedger | Any
     if options["redis"] is not None:
         # Imported only here: a single-process server never loads txredisapi.
         from chat.cluster.node import ClusterNode
 
         # The cluster's history lives in Redis, shared by every node.
-        backend = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
-                              ttl=options["cluster-ttl"], replay=options["history-replay"],
-                              keep=options["history-keep"], max_rooms_per_user=options["max-rooms"],
-                              max_new_rooms=options["max-new-rooms"])
+        ledger = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
+                             ttl=options["cluster-ttl"], replay=options["history-replay"],
+                             keep=options["history-keep"])
     else:
-        backend = LocalChat(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
-                            replay=options["history-replay"], keep=options["history-keep"],
-                            days=options["history-days"], private_days=options["private-days"],
-                            max_rooms_per_user=options["max-rooms"], max_new_rooms=options["max-new-rooms"],
-                            room_days=options["room-days"])
-    backend.setServiceParent(server)
+        ledger = LocalLedger(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
+                             replay=options["history-replay"], keep=options["history-keep"],
+                             days=options["history-days"], private_days=options["private-days"],
+                             room_days=options["room-days"])
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
+    backend = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]
+                          max_new_rooms=options["max-new-rooms"])
+    backend.setServiceParent(server)
     addresses = AddressCounts()  # --max-per-address holds for every front end together
-    factory = ChatServerFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
+    factory = ChatServerFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
     features = [f"ROOMS={options['max-rooms']}"]
     if options["redis"] is not None or not options["no-history"]:
         features += ["HISTORY", f"REPLAY={options['history-replay']}"]
@@ -426,7 +427,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
     listeners.setServiceParent(server)
     if options["irc-endpoint"]:
-        irc = IRCFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
+        irc = IRCFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
         ListeningService(reactor, options["irc-endpoint"], irc, backend.when_ready, "IRC front end").setServiceParent(server)
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor
@@ -435,20 +436,20 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         # Imported only here: Autobahn and twisted.web are loaded only for a server with a web port.
         from chat.web import WebChatFactory, web_site
 
-        web = WebChatFactory(backend, reactor, limits_from(options), accounts, addresses)  # type: ignore[arg-type]
+        web = WebChatFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
         web.features = factory.features
         ListeningService(reactor, options["web-endpoint"], web, backend.when_ready, "web front end",
                          listen_with=web_site(web, options["web-origin"], options["web-host"])).setServiceParent(server)
         web_sweeper = TimerService(SWEEP_INTERVAL, web.sweep)
         web_sweeper.clock = reactor
         web_sweeper.setServiceParent(server)
-    if isinstance(backend, LocalChat):
+    if isinstance(ledger, LocalLedger):
         if not options["no-history"]:  # retention, and empty rooms whose history is gone
-            pruner = TimerService(PRUNE_INTERVAL, backend.prune)
+            pruner = TimerService(PRUNE_INTERVAL, ledger.prune)
             pruner.clock = reactor
             pruner.setServiceParent(server)
-    elif not backend.advertise:
-        backend.advertise_from = listeners.address
+    elif not ledger.advertise:
+        ledger.advertise_from = listeners.address
     sweeper = TimerService(SWEEP_INTERVAL, factory.sweep)
     sweeper.clock = reactor
     sweeper.setServiceParent(server)

@@ -20,8 +20,13 @@ from chat.service import IChatService, IClient, Members, Page
 class FakeService:
     """Every request is recorded with its Deferred; L{answer} fires the oldest."""
 
+    accounts = None
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...], defer.Deferred[Any]]] = []
+
+    def when_ready(self) -> defer.Deferred[None]:
+        return defer.succeed(None)
 
     def _call(self, name: str, *args: Any) -> defer.Deferred[Any]:
         d: defer.Deferred[Any] = defer.Deferred()

@@ -168,14 +168,14 @@ class Harness:
 
 class LocalHarness(Harness):
     def __init__(self) -> None:
-        from chat.local import LocalChat
+        from chat.local import local_chat
 
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
         self.store = ManualStore()
         self.flusher = TurnFlusher(self.clock)
         self.clients = []
-        self.service = self.chat = LocalChat(self.clock, store=self.store)  # type: ignore[arg-type]
+        self.service = self.chat = local_chat(self.clock, store=self.store)  # type: ignore[arg-type]
 
     async def settle(self) -> None:
         for _ in range(1000):
@@ -201,15 +201,17 @@ class ClusterHarness(Harness):
     def __init__(self, url: str, prefix: str) -> None:
         from chat.cluster.address import RedisAddress
         from chat.cluster.node import ClusterNode
+        from chat.core.service import ChatService
 
         self.flusher = TurnFlusher(reactor)
         self.clients = []
-        self.service = self.node = ClusterNode(reactor, RedisAddress.parse(url), "127.0.0.1:1", ttl=5.0,  # type: ignore[arg-type]
-                                               prefix=prefix)
+        self.node = ClusterNode(reactor, RedisAddress.parse(url), "127.0.0.1:1", ttl=5.0,  # type: ignore[arg-type]
+                                prefix=prefix)
+        self.service = self.chat = ChatService(self.node, reactor)  # type: ignore[arg-type]
 
     async def start(self) -> None:
-        self.node.startService()
-        await self.node.when_ready()
+        self.chat.startService()
+        await self.chat.when_ready()
 
     async def settle(self) -> None:
         """Every command answered, then the reader quiet for 0.1 s (at most 10 s)."""
@@ -228,5 +230,5 @@ class ClusterHarness(Harness):
         """Redis answers by itself."""
 
     async def stop(self) -> None:
-        await self.node.stopService()
+        await self.chat.stopService()
 

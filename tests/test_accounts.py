@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
 from chat.limits import Limits
-from chat.local import LocalChat
+from chat.local import local_chat
 from chat.names import ChatError
 from chat.server import ChatServerFactory
 from tests.processes import TIMEOUT, ServerProcess, WireClient, source_env
@@ -31,8 +31,8 @@ class AccountsInServerTests(SynchronousTestCase):
         self.clock = MemoryReactorClock()
         checker = InMemoryUsernamePasswordDatabaseDontUse(Alice=b"wonderland")
         self.accounts = Accounts([checker], self.clock)
-        self.factory = ChatServerFactory(LocalChat(self.clock), self.clock, Limits(flood_rate=0),
-                                         self.accounts)
+        self.factory = ChatServerFactory(local_chat(self.clock, accounts=self.accounts), self.clock,
+                                         Limits(flood_rate=0))
         self.port = 1
 
     def connect(self) -> Client:

@@ -348,7 +348,7 @@ def test_a_database_of_a_newer_release_is_refused_with_the_reason(tmp_path: Path
 async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_path: Path) -> None:
     from twisted.internet.task import Clock
 
-    from chat.local import LocalChat
+    from chat.local import local_chat
 
     store = History(tmp_path)
     body = record_body(TopicIs("Lobby", "plans", "ann", 5)).decode()
@@ -359,8 +359,8 @@ async def test_topics_are_kept_across_restarts_and_a_cleared_one_is_gone(tmp_pat
     reopened = History(tmp_path)
     try:
         assert reopened.topics == {"lobby": body}
-        chat = LocalChat(Clock(), store=reopened)
-        topic = chat.state.topic("LOBBY")
+        chat = local_chat(Clock(), store=reopened)
+        topic = chat.ledger.state.topic("LOBBY")
         assert topic == TopicIs("Lobby", "plans", "ann", 5)
         assert topic.native().history, "a joiner gets it marked as history"
     finally:

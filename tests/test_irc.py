@@ -13,7 +13,7 @@ from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
 from chat.ircformat import colour_of, coloured, parse, split_text, strip_formatting
 from chat.irc import IRCFactory, IRCServerProtocol
 from chat.limits import Limits
-from chat.local import LocalChat
+from chat.local import local_chat
 from chat.server import ChatServerFactory
 from tests.service_harness import ManualStore
 from tests.test_server import Client
@@ -49,7 +49,7 @@ class IRCTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
         self.clock.advance(1_700_000_000)
-        self.chat = LocalChat(self.clock)
+        self.chat = local_chat(self.clock)
         limits = Limits(flood_rate=0)
         self.irc = IRCFactory(self.chat, self.clock, limits, server_name="irc.test")
         self.native = ChatServerFactory(self.chat, self.clock, limits)
@@ -212,10 +212,10 @@ class IRCv3Tests(SynchronousTestCase):
         self.clock = MemoryReactorClock()
         self.clock.advance(1_700_000_000)
         self.store = ManualStore()
-        self.chat = LocalChat(self.clock, store=self.store)  # type: ignore[arg-type]
+        self.chat = local_chat(self.clock, store=self.store)  # type: ignore[arg-type]
         checker = InMemoryUsernamePasswordDatabaseDontUse(carol=b"secret")
-        self.accounts = Accounts([checker], self.clock)
-        self.irc = IRCFactory(self.chat, self.clock, Limits(flood_rate=0), self.accounts, server_name="irc.test")
+        self.accounts = self.chat.accounts = Accounts([checker], self.clock)
+        self.irc = IRCFactory(self.chat, self.clock, Limits(flood_rate=0), server_name="irc.test")
         self.native = ChatServerFactory(self.chat, self.clock, Limits(flood_rate=0))
 
     def settle(self) -> None:
@@ -408,7 +408,7 @@ class TargetTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
         self.clock.advance(1_700_000_000)
-        self.chat = LocalChat(self.clock)
+        self.chat = local_chat(self.clock)
         self.limits = Limits(flood_rate=10, flood_burst=20, replay=50)
         self.irc = IRCFactory(self.chat, self.clock, self.limits, server_name="irc.test")
         self.native = ChatServerFactory(self.chat, self.clock, self.limits)
@@ -481,11 +481,11 @@ class AddressLimitTests(SynchronousTestCase):
         from chat.frontend import AddressCounts
 
         clock = MemoryReactorClock()
-        chat = LocalChat(clock)
+        chat = local_chat(clock)
         addresses = AddressCounts()
         limits = Limits(flood_rate=0, max_per_address=2)
-        native = ChatServerFactory(chat, clock, limits, None, addresses)
-        irc = IRCFactory(chat, clock, limits, None, addresses, server_name="irc.test")
+        native = ChatServerFactory(chat, clock, limits, addresses)
+        irc = IRCFactory(chat, clock, limits, addresses, server_name="irc.test")
         first, second = Client(native, 1), IRCClient(irc, 2)
         third = IRCClient(irc, 3)
         self.assertEqual(third.received(), ["ERROR :at most 2 connections per address (too-many-connections)"])
@@ -501,7 +501,7 @@ class ReplyOrderTests(SynchronousTestCase):
     def test_replies_keep_command_order_while_the_store_is_slow(self) -> None:
         clock = MemoryReactorClock()
         store = ManualStore()
-        chat = LocalChat(clock, store=store)  # type: ignore[arg-type]
+        chat = local_chat(clock, store=store)  # type: ignore[arg-type]
         irc = IRCFactory(chat, clock, Limits(flood_rate=0), server_name="irc.test")
         native = ChatServerFactory(chat, clock, Limits(flood_rate=0))
         away = Client(native, 1)

@@ -13,7 +13,7 @@ from twisted.application.service import MultiService
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.local import LocalChat
+from chat.local import local_chat
 from chat.names import ChatError
 from chat.outbox import TurnFlusher
 from chat.service import IUser
@@ -25,7 +25,7 @@ class LocalChatTests(SynchronousTestCase):
         self.clock = Clock()
         self.store = ManualStore()
         self.flusher = TurnFlusher(self.clock)
-        self.chat = LocalChat(self.clock, store=self.store)  # type: ignore[arg-type]
+        self.chat = local_chat(self.clock, store=self.store)  # type: ignore[arg-type]
 
     def settle(self) -> None:
         while True:
@@ -105,7 +105,7 @@ class LocalChatTests(SynchronousTestCase):
         self.flushLoggedErrors(OSError)
 
     def test_without_a_store_there_is_no_history_and_no_wait(self) -> None:
-        chat = LocalChat(self.clock)
+        chat = local_chat(self.clock)
         client = Recorder(self.flusher)
         user = self.successResultOf(chat.logon("alice", client))
         self.successResultOf(chat.join(user, "lobby"))
@@ -134,14 +134,14 @@ class LocalChatTests(SynchronousTestCase):
         scratch = tempfile.TemporaryDirectory()  # not trial's mktemp, which writes into the checkout
         self.addCleanup(scratch.cleanup)
         data = Path(scratch.name) / "data"
-        chat = LocalChat(self.clock, data_dir=data)
-        self.assertIsNone(chat.store)
+        chat = local_chat(self.clock, data_dir=data)
+        self.assertIsNone(chat.ledger.store)
         chat.startService()
         try:
-            assert chat.store is not None
+            assert chat.ledger.store is not None
             self.assertTrue((data / "history.sqlite3").exists())
         finally:
-            chat.store.close()  # type: ignore[union-attr]
+            chat.ledger.store.close()  # type: ignore[union-attr]
 
     def test_empty_rooms_are_forgotten_with_their_stored_topics(self) -> None:
         """Issue 22: rooms made, given a topic and left, again and again, were all kept (and reloaded at start)."""
@@ -151,7 +151,7 @@ class LocalChatTests(SynchronousTestCase):
         self.assertEqual(list(self.store.topics), ["fleeting"])
         self.chat.leave(alice, "fleeting")
         self.settle()
-        self.assertEqual((self.store.topics, self.chat.state.topics), ({}, {}))
+        self.assertEqual((self.store.topics, self.chat.ledger.state.topics), ({}, {}))
         # A room where something was said keeps its topic while its history is kept.
         self.chat.join(alice, "spoken")
         self.settle()
@@ -160,10 +160,10 @@ class LocalChatTests(SynchronousTestCase):
         self.settle()
         self.chat.leave(alice, "spoken")
         self.settle()
-        self.chat.prune()
+        self.chat.ledger.prune()
         self.settle()
         self.assertEqual(list(self.store.topics), ["spoken"])
         self.store.rows.clear()  # its history is gone (pruned by age or count)
-        self.chat.prune()
+        self.chat.ledger.prune()
         self.settle()
-        self.assertEqual((self.store.topics, self.chat.state.topics), ({}, {}))
+        self.assertEqual((self.store.topics, self.chat.ledger.state.topics), ({}, {}))

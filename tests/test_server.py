@@ -24,8 +24,8 @@ import attrs
 from chat.core.events import Event, Joined, ReplayEnd, Said
 from chat.limits import Limits
 from chat.limits import MAX_IN_FLIGHT
-from chat.local import LocalChat
-from chat.message import MAX_FRAME, CMsg
+from chat.local import local_chat
+from chat.message import MAX_FRAME
 from chat.names import ChatError
 from chat.server import SHUTDOWN_TEXT, ChatServerFactory, ChatServerProtocol
 from chat.service import IChatService, Members, Page
@@ -75,8 +75,8 @@ class ServerTestCase(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = MemoryReactorClock()
         self.clock.advance(1_700_000_000)
-        self.chat = LocalChat(self.clock)
-        self.state = self.chat.state
+        self.chat = local_chat(self.clock)
+        self.state = self.chat.ledger.state
         # Flood control is off except where a test turns it on.
         self.factory = ChatServerFactory(self.chat, self.clock, Limits(flood_rate=0))
         self._port = 40000
@@ -189,6 +189,13 @@ class RoomTests(ServerTestCase):
         clients = [self.logon(f"u{i}") for i in range(5)]
         self.patch(chat.core.events, "encode", counting)
         self.patch(chat.message, "encode", counting)  # and through frame()
+        native = chat.core.events._said_native  # a line's object, made directly
+
+        def counting_lines(said: Any) -> Any:
+            calls.append(said)
+            return native(said)
+
+        self.patch(chat.core.events, "_said_native", counting_lines)
         clients[0].send(code=5, text="x")
         self.assertEqual(len(calls), 1)
         self.assertTrue(all(len(c.received()) >= 1 for c in clients))
@@ -524,7 +531,7 @@ class LimitTests(ServerTestCase):
 
     def test_a_sender_waits_while_too_many_of_its_messages_are_being_stored(self) -> None:
         store = ManualStore()
-        chat = LocalChat(self.clock, store=store)  # type: ignore[arg-type]
+        chat = local_chat(self.clock, store=store)  # type: ignore[arg-type]
         self.factory = ChatServerFactory(chat, self.clock, Limits(flood_rate=0))
         sender = self.logon("sender", room=None)
         sender.send(code=1)
@@ -549,8 +556,8 @@ class LimitTests(ServerTestCase):
         alice = self.logon("alice")
         alice.received()
         for i in range(3000):
-            self.chat.state.rooms[f"x{i}"] = self.chat.state.rooms["lobby"]
-        self.chat.state._room_list = None
+            self.chat.ledger.state.rooms[f"x{i}"] = self.chat.ledger.state.rooms["lobby"]
+        self.chat.ledger.state._room_list = None
         alice.send(code=7)
         alice.received()
         self.assertEqual(alice.transport.producerState, "paused", "3,000 rooms cost 30 tokens more than the 20 of a burst")

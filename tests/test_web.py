@@ -20,7 +20,7 @@ from twisted.web.client import Agent, PartialDownloadError, readBody
 from twisted.web.http_headers import Headers
 
 from chat.limits import Limits
-from chat.local import LocalChat
+from chat.local import local_chat
 from chat.message import MAX_FRAME, CMsg, Code, frame
 from chat.server import ChatServerFactory
 from chat.web import SECURITY_HEADERS, UPGRADE_DEADLINE, WebChatFactory, WebSocketConnection, as_websocket, web_site
@@ -77,7 +77,7 @@ class Chat:
     """One chat (no history) with a native port and a web port on 127.0.0.1."""
 
     def __init__(self, origins: tuple[str, ...] = ()) -> None:
-        self.backend = LocalChat(reactor)
+        self.backend = local_chat(reactor)
         self.native = ChatServerFactory(self.backend, reactor)
         self.web = WebChatFactory(self.backend, reactor)
         self.site = web_site(self.web, origins)
@@ -386,7 +386,7 @@ async def test_a_request_body_is_refused_before_it_is_read(chat: Chat) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_connections_per_address_and_the_upgrade_deadline() -> None:
-    backend = LocalChat(reactor)
+    backend = local_chat(reactor)
     web = WebChatFactory(backend, reactor, Limits(max_per_address=2))
     clock = task.Clock()
     port_factory = web_site(web)
@@ -561,7 +561,7 @@ def test_the_access_log_is_a_line_a_minute_per_address(monkeypatch: pytest.Monke
     monkeypatch.setattr(web.log, "info", lambda text, **fields: lines.append(fields))
     clock = [1000.0]
     monkeypatch.setattr(web, "_access", web.LogThrottle(lambda: clock[0]))
-    site = web.web_site(WebChatFactory(LocalChat(reactor), reactor)).wrappedFactory
+    site = web.web_site(WebChatFactory(local_chat(reactor), reactor)).wrappedFactory
     for n in range(30):
         request = DummyRequest([b"a"])
         request.client = IPv4Address("TCP", "192.0.2.8" if n % 2 else "192.0.2.9", 1)

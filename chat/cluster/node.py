@@ -30,13 +30,13 @@ from zope.interface import implementer
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.core.events import (Event, Left, MemberList, Private, ReplayEnd, RoomNotice, Said, TopicIs, TopicSet,
-                              from_record, record, record_body)
+                              What, from_record, record, record_body)
 from chat.history import from_body
 from chat.lookalike import look_keys
-from chat.names import ChatError, check_away, check_room, check_topic, fold, reason_text
-from chat.service import MAX_LOOKUP, IChatService, IClient, Members, Page, Presence
-from chat.state import (MAX_NEW_ROOMS, Room, RoomCreations, User, check_join, check_logon, check_page, check_private,
-                        check_rename, check_say, leave_reason, member_room)
+from chat.names import ChatError, fold
+from chat.core.ledger import ILedger
+from chat.service import IClient, Members, Presence
+from chat.state import Room, RoomCreationRefused, User, check_logon, check_rename
 
 _T = TypeVar("_T")
 
@@ -114,10 +114,10 @@ class _PendingJoin:
     topic: str = ""
 
 
-@implementer(IChatService)
+@implementer(ILedger)
 class ClusterNode(service.Service):
     """
-    The cluster backend: this node's side of a chat shared through Redis.
+    The cluster's ledger: this node's side of a chat shared through Redis.
     Its clients' membership, the Redis scripts that change the shared
     state, the reader that delivers, the heartbeat that keeps the node
     alive and reaps dead ones.
@@ -127,8 +127,7 @@ class ClusterNode(service.Service):
     name = "chat"
 
     def __init__(self, clock: interfaces.IReactorTime, address: RedisAddress, advertise: str,
-                 ttl: float = 10.0, replay: int = 50, keep: int = 10000, max_rooms_per_user: int = 20,
-                 max_new_rooms: int = MAX_NEW_ROOMS,
+                 ttl: float = 10.0, replay: int = 50, keep: int = 10000,
                  prefix: str = "chat:", node_id: str | None = None) -> None:
         self.clock = clock
         self.address = address
@@ -136,8 +135,8 @@ class ClusterNode(service.Service):
         self.ttl = ttl
         self.replay = replay
         self.keep = keep
-        self.max_rooms_per_user = max_rooms_per_user
-        self.creations = RoomCreations(max_new_rooms)
+        #: The cluster keeps its history in Redis.
+        self.keeps_history = True
         self.prefix = prefix
         self.node_id = node_id or new_node_id()
         self.users: dict[str, User] = {}
@@ -475,7 +474,7 @@ class ClusterNode(service.Service):
             self.numbers.pop(room.key, None)
             self.written.pop(room.key, None)
 
-    # -- requests: the chat service -------------------------------------------
+    # -- what the chat service asks ---------------------------------------------
 
     def _answer(self, work: Coroutine[Any, Any, _T] | defer.Deferred[_T],
                 lost: str | None = None) -> defer.Deferred[_T]:
@@ -486,15 +485,14 @@ class ClusterNode(service.Service):
         d = defer.Deferred.fromCoroutine(work) if not isinstance(work, defer.Deferred) else work
 
         def failed(f: Any) -> Any:
-            if f.check(ChatError):
+            if f.check(ChatError, RoomCreationRefused):
                 return f
             self.log.failure("a cluster request failed", f)
             raise ClusterUnavailable(*(lost,) if lost else ())
 
         return d.addErrback(failed)
 
-    def logon(self, nick: str, client: IClient, password: str | None = None) -> defer.Deferred[User]:
-        # The password was checked in front of the service (chat.guard).
+    def logon(self, nick: str, client: IClient) -> defer.Deferred[User]:
         return self._answer(self._logon(nick, client))
 
     async def _logon(self, nick: str, client: IClient) -> User:
@@ -512,7 +510,7 @@ class ClusterNode(service.Service):
         self.users[key] = user
         return user
 
-    def rename(self, user: User, new: str, password: str | None = None) -> defer.Deferred[None]:
+    def rename(self, user: User, new: str) -> defer.Deferred[None]:
         return self._answer(self._rename(user, new))
 
     async def _rename(self, user: User, new: str) -> None:
@@ -541,16 +539,8 @@ class ClusterNode(service.Service):
         user.nick, user.key = new, key
         self.users[key] = user
 
-    def join(self, user: User, name: str) -> defer.Deferred[None]:
-        try:
-            name, key = check_join(user, name, self.max_rooms_per_user)
-        except ChatError:
-            return defer.fail()
-        # Counted at once, and given back unless the join created the room: joins sent together
-        # (an IRC JOIN of ten channels) cannot all pass before any is counted.
-        may_create = self.creations.allowed(user, self.clock.seconds())
-        if may_create:
-            self.creations.count(user, self.clock.seconds())
+    def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool]:
+        key = fold(name)
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create))
         room = self.rooms.get(key)
         if room is None:
@@ -559,17 +549,15 @@ class ClusterNode(service.Service):
         self.joining[key] = self.joining.get(key, 0) + 1
         pending = self.pending[(key, user.key)] = _PendingJoin(user, defer.Deferred())
 
-        def joined(reply: list[Any] | int) -> None:
-            if not isinstance(reply, list):  # -3: a new room, and this nickname created too many lately
+        def joined(reply: list[Any] | int) -> bool:
+            if not isinstance(reply, list):  # -3: a new room, and this user may not create one now
                 undo()
-                self.creations.check(user, self.clock.seconds())
-                raise ChatError("try-later", "you may not create more rooms now; join one that exists")
+                raise RoomCreationRefused(name)
             entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
-            if may_create and not created:
-                self.creations.refund(user, self.clock.seconds())
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
+            return bool(created)
 
         def undo() -> None:
             if user.rooms.get(key) is room:
@@ -579,19 +567,12 @@ class ClusterNode(service.Service):
 
         def failed(f: Any) -> Any:
             undo()
-            if may_create:
-                self.creations.refund(user, self.clock.seconds())
             return f
 
         d.addCallbacks(joined, failed)
         return self._answer(d)
 
-    def leave(self, user: User, name: str, reason: str = "") -> defer.Deferred[None]:
-        try:
-            room = member_room(user, name)
-        except ChatError:
-            return defer.fail()
-        reason = leave_reason(reason)
+    def leave(self, user: User, room: Room, reason: str) -> defer.Deferred[None]:
         d = self._run(scripts.LEAVE, user.key, user.nick, room.key, reason)
         self._drop(user, room)
         # The leaver hears its own leave at once: it no longer reads the room.
@@ -611,17 +592,12 @@ class ClusterNode(service.Service):
         for room in list(user.rooms.values()):
             self._drop(user, room)
         del self.users[user.key]
-        d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, reason_text(why))
+        d = self._run(scripts.QUIT, self.node_id, user.key, user.nick, why)
         d.addCallbacks(lambda _: None, lambda f: self.log.warn(
             "could not announce that {nick} left: {e}", nick=user.nick, e=f.value))
         return d
 
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool,
-            notice: bool = False) -> defer.Deferred[None]:
-        try:
-            room, color, text = check_say(user, name, text, color)
-        except ChatError:
-            return defer.fail()
+    def say(self, user: User, room: Room, text: str, color: str, action: bool, notice: bool) -> defer.Deferred[None]:
         line = Said(room.name, user.nick, text, 0, int(self.clock.seconds() * 1000), color, action, notice)
         # Messages keep their order on the one Redis connection.
         d = self._run(scripts.SAY, room.key, _open_record(line, "id"), self.keep)
@@ -631,12 +607,8 @@ class ClusterNode(service.Service):
 
         return self._answer(d.addCallback(written), LOST_WHILE_SENDING)
 
-    def private(self, user: User, to: str, text: str, color: str | None, action: bool,
-                notice: bool = False) -> defer.Deferred[str | None]:
-        try:
-            color, text = check_private(text, color)
-        except ChatError:
-            return defer.fail()
+    def private(self, user: User, to: str, text: str, color: str, action: bool,
+                notice: bool) -> defer.Deferred[str | None]:
         line = Private(user.nick, "", text, int(self.clock.seconds() * 1000), color, action, notice)
         d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), _open_record(line, "to"))
 
@@ -651,7 +623,6 @@ class ClusterNode(service.Service):
         return self._answer(self._members(name))
 
     async def _members(self, name: str) -> Members:
-        name = check_room(name)
         key = fold(name)
         if not self.connected:
             raise ClusterUnavailable()
@@ -670,14 +641,8 @@ class ClusterNode(service.Service):
         names = await self.commands.hvals(f"{self.prefix}rooms")
         return tuple(sorted(names or (), key=fold))
 
-    def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None]:
-        try:
-            room = member_room(user, name)
-            text = check_topic(text)
-        except ChatError:
-            return defer.fail()
-        change = TopicSet(room.name, user.nick, text, int(self.clock.seconds() * 1000))
-        kept = record_body(change.standing()).decode("utf-8") if text else ""
+    def set_topic(self, user: User, room: Room, change: TopicSet) -> defer.Deferred[None]:
+        kept = record_body(change.standing()).decode("utf-8") if change.text else ""
         d = self._run(scripts.TOPIC, user.key, room.key, record_body(change).decode("utf-8"), kept)
 
         def done(ok: int) -> None:
@@ -686,29 +651,25 @@ class ClusterNode(service.Service):
 
         return self._answer(d.addCallback(done))
 
-    def topic(self, name: str) -> defer.Deferred[Event]:
+    def topic(self, name: str) -> defer.Deferred[TopicIs]:
         return self._answer(self._topic(name))
 
-    async def _topic(self, name: str) -> Event:
-        name = check_room(name)
+    async def _topic(self, name: str) -> TopicIs:
         if not self.connected:
             raise ClusterUnavailable()
         kept = await self.commands.hget(f"{self.prefix}topics", fold(name))
-        if kept:
-            return _event_of(kept)
+        topic = from_record(kept) if kept else None
+        if isinstance(topic, TopicIs):
+            return topic
         shown = await self.commands.hget(f"{self.prefix}rooms", fold(name))
-        return Event(TopicIs(shown or name))
+        return TopicIs(shown or name)
 
     def set_away(self, user: User, text: str) -> defer.Deferred[None]:
-        try:
-            text = check_away(text)
-        except ChatError:
-            return defer.fail()
         d = self._run(scripts.AWAY, self.node_id, user.key, text)
         return self._answer(d.addCallback(lambda _: None))
 
     def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[Presence, ...]]:
-        return self._answer(self._online(list(nicks[:MAX_LOOKUP])))
+        return self._answer(self._online(list(nicks)))
 
     async def _online(self, nicks: list[str]) -> tuple[Presence, ...]:
         if not nicks:
@@ -723,15 +684,12 @@ class ClusterNode(service.Service):
         away = await self.commands.execute_command("HMGET", f"{self.prefix}away", *(key for key, _ in found))
         return tuple(Presence(nick, text or None) for (_, nick), text in zip(found, away or ()))
 
-    def history(self, user: User, room: str, before: int | None, after: int | None,
-                limit: int) -> defer.Deferred[Page]:
-        return self._answer(self._history(user, room, before, after, limit))
+    def page(self, room: Room, before: int | None, after: int | None,
+             limit: int) -> defer.Deferred[tuple[list[What], bool]]:
+        return self._answer(self._page(room, before, after, limit))
 
-    async def _history(self, user: User, name: str, before: int | None, after: int | None,
-                       limit: int) -> Page:
-        """The same pages as the one-process backend's, from the room's history stream."""
-        room = member_room(user, name)
-        limit = check_page(before, after, limit)
+    async def _page(self, room: Room, before: int | None, after: int | None, limit: int) -> tuple[list[What], bool]:
+        """The same pages as the one-process ledger's, from the room's history stream."""
         if not self.connected:
             raise ClusterUnavailable()
         stream = f"{self.prefix}history:{room.key}"
@@ -745,7 +703,7 @@ class ClusterNode(service.Service):
         entries = entries[:limit]
         if after is None:
             entries.reverse()
-        return Page(room.name, tuple(Event(from_body(_fields(flat)["m"])) for _, flat in entries), more)
+        return [from_body(_fields(flat)["m"]) for _, flat in entries], more
 
 
 def _deliver(recipients: Iterable[User], event: Event) -> None:

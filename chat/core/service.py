@@ -1,0 +1,194 @@
+"""
+The chat service: the one L{IChatService}, whichever the backend.  Every rule
+of the chat that does not depend on what a backend holds lives here, once:
+names, texts and colours checked, the accounts check of every logon and
+rename, membership and room limits, room creations rationed, pages bounded,
+the events a request makes (topics, pages), and the contract every request
+keeps (a Deferred that fires with its result or fails with L{ChatError}).
+What depends on what is held (who is on, who is in a room, the ids, the
+history) is its ledger's (L{chat.core.ledger}).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from chat.accounts import Accounts
+from chat.core.events import Event, TopicSet
+from chat.core.ledger import ILedger, RoomCreationRefused
+from chat.names import ChatError, check_away, check_room, check_topic, reason_text
+from chat.service import MAX_LOOKUP, IChatService, IClient, IUser, Members, Page, Presence
+from chat.state import (MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, RoomCreations, User, check_join, check_page,
+                        check_private, check_say, leave_reason, member_room)
+
+_T = TypeVar("_T")
+
+
+def _request(method: Callable[..., _T | defer.Deferred[_T] | Coroutine[Any, Any, _T]]
+             ) -> Callable[..., defer.Deferred[_T]]:
+    """Give a request the service's contract: a Deferred, fired or failed, whatever the method returned or raised."""
+
+    @functools.wraps(method)
+    def request(*args: Any) -> defer.Deferred[_T]:
+        try:
+            result = method(*args)
+        except Exception:
+            return defer.fail()
+        if isinstance(result, defer.Deferred):
+            return result
+        if isinstance(result, Coroutine):
+            return defer.Deferred.fromCoroutine(result)
+        return defer.succeed(result)
+
+    return request
+
+
+@implementer(IChatService)
+class ChatService(service.MultiService):
+    """
+    The chat, in front of its C{ledger} (a child service: it opens its
+    store or its connections when the service starts, and closes them when
+    it stops).
+    """
+
+    log = Logger()
+    name = "chat"
+
+    def __init__(self, ledger: ILedger, clock: IReactorTime, accounts: Accounts | None = None,
+                 max_rooms_per_user: int = MAX_ROOMS_PER_USER, max_new_rooms: int = MAX_NEW_ROOMS) -> None:
+        super().__init__()
+        self.ledger = ledger
+        self.clock = clock
+        #: The registered nicknames every logon and rename is checked against (None: none are).
+        self.accounts = accounts
+        self.max_rooms_per_user = max_rooms_per_user
+        self.creations = RoomCreations(max_new_rooms)
+        if isinstance(ledger, service.Service):
+            ledger.setServiceParent(self)
+
+    def _now_ms(self) -> int:
+        return int(self.clock.seconds() * 1000)
+
+    # -- life ------------------------------------------------------------------
+
+    def when_ready(self) -> defer.Deferred[None]:
+        return self.ledger.when_ready()
+
+    def barrier(self) -> defer.Deferred[None]:
+        return self.ledger.barrier()
+
+    # -- nicknames -------------------------------------------------------------
+
+    async def _check_account(self, nick: str, password: str | None) -> None:
+        """A registered nickname (however cased or disguised) only with its password; with accounts required, only those."""
+        accounts = self.accounts
+        if accounts is None or not accounts.active:
+            return
+        try:
+            await accounts.check(nick, password)
+        except ChatError:
+            raise
+        except Exception as e:
+            self.log.failure("checking the password of {nick}", nick=nick)
+            raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
+
+    @_request
+    async def logon(self, nick: str, client: IClient, password: str | None = None) -> IUser:
+        await self._check_account(nick, password)
+        return await self.ledger.logon(nick, client)
+
+    @_request
+    async def rename(self, user: User, nick: str, password: str | None = None) -> None:
+        await self._check_account(nick, password)
+        await self.ledger.rename(user, nick)
+
+    @_request
+    def set_away(self, user: User, text: str) -> defer.Deferred[None]:
+        return self.ledger.set_away(user, check_away(text))
+
+    @_request
+    def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[Presence, ...]]:
+        return self.ledger.online(list(nicks[:MAX_LOOKUP]))
+
+    # -- rooms -----------------------------------------------------------------
+
+    @_request
+    def join(self, user: User, name: str) -> defer.Deferred[None]:
+        name, _ = check_join(user, name, self.max_rooms_per_user)
+        # Counted at once, and given back unless the join created the room: joins sent together
+        # (an IRC JOIN of ten channels) cannot all pass before any is counted.
+        now = self.clock.seconds()
+        may_create = self.creations.allowed(user, now)
+        if may_create:
+            self.creations.count(user, now)
+
+        def joined(created: bool) -> None:
+            if may_create and not created:
+                self.creations.refund(user, self.clock.seconds())
+
+        def failed(f: Any) -> Any:
+            if may_create:
+                self.creations.refund(user, self.clock.seconds())
+            if f.check(RoomCreationRefused):
+                self.creations.check(user, self.clock.seconds())  # says how long to wait
+                raise ChatError("try-later", "you may not create more rooms now; join one that exists")
+            return f
+
+        return self.ledger.join(user, name, may_create).addCallbacks(joined, failed)
+
+    @_request
+    def leave(self, user: User, name: str, reason: str = "") -> defer.Deferred[None]:
+        return self.ledger.leave(user, member_room(user, name), leave_reason(reason))
+
+    @_request
+    def quit(self, user: User, why: str) -> defer.Deferred[None]:
+        return self.ledger.quit(user, reason_text(why))
+
+    @_request
+    def members(self, name: str) -> defer.Deferred[Members]:
+        return self.ledger.members(check_room(name))
+
+    @_request
+    def room_list(self) -> defer.Deferred[tuple[str, ...]]:
+        return self.ledger.room_list()
+
+    @_request
+    def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None]:
+        room = member_room(user, name)
+        return self.ledger.set_topic(user, room, TopicSet(room.name, user.nick, check_topic(text), self._now_ms()))
+
+    @_request
+    def topic(self, name: str) -> defer.Deferred[Event]:
+        return self.ledger.topic(check_room(name)).addCallback(Event)
+
+    # -- lines -----------------------------------------------------------------
+
+    @_request
+    def say(self, user: User, name: str, text: str, color: str | None, action: bool,
+            notice: bool = False) -> defer.Deferred[None]:
+        room, color, text = check_say(user, name, text, color)
+        return self.ledger.say(user, room, text, color, action, notice)
+
+    @_request
+    def private(self, user: User, to: str, text: str, color: str | None, action: bool,
+                notice: bool = False) -> defer.Deferred[str | None]:
+        color, text = check_private(text, color)
+        return self.ledger.private(user, to, text, color, action, notice)
+
+    @_request
+    def history(self, user: User, name: str, before: int | None, after: int | None,
+                limit: int) -> defer.Deferred[Page]:
+        room = member_room(user, name)
+        if not self.ledger.keeps_history:
+            raise ChatError("no-history", "this server keeps no history")
+        limit = check_page(before, after, limit)
+        d = self.ledger.page(room, before, after, limit)
+        return d.addCallback(lambda page: Page(room.name, tuple(Event(line) for line in page[0]), page[1]))
