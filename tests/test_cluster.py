@@ -14,7 +14,8 @@ from twisted.internet.task import Clock
 from twisted.python import usage
 
 from chat.cluster.address import RedisAddress
-from chat.cluster.node import ClusterNode, _PendingJoin, _stream_before
+from chat.cluster.node import ClusterNode
+from chat.cluster.reader import _PendingJoin, _stream_before
 from chat.core.events import Event, Joined, Said, What, record_body
 from chat.state import Room, User
 from chat.tap import Options

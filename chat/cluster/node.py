@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -29,8 +28,9 @@ from zope.interface import implementer
 
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
-from chat.core.events import (Event, Left, MemberList, Private, ReplayEnd, RoomNotice, Said, TopicIs, TopicSet,
-                              What, from_record, record, record_body)
+from chat.cluster.heartbeat import UNREGISTERED, ClusterUnavailable, Heartbeat
+from chat.cluster.reader import RoomReader, _fields, _PendingJoin, _stream_key
+from chat.core.events import Event, Left, Private, Said, TopicIs, TopicSet, What, from_record, record, record_body
 from chat.history import from_body
 from chat.lookalike import look_keys
 from chat.names import ChatError, fold
@@ -43,36 +43,8 @@ _T = TypeVar("_T")
 #: Seconds the barrier waits at most for this node's reader to pass what it wrote.
 BARRIER_TIMEOUT = 5.0
 
-#: Entries one XREAD returns at most.
-READ_COUNT = 1000
-#: Milliseconds one XREAD waits for new entries before it is asked again.
-READ_BLOCK_MS = 5000
-
-
 def new_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def _stream_before(entry_id: str) -> str:
-    """The stream id just before C{entry_id}: an XREAD from it starts at that entry."""
-    ms, seq = (int(x) for x in entry_id.split("-"))
-    if seq:
-        return f"{ms}-{seq - 1}"
-    return f"{ms - 1}-{2**64 - 1}" if ms else "0-0"
-
-
-def _stream_key(entry_id: str) -> tuple[int, int]:
-    ms, seq = entry_id.split("-")
-    return int(ms), int(seq)
-
-
-def _fields(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2]))
-
-
-def _event_of(body: str) -> Event:
-    """An entry's record, as the event its recipients get."""
-    return Event(from_record(body))
 
 
 def _open_record(what: Said | Private, last: str) -> str:
@@ -82,45 +54,18 @@ def _open_record(what: Said | Private, last: str) -> str:
     return orjson.dumps(fields).decode("utf-8")[:-1]
 
 
-#: What rooms are told of the users of a node that stopped answering, or that stopped cleanly.
-REAPED = "has lost the connection (its server stopped answering)"
-UNREGISTERED = "left: its server stopped"
-
-
-class ClusterUnavailable(ChatError):
-    def __init__(self, text: str = "the server cannot reach the rest of the chat now; try again soon") -> None:
-        super().__init__("cluster-unavailable", text)
-
-
 #: Said to a sender when Redis failed while its line was on the way.
 LOST_WHILE_SENDING = "the server lost the rest of the chat while sending this; it may not have been delivered"
-#: Said to every client of a node the cluster took for dead.
-REMOVED = "this server lost contact with the rest of the chat for too long; connect again"
-
-
-@dataclass
-class _PendingJoin:
-    """
-    A local join between its request and its entry in the room's stream.  The
-    script's answer (members, history) and the entry come on two Redis
-    connections, in either order; the joiner gets them in the order join,
-    members, history, then the room.
-    """
-
-    user: User
-    ready: defer.Deferred[None]
-    names: list[str] | None = None
-    history: list[Any] | None = None
-    topic: str = ""
 
 
 @implementer(ILedger)
-class ClusterNode(service.Service):
+class ClusterNode(RoomReader, Heartbeat, service.Service):
     """
     The cluster's ledger: this node's side of a chat shared through Redis.
-    Its clients' membership, the Redis scripts that change the shared
-    state, the reader that delivers, the heartbeat that keeps the node
-    alive and reaps dead ones.
+    Here, its clients' membership and the Redis scripts that change the
+    shared state; the reader that delivers (L{RoomReader}) and the
+    heartbeat that keeps the node in the cluster (L{Heartbeat}) are parts
+    of their own.
     """
 
     log = Logger()
@@ -219,56 +164,6 @@ class ClusterNode(service.Service):
             return defer.fail(ClusterUnavailable())
         return self.commands.eval(script, [], [self.prefix, *args])
 
-    async def _beat(self) -> None:
-        """Heartbeat, and removal of nodes that stopped beating."""
-        if not self.connected:
-            if not self.registered and self.running and not (self._soon and self._soon.active()):
-                # Starting: join as soon as Redis answers, not a beat later (one poll at a time).
-                self._soon = self.clock.callLater(0.05, self._beat_soon)
-            return
-        info = self.advertise
-        ttl_ms = int(self.ttl * 1000)
-        try:
-            if not self.registered:
-                await self.commands.eval(scripts.REGISTER, [], [self.prefix, self.node_id, info, ttl_ms])
-                self.registered = True
-                self.log.info("joined the cluster at {url} as node {node}", url=self.address.url, node=self.node_id)
-                self._joined()
-            elif not await self.commands.eval(scripts.BEAT, [], [self.prefix, self.node_id, info, ttl_ms]):
-                self._removed()
-                return
-            reaped = await self.commands.eval(scripts.REAP, [], [self.prefix, int(self.ttl * 1000), REAPED])
-            for node in reaped or ():
-                self.log.warn("node {node} stopped answering: its users were removed", node=node)
-        except Exception as e:  # noqa: BLE001 - the next beat tries again
-            self.log.warn("cluster heartbeat failed: {e}", e=e)
-
-    def _beat_soon(self) -> None:
-        if not self.registered and self.running:
-            defer.ensureDeferred(self._beat())
-
-    def _removed(self) -> None:
-        """
-        The cluster took this node for dead (or Redis lost its data): its
-        users are gone from the shared state.  Rather than chat on with
-        nicknames others may now hold, close every client with the reason;
-        the node then joins again, empty.
-        """
-        self.log.warn("this node was removed from the cluster: closing its clients")
-        self.registered = False
-        gone = ClusterUnavailable(REMOVED)
-        for user in list(self.users.values()):
-            user.client.disconnect(gone)
-        self.users.clear()
-        self.rooms.clear()
-        self.pending.clear()
-        self.joining.clear()
-        self.held.clear()
-        for key in list(self.cursors):
-            if key != self.inbox:
-                del self.cursors[key]
-        self.numbers.clear()
-
     async def stop(self) -> None:
         """Leave the cluster cleanly (the node's users have quit already)."""
         self.running = False
@@ -312,167 +207,6 @@ class ClusterNode(service.Service):
             if not behind:
                 return
             await task.deferLater(self.clock, 0.005, lambda: None)  # type: ignore[arg-type]
-
-    # -- the reader ----------------------------------------------------------
-
-    def _wake(self) -> None:
-        """Make the blocked XREAD return, so that it reads a new room."""
-        if self.connected:
-            d = self.commands.execute_command("XADD", self.inbox, "MAXLEN", "~", 1000, "*", "w", "1")
-            d.addErrback(lambda _: None)
-
-    async def _read_loop(self) -> None:
-        while self.running:
-            if self._check_gaps and self.registered:
-                await self._gaps()
-            keys = list(self.cursors)
-            try:
-                reply = await self.reader.execute_command(
-                    "XREAD", "COUNT", READ_COUNT, "BLOCK", READ_BLOCK_MS, "STREAMS", *keys,
-                    *(self.cursors[k] for k in keys))
-            except Exception as e:  # noqa: BLE001 - Redis went away: read on when it is back
-                if not self.running:
-                    return
-                self.log.warn("reading from the cluster failed ({e}); trying again", e=e)
-                self._check_gaps = True
-                await task.deferLater(self.clock, 0.5, lambda: None)  # type: ignore[arg-type]
-                continue
-            for key, entries in reply or ():
-                if key not in self.cursors:
-                    continue  # the room emptied meanwhile
-                for entry_id, flat in entries:
-                    self.cursors[key] = entry_id
-                    fields = _fields(flat)
-                    if key == self.inbox:
-                        self._private_entry(fields)
-                    else:
-                        self._room_entry_in_turn(key[len(self.prefix) + 5:], fields)
-                    if key not in self.cursors:
-                        break
-
-    def _room_entry_in_turn(self, room_key: str, fields: dict[str, str]) -> None:
-        """
-        Deliver one entry of a room, after those of the room still waiting
-        for a local join's answer: only that room waits, never the others
-        (the read loop once waited, stopping delivery in every room).
-        """
-        held = self.held.get(room_key)
-        if held is not None:
-            held.append(fields)
-            return
-        waiting = self._room_entry(room_key, fields)
-        if waiting is not None:
-            self.held[room_key] = []
-            waiting.addBoth(lambda _: self._release(room_key))
-
-    def _release(self, room_key: str) -> None:
-        """A room's join was answered: deliver what waited behind it, in order (until another join waits)."""
-        held = self.held.pop(room_key, [])
-        for i, fields in enumerate(held):
-            waiting = self._room_entry(room_key, fields)
-            if waiting is not None:
-                self.held[room_key] = held[i + 1:]
-                waiting.addBoth(lambda _: self._release(room_key))
-                return
-
-    async def _gaps(self) -> None:
-        """
-        After a break from Redis: did a room's stream lose entries we had
-        not read (trimmed, or Redis restarted without its data)?  If so, say
-        so plainly to the room's local members.
-        """
-        self._check_gaps = False
-        for key, cursor in list(self.cursors.items()):
-            if cursor == "$":
-                continue
-            try:
-                info = _fields(await self.commands.execute_command("XINFO", "STREAM", key))
-            except Exception:  # noqa: BLE001 - no such stream: it was lost
-                info = {}
-            last = info.get("last-generated-id", "0-0")
-            if _stream_key(last) < _stream_key(cursor):
-                # Redis came back without the stream's entries: read on from its end.
-                self.cursors[key] = last
-                self.numbers.pop(key[len(self.prefix) + 5:], None)
-                room = self.rooms.get(key[len(self.prefix) + 5:])
-                if room is not None:
-                    notice = RoomNotice(room.name, (
-                        f"You may have missed messages in {room.name}: this server was cut off "
-                        "from the rest of the chat for too long."))
-                    _deliver(room.members.values(), Event(notice))
-
-    def _room_entry(self, room_key: str, fields: dict[str, str]) -> defer.Deferred[None] | None:
-        """Deliver one entry; a Deferred if a local join's answer must come first."""
-        room = self.rooms.get(room_key)
-        if room is None:
-            return None
-        n = int(fields.get("n", 0))
-        last = self.numbers.get(room_key)
-        self.numbers[room_key] = n
-        if last is not None and n > last + 1:
-            self._missed(room, n - last - 1)
-        if "j" in fields:
-            node, _, user_key = fields["j"].partition("\t")
-            if node == self.node_id:
-                joined = self.pending.get((room_key, user_key))
-                if joined is not None and joined.names is None:
-                    d: defer.Deferred[None] = defer.Deferred()
-                    joined.ready.addBoth(lambda _: self._room_entry(room_key, fields)).addBoth(d.callback)
-                    return d
-                if joined is not None:
-                    del self.pending[(room_key, user_key)]
-                    self.joining[room_key] -= 1
-                    room.members[joined.user.key] = joined.user
-                    _deliver(room.members.values(), _event_of(fields["m"]))
-                    self._welcome(room, joined)
-                    return None
-        _deliver(room.members.values(), _event_of(fields["m"]))
-        return None
-
-    def _missed(self, room: Room, count: int) -> None:
-        """Entries were trimmed from the stream before this node read them: say so."""
-        self.log.warn("{n} entries of {room} were gone before this node read them", n=count, room=room.name)
-        _deliver(room.members.values(), Event(RoomNotice(room.name, (
-            f"You may have missed messages in {room.name}: this server fell behind the rest of the chat."))))
-
-    def _welcome(self, room: Room, joined: _PendingJoin) -> None:
-        """The joiner's members list and history replay, right after its join."""
-        assert joined.names is not None and joined.history is not None
-        client = joined.user.client
-        names = tuple(sorted(joined.names, key=fold))
-        client.deliver(Event(MemberList(room.name, names)))
-        if joined.topic:
-            client.deliver(_event_of(joined.topic))
-        newest = joined.history[:self.replay]  # the script read one more: are there more?
-        for _, flat in reversed(newest):
-            client.deliver(Event(from_body(_fields(flat)["m"])))
-        # The end marker comes even without a replay (--history-replay 0): a client can wait for it.
-        client.deliver(Event(ReplayEnd(room.name, len(joined.history) > self.replay)))
-
-    def _private_entry(self, fields: dict[str, str]) -> None:
-        if "m" not in fields:
-            return  # a wake-up
-        event = _event_of(fields["m"])
-        target = self.users.get(fields["r"])
-        sender = self.users.get(fields["s"])
-        if target is not None:
-            target.client.deliver(event)
-        if sender is not None and sender is not target:
-            sender.client.deliver(event)
-
-    def _read_room(self, room_key: str, entry_id: str) -> None:
-        stream = f"{self.prefix}room:{room_key}"
-        if stream not in self.cursors:
-            self.cursors[stream] = _stream_before(entry_id)
-            self._wake()
-
-    def _forget_room_if_empty(self, room: Room) -> None:
-        if not room.members and not self.joining.get(room.key):
-            self.rooms.pop(room.key, None)
-            self.joining.pop(room.key, None)
-            self.cursors.pop(f"{self.prefix}room:{room.key}", None)
-            self.numbers.pop(room.key, None)
-            self.written.pop(room.key, None)
 
     # -- what the chat service asks ---------------------------------------------
 
@@ -705,7 +439,3 @@ class ClusterNode(service.Service):
             entries.reverse()
         return [from_body(_fields(flat)["m"]) for _, flat in entries], more
 
-
-def _deliver(recipients: Iterable[User], event: Event) -> None:
-    for user in recipients:
-        user.client.deliver(event)
