@@ -170,33 +170,9 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         return super().getUsage(width)
 
     def postOptions(self) -> None:
-        if not 0 <= self["port"] <= MAX_PORT_NUMBER:
-            raise usage.UsageError(
-                f"--port must be from 0 to {MAX_PORT_NUMBER} (the server listens on {BASE_PORT}+N); "
-                f"got {self['port']}.  Use --endpoint tcp:PORT for any other port."
-            )
-        for name in self._positive:
-            if self[name] <= 0:
-                raise usage.UsageError(f"--{name} must be more than 0")
-        for name in self._non_negative:
-            if self[name] < 0:
-                raise usage.UsageError(f"--{name} must be 0 (off) or more")
-        if self["redis"] is not None:
-            try:
-                RedisAddress.parse(self["redis"])
-            except ValueError as e:
-                raise usage.UsageError(f"--redis: {e}") from None
-        if self["require-accounts"] and not self.get("credCheckers"):
-            raise usage.UsageError("--require-accounts needs --auth (e.g. --auth file:passwords.txt)")
-        tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
-        if any(v is not None for v in tls) and not all(v is not None for v in tls):
-            raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
-        if not self["endpoint"]:
-            self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
-        for front_end in ("irc", "web"):
-            self._port_to_endpoint(front_end)
-        if self["tls-port"] is not None:
-            self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
+        self._check_numbers()
+        self._check_combinations()
+        self._make_endpoints()
         for description in (*self["endpoint"], *self["irc-endpoint"], *self["web-endpoint"]):
             why = port_in_use(description)
             if why is not None:
@@ -208,6 +184,39 @@ class Options(usage.Options, strcred.AuthOptionMixin):
                 check_store(Path(self["data-dir"]))
             except StoreError as e:
                 raise usage.UsageError(str(e)) from None
+
+    def _check_numbers(self) -> None:
+        if not 0 <= self["port"] <= MAX_PORT_NUMBER:
+            raise usage.UsageError(
+                f"--port must be from 0 to {MAX_PORT_NUMBER} (the server listens on {BASE_PORT}+N); "
+                f"got {self['port']}.  Use --endpoint tcp:PORT for any other port."
+            )
+        for name in self._positive:
+            if self[name] <= 0:
+                raise usage.UsageError(f"--{name} must be more than 0")
+        for name in self._non_negative:
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must be 0 (off) or more")
+
+    def _check_combinations(self) -> None:
+        if self["redis"] is not None:
+            try:
+                RedisAddress.parse(self["redis"])
+            except ValueError as e:
+                raise usage.UsageError(f"--redis: {e}") from None
+        if self["require-accounts"] and not self.get("credCheckers"):
+            raise usage.UsageError("--require-accounts needs --auth (e.g. --auth file:passwords.txt)")
+        tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
+        if any(v is not None for v in tls) and not all(v is not None for v in tls):
+            raise usage.UsageError("TLS needs all of --tls-port, --tls-cert and --tls-key")
+
+    def _make_endpoints(self) -> None:
+        if not self["endpoint"]:
+            self["endpoint"] = [endpoint_for(self["port"], self["interface"])]
+        for front_end in ("irc", "web"):
+            self._port_to_endpoint(front_end)
+        if self["tls-port"] is not None:
+            self["endpoint"].append(tls_endpoint_for(self["tls-port"], self["tls-cert"], self["tls-key"], self["interface"]))
 
 
 def port_in_use(description: str) -> str | None:

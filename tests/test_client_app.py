@@ -12,7 +12,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.client.app import QUIT_GRACE, ChatClient
+from chat.client.app import MOVES, QUIT_GRACE, ChatClient, Phase
 from chat.client.protocol import ChatClientFactory
 from chat.client.render import Event
 
@@ -328,6 +328,22 @@ class ClientTests(ClientCase):
         self.client.line_entered("/quit")
         self.assertEqual(self.view.exit, 0, "a server that never comes back does not keep anyone")
 
+    def test_the_connection_moves_only_along_its_phases(self) -> None:
+        fresh = ChatClient(RecordingView(), self.reactor, "bob")
+        self.assertIs(fresh.phase, Phase.CONNECTING)
+        self.assertIn("| connecting", fresh.status())
+        self.log_on()
+        self.assertIs(self.client.phase, Phase.LOGGED_ON)
+        self.assertTrue(self.client.logged_on)
+        with self.assertRaises(ValueError) as cm:
+            self.client.move(Phase.CONNECTING)  # a bug, said at once rather than a status line that lies
+        self.assertIn("LOGGED_ON to CONNECTING", str(cm.exception))
+        self.proto.connectionLost(Failure(ConnectionLost()))
+        self.assertIs(self.client.phase, Phase.DISCONNECTED)
+        self.assertEqual(self.view.exit, 1)
+        self.assertEqual({p for p, moves in MOVES.items() if not moves}, {Phase.DISCONNECTED, Phase.NOT_CONNECTED},
+                         "only the ends have no way out")
+
     def test_reconnect_rejoins_every_room(self) -> None:
         self.client.reconnect = True
         self.log_on()
@@ -336,7 +352,7 @@ class ClientTests(ClientCase):
         self.client.line_entered("/join lobby")  # back to lobby, still in dev
         self.proto.connectionLost(Failure(ConnectionLost()))
         self.assertIsNone(self.view.exit)
-        self.assertEqual(self.client.state, "reconnecting")
+        self.assertIs(self.client.phase, Phase.RECONNECTING)
         self.client.line_entered("typed while away")
         self.connect()
         self.sent()

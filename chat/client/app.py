@@ -7,20 +7,56 @@ room), and what to show.  UIs implement L{View}.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
 from chat.client import commands
+from chat.client.actions import ACTIONS, Actions
+from chat.client.incoming import Incoming
 from chat.client.protocol import ChatClientProtocol
-from chat.client.render import Event, mentions, sanitize
-from chat.message import DEFAULT_ROOM, PALETTE, CMsg, Code
+from chat.client.render import Event, sanitize
+from chat.message import DEFAULT_ROOM, CMsg, Code
 from chat.names import fold
 
 #: Seconds of silence from the server, after /quit, before leaving without its goodbye.  The
 #: goodbye comes once the server has read every line sent before the quit (which flood control
 #: may make it read slowly): each frame that arrives meanwhile starts the wait again.
 QUIT_GRACE = 10.0
+
+
+class Phase(Enum):
+    """Where the client's connection stands (the status line shows the value)."""
+
+    CONNECTING = "connecting"
+    VERIFYING = "verifying the server (TLS)"
+    CONNECTED = "connected"
+    LOGGED_ON = "logged on"
+    RECONNECTING = "reconnecting"
+    DISCONNECTED = "disconnected"
+    NOT_CONNECTED = "not connected"
+
+
+#: The moves each phase may make; any other is a bug (L{ChatClient.move} refuses it).
+MOVES: dict[Phase, frozenset[Phase]] = {
+    Phase.CONNECTING: frozenset({Phase.VERIFYING, Phase.CONNECTED, Phase.NOT_CONNECTED}),
+    # A TLS server may answer the logon before the handshake is verified.
+    Phase.VERIFYING: frozenset({Phase.CONNECTED, Phase.LOGGED_ON, Phase.RECONNECTING, Phase.DISCONNECTED}),
+    Phase.CONNECTED: frozenset({Phase.LOGGED_ON, Phase.RECONNECTING, Phase.DISCONNECTED}),
+    Phase.LOGGED_ON: frozenset({Phase.RECONNECTING, Phase.DISCONNECTED}),
+    Phase.RECONNECTING: frozenset({Phase.VERIFYING, Phase.CONNECTED}),
+    Phase.DISCONNECTED: frozenset(),
+    Phase.NOT_CONNECTED: frozenset(),
+}
+
+
+class Asking(Enum):
+    """What a line the person types is: a line of the chat, or the answer the client asked for."""
+
+    NOTHING = "nothing"
+    NICKNAME = "a nickname"
+    PASSWORD = "a password"
 
 
 class View(Protocol):
@@ -38,14 +74,15 @@ class View(Protocol):
         """End the program with exit status C{code}."""
 
 
-class ChatClient:
+class ChatClient(Incoming, Actions):
     def __init__(self, view: View, reactor: IReactorTime, nick: str, room: str = DEFAULT_ROOM,
                  color: str = "default", reconnect: bool = False, password: str | None = None,
                  highlights: Sequence[str] = (), also: Sequence[str] = ()) -> None:
         self.view = view
         self.highlights = list(highlights)  # words besides one's nickname that mark a line
         self.password = password
-        self.asking_password = False
+        #: What the next line typed answers, if the client asked for something.
+        self.asking = Asking.NOTHING
         self._renaming_to: str | None = None  # a /nick the server has not answered yet
         self._renamed: tuple[str | None, str] | None = None  # the last rename shown
         self.reactor = reactor
@@ -53,8 +90,6 @@ class ChatClient:
         self.color = color
         self.reconnect = reconnect
         self.connection: ChatClientProtocol | None = None
-        self.logged_on = False
-        self.asking_nick = False
         self.rooms: list[str] = []
         self.current: str | None = None
         self.members: dict[str, dict[str, str]] = {}  # per room (folded): who is in it, for TAB
@@ -68,7 +103,7 @@ class ChatClient:
         self._quit_deadline = 0.0
         self.frames_sent = 0
         self.server_closing = False
-        self.state = "connecting"
+        self.phase = Phase.CONNECTING
         self.finished = False
         # Per room (folded name): the newest and oldest message ids shown, so
         # that history is fetched after a reconnect and never shown twice.
@@ -109,10 +144,25 @@ class ChatClient:
             room += f" (and {others} other room{'s' if others > 1 else ''})"
         if self.query is not None:
             room = f"to {self.query} alone, not {room}"
-        return f" {self.nick} | {room} | {self.state} "
+        return f" {self.nick} | {room} | {self.phase.value} "
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
+    @property
+    def logged_on(self) -> bool:
+        return self.phase is Phase.LOGGED_ON
+
+    @property
+    def asking_nick(self) -> bool:
+        return self.asking is Asking.NICKNAME
+
+    @property
+    def asking_password(self) -> bool:
+        return self.asking is Asking.PASSWORD
+
+    def move(self, phase: Phase) -> None:
+        """The connection moves to C{phase}: only along L{MOVES}."""
+        if phase not in MOVES[self.phase]:
+            raise ValueError(f"the client cannot go from {self.phase.name} to {phase.name}")
+        self.phase = phase
         self.view.status_changed()
 
     def _send(self, msg: CMsg) -> bool:
@@ -134,13 +184,13 @@ class ChatClient:
         self.connection = connection
         self.server_closing = False
         self._list_parts.clear()  # a list cut off by the old connection never gets its last frame
-        self._set_state("connected" if verified else "verifying the server (TLS)")
+        self.move(Phase.CONNECTED if verified else Phase.VERIFYING)
         self._send_nick()
 
     def verified(self) -> None:
         """The TLS handshake verified the server (its logon answer may have come first)."""
-        if self.state.startswith("verifying"):
-            self._set_state("connected")
+        if self.phase is Phase.VERIFYING:
+            self.move(Phase.CONNECTED)
 
     def _send_nick(self) -> None:
         """The nickname to log on with, or to rename to (with its password once the server asked for it)."""
@@ -157,7 +207,6 @@ class ChatClient:
         if self.logged_on:
             self._rejoin = list(self.rooms)
             self._switch_to = self.current
-        self.logged_on = False
         self.rooms = []
         if self.quitting:
             if not self.said_goodbye:
@@ -167,9 +216,9 @@ class ChatClient:
         if not self.server_closing:
             self.view.show(Event("error", f"connection lost: {why}"))
         if self.reconnect:
-            self._set_state("reconnecting")
+            self.move(Phase.RECONNECTING)
             return
-        self._set_state("disconnected")
+        self.move(Phase.DISCONNECTED)
         self._finish(0 if self.server_closing else 1)
 
     def protocol_error(self, why: str) -> None:
@@ -197,11 +246,11 @@ class ChatClient:
                 self.view.show(Event("event", f"{msg.nick} is now known as {msg.text}", room=msg.room))
             return
         self.nick = msg.text
-        self.asking_nick = False
+        if self.asking is Asking.NICKNAME:
+            self.asking = Asking.NOTHING
         self._renaming_to = None
         if not self.logged_on:
-            self.logged_on = True
-            self._set_state("logged on")
+            self.move(Phase.LOGGED_ON)
             for room in self._rejoin:
                 self.connection.send(CMsg(Code.JOINING_CHAT, room=room))  # type: ignore[union-attr]
         else:
@@ -236,92 +285,11 @@ class ChatClient:
                 self.current = self.rooms[-1] if self.rooms else None
             self.view.status_changed()
 
-    def _whole_list(self, msg: CMsg) -> list[str] | None:
-        """The names of a list reply once its last frame is in, else None."""
-        key = (msg.code, msg.room)
-        names = self._list_parts.pop(key, []) + list(msg.names or ())
-        if msg.more:
-            self._list_parts[key] = names
-            return None
-        return names
-
-    def _on_3(self, msg: CMsg) -> None:  # SENDING_CHATTERS_LIST
-        names = self._whole_list(msg)
-        if names is not None:
-            if msg.room is not None:
-                self.members[fold(msg.room)] = {fold(n): n for n in names}
-            self.view.show(Event("info", f"in {msg.room} ({len(names)}): {', '.join(names)}", room=msg.room))
-
-    def _on_5(self, msg: CMsg) -> None:  # NORMAL_MESSAGE
-        if msg.nick is None:
-            self.view.show(Event("notice", msg.text, room=msg.room, ts=msg.ts))
-            if msg.close:
-                self.server_closing = True
-            return
-        if msg.id is not None and msg.room is not None:
-            if msg.history:
-                self._last_history_id[fold(msg.room)] = msg.id
-            if not self._first_sight(fold(msg.room), msg.id):
-                return
-        highlight = not msg.history and not self._is_me(msg.nick) and mentions(msg.text, [self.nick, *self.highlights])
-        older = msg.history and msg.room is not None and fold(msg.room) in self._older
-        self.view.show(Event("chat", msg.text, room=msg.room, nick=msg.nick, color=msg.color, ts=msg.ts,
-                             action=msg.action, history=msg.history, highlight=highlight, mine=self._is_me(msg.nick),
-                             older=older))
-
-    def _first_sight(self, key: str, id: int) -> bool:
-        seen = self.seen.setdefault(key, set())
-        if id in seen:
-            return False
-        seen.add(id)
-        self.newest[key] = max(id, self.newest.get(key, id))
-        self.oldest[key] = min(id, self.oldest.get(key, id))
-        return True
-
-    def _on_11(self, msg: CMsg) -> None:  # HISTORY: the end of a page
-        if msg.room is not None and fold(msg.room) in self._older and msg.before is not None:
-            self._older.discard(fold(msg.room))
-            if not msg.more:
-                self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room, older=True))
-            return
-        if msg.after is not None and msg.more and msg.room is not None:
-            # Still catching up after a reconnect: the next page.
-            after = self._last_history_id.get(fold(msg.room), msg.after)
-            self._send(CMsg(Code.HISTORY, room=msg.room, after=after, limit=200))
-        elif msg.before is not None and not msg.more:
-            self.view.show(Event("info", f"that is the first message of {msg.room}", room=msg.room))
-
-    def _on_12(self, msg: CMsg) -> None:  # TOPIC
-        if msg.history:  # the topic as it stands (on joining, or asked for)
-            text = f"topic of {msg.room}: {msg.text}" if msg.text else f"{msg.room} has no topic"
-        elif msg.text:
-            text = f"{msg.nick} set the topic of {msg.room}: {msg.text}"
-        else:
-            text = f"{msg.nick} cleared the topic of {msg.room}"
-        self.view.show(Event("event", text, room=msg.room, ts=msg.ts))
-
-    def _on_13(self, msg: CMsg) -> None:  # AWAY: one's own, or that of someone written to
-        if self._is_me(msg.nick):
-            text = f"you are away: {msg.text}" if msg.text else "you are back"
-        else:
-            text = f"{msg.nick} is away: {msg.text}"
-        self.view.show(Event("info", text))
-
-    def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
-        self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
-                             ts=msg.ts, action=msg.action, highlight=not self._is_me(msg.nick),
-                             mine=self._is_me(msg.nick)))
-
-    def _on_7(self, msg: CMsg) -> None:  # ROOM_LIST
-        names = self._whole_list(msg)
-        if names is not None:
-            self.view.show(Event("info", "rooms: " + (", ".join(names) or "none")))
-
     def _on_8(self, msg: CMsg) -> None:  # ERROR
         self.view.show(Event("error", msg.text or msg.error or "error"))
         if msg.reply_to == Code.SENDING_NICKNAME and self.logged_on:  # a /nick refused
             if msg.error in ("password-required", "bad-password") and self._renaming_to is not None:
-                self.asking_password = True  # a registered nickname: its password is asked for
+                self.asking = Asking.PASSWORD  # a registered nickname: its password is asked for
                 self.view.ask_password()
             else:
                 self._renaming_to = None
@@ -330,10 +298,10 @@ class ChatClient:
                 self._password_sent = True
                 self._send_nick()
             elif msg.error in ("password-required", "bad-password", "try-later"):
-                self.asking_password = True
+                self.asking = Asking.PASSWORD
                 self.view.ask_password()
             else:
-                self.asking_nick = True
+                self.asking = Asking.NICKNAME
                 self.view.ask_nickname()
         elif msg.reply_to == Code.JOINING_CHAT:
             self._switch_to = None
@@ -354,124 +322,58 @@ class ChatClient:
                 self.line_entered(line)
 
     def line_entered(self, line: str) -> None:
-        if self.asking_password:
-            self.asking_password = False
-            if line.startswith("/") and not line.startswith("//"):
-                # A command, not a password (one that starts with / is typed //).
-                self._password_sent = False
-                command = commands.parse(line)
-                if isinstance(command, commands.Nick) and not self.logged_on:
-                    self.nick = command.nick
-                    self._send_nick()
-                elif command is not None:
-                    self._renaming_to = None
-                    self.do(command)
-                return
-            self.password = line[1:] if line.startswith("//") else line
-            self._password_sent = True
-            self._send_nick()
-            return
-        if not self.asking_nick and (self._pending or not self._ready()):
+        """A line the person typed: the answer the client asked for, or a line of the chat."""
+        asking, self.asking = self.asking, Asking.NOTHING
+        if asking is Asking.PASSWORD:
+            self._password_entered(line)
+        elif asking is Asking.NICKNAME:
+            self._nick_entered(line)
+        elif self._pending or not self._ready():
+            self._hold(line)
+        else:
             command = commands.parse(line)
-            if isinstance(command, (commands.Help, commands.Color, commands.Invalid)):
-                self.do(command)  # nothing to send: done at once
-            elif isinstance(command, commands.Quit) and self.state == "reconnecting":
-                self.quit(command.reason, now=True)  # the server is away: nobody to say goodbye to
-            elif command is not None:
-                self._pending.append(line)
-                if self.state == "reconnecting":
-                    self.view.show(Event("info", f"queued until connected: {line}"))
-            return
-        if self.asking_nick:
-            if line.strip():
-                self.nick = line.strip()
-                self.asking_nick = False
+            if command is not None:
+                self.do(command)
+
+    def _password_entered(self, line: str) -> None:
+        if line.startswith("/") and not line.startswith("//"):
+            # A command, not a password (one that starts with / is typed //).
+            self._password_sent = False
+            command = commands.parse(line)
+            if isinstance(command, commands.Nick) and not self.logged_on:
+                self.nick = command.nick
                 self._send_nick()
-            else:
-                self.view.ask_nickname()
+            elif command is not None:
+                self._renaming_to = None
+                self.do(command)
             return
+        self.password = line[1:] if line.startswith("//") else line
+        self._password_sent = True
+        self._send_nick()
+
+    def _nick_entered(self, line: str) -> None:
+        if line.strip():
+            self.nick = line.strip()
+            self._send_nick()
+        else:
+            self.asking = Asking.NICKNAME
+            self.view.ask_nickname()
+
+    def _hold(self, line: str) -> None:
+        """A line typed before logon and the first join completed: kept, in order, until they have."""
         command = commands.parse(line)
-        if command is not None:
-            self.do(command)
+        if isinstance(command, (commands.Help, commands.Color, commands.Invalid)):
+            self.do(command)  # nothing to send: done at once
+        elif isinstance(command, commands.Quit) and self.phase is Phase.RECONNECTING:
+            self.quit(command.reason, now=True)  # the server is away: nobody to say goodbye to
+        elif command is not None:
+            self._pending.append(line)
+            if self.phase is Phase.RECONNECTING:
+                self.view.show(Event("info", f"queued until connected: {line}"))
 
     def do(self, command: commands.Command) -> None:
-        match command:
-            case commands.Say(text, action) if self.query is not None:
-                self._send(CMsg(Code.PRIVATE_MESSAGE, to=self.query, text=text, color=self.color, action=action))
-            case commands.Query(nick):
-                self.query = nick
-                self.view.show(Event("info", f"what you type goes to {nick} alone; /query ends it" if nick
-                                     else f"what you type goes to {self.current or 'no room'} again"))
-                self.view.status_changed()
-            case commands.Say(text, action):
-                if self.current is None:
-                    self.view.show(Event("error", "you are in no room: /join ROOM"))
-                else:
-                    self._send(CMsg(Code.NORMAL_MESSAGE, room=self.current, text=text,
-                                    color=self.color, action=action))
-            case commands.Join(room):
-                self.query = None
-                joined = [r for r in self.rooms if fold(r) == fold(room)]
-                if joined:
-                    self.current = joined[0]
-                    self.view.status_changed()
-                elif self._send(CMsg(Code.JOINING_CHAT, room=room)):
-                    self._switch_to = room
-            case commands.Leave(room):
-                target = room or self.current
-                if target is None:
-                    self.view.show(Event("error", "you are in no room"))
-                else:
-                    self._send(CMsg(Code.LEAVING_CHAT, room=target))
-            case commands.Rooms():
-                self._send(CMsg(Code.ROOM_LIST))
-            case commands.Who(room):
-                target = room or self.current
-                if target is None:
-                    self.view.show(Event("error", "usage: /who ROOM"))
-                else:
-                    self._send(CMsg(Code.SENDING_CHATTERS_LIST, room=target))
-            case commands.Msg(nick, text, action):
-                self._send(CMsg(Code.PRIVATE_MESSAGE, to=nick, text=text, color=self.color, action=action))
-            case commands.Nick(nick):
-                self._renaming_to = nick
-                self._password_sent = False
-                self._send_nick()
-            case commands.Topic(text):
-                if self.current is None:
-                    self.view.show(Event("error", "you are in no room: /join ROOM"))
-                else:
-                    self._send(CMsg(Code.TOPIC, room=self.current, text=text))
-            case commands.Window(number):
-                switch = getattr(self.view, "switch_window", None)
-                if switch is None:
-                    self.view.show(Event("error", "windows are for the full-screen client"))
-                elif not switch(number):
-                    self.view.show(Event("error", f"there is no window {number}"))
-            case commands.Away(text):
-                self._send(CMsg(Code.AWAY, text=text))
-            case commands.Color(None):
-                self.view.show(Event("info", "colours: " + ", ".join(PALETTE)))
-            case commands.Color(name):
-                if name not in PALETTE:
-                    self.view.show(Event("error", f"no colour {name}; colours: {', '.join(PALETTE)}"))
-                else:
-                    self.color = name
-                    self.view.show(Event("info", f"your text is now {name}", color=name))
-            case commands.Quit(reason):
-                self.quit(reason)
-            case commands.History(count):
-                if self.current is None:
-                    self.view.show(Event("error", "you are in no room"))
-                else:
-                    oldest = self.oldest.get(fold(self.current))
-                    self._send(CMsg(Code.HISTORY, room=self.current, limit=count,
-                                    before=oldest if oldest is not None else None))
-            case commands.Help():
-                for line in commands.HELP.splitlines():
-                    self.view.show(Event("info", line))
-            case commands.Invalid(why):
-                self.view.show(Event("error", why))
+        """Carry out one command the person typed (L{chat.client.actions})."""
+        getattr(self, ACTIONS[type(command)])(command)
 
     def quit(self, reason: str = "", now: bool = False) -> None:
         """
@@ -481,7 +383,7 @@ class ChatClient:
         if self.quitting:
             return
         waiting = self.connection is not None and not self._ready()
-        connecting = self.connection is None and self.state == "connecting"
+        connecting = self.connection is None and self.phase is Phase.CONNECTING
         if not now and (self._pending or waiting or connecting):
             self._pending.append(None)
             return

@@ -5,7 +5,7 @@ tested without a terminal or a server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 HELP = """\
@@ -129,6 +129,64 @@ def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
     return words[0]
 
 
+def _join(name: str, rest: str) -> Command:
+    room = _one_word(name, rest, "ROOM")
+    return room if isinstance(room, Invalid) else Join(room)
+
+
+def _leave(name: str, rest: str) -> Command:
+    return Leave(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /leave [ROOM]")
+
+
+def _who(name: str, rest: str) -> Command:
+    return Who(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /who [ROOM]")
+
+
+def _msg(name: str, rest: str) -> Command:
+    nick, _, text = rest.partition(" ")
+    if name == "query" and not text.strip():
+        return Query(nick or None)
+    if not nick or not text.strip():
+        return Invalid(f"usage: /{name} NICK TEXT")
+    return Msg(nick, text.strip())
+
+
+def _nick(name: str, rest: str) -> Command:
+    nick = _one_word(name, rest, "NEW")
+    return nick if isinstance(nick, Invalid) else Nick(nick)
+
+
+def _color(name: str, rest: str) -> Command:
+    return Color(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /color [NAME]")
+
+
+def _window(name: str, rest: str) -> Command:
+    return Window(int(rest)) if rest.isdigit() else Invalid("usage: /window N (Alt-N does the same)")
+
+
+def _me(name: str, rest: str) -> Command:
+    return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
+
+
+def _history(name: str, rest: str) -> Command:
+    if not rest:
+        return History(20)
+    if not rest.isdigit() or not 1 <= int(rest) <= 200:
+        return Invalid("usage: /history [N], N from 1 to 200")
+    return History(int(rest))
+
+
+#: Each command's parser (of its name as typed and the rest of the line), aliases included.
+_PARSERS: dict[str, Callable[[str, str], Command]] = {
+    "join": _join, "leave": _leave, "part": _leave, "who": _who, "names": _who, "msg": _msg, "query": _msg,
+    "nick": _nick, "color": _color, "colour": _color, "window": _window, "me": _me, "history": _history,
+    "rooms": lambda name, rest: Rooms(), "list": lambda name, rest: Rooms(),
+    "topic": lambda name, rest: Topic(rest), "away": lambda name, rest: Away(rest),
+    "quit": lambda name, rest: Quit(rest), "exit": lambda name, rest: Quit(rest),
+    "help": lambda name, rest: Help(), "?": lambda name, rest: Help(),
+}
+
+
 def parse(line: str) -> Command | None:
     """The command for one input line; C{None} for a blank line."""
     if not line.strip():
@@ -139,52 +197,34 @@ def parse(line: str) -> Command | None:
         return Say(line[1:])
     name, _, rest = line[1:].partition(" ")
     name = name.lower()
-    rest = rest.strip()
-    if name == "join":
-        room = _one_word(name, rest, "ROOM")
-        return room if isinstance(room, Invalid) else Join(room)
-    if name in ("leave", "part"):
-        return Leave(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /leave [ROOM]")
-    if name in ("rooms", "list"):
-        return Rooms()
-    if name in ("who", "names"):
-        return Who(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /who [ROOM]")
-    if name in ("msg", "query"):
-        nick, _, text = rest.partition(" ")
-        if name == "query" and not text.strip():
-            return Query(nick or None)
-        if not nick or not text.strip():
-            return Invalid(f"usage: /{name} NICK TEXT")
-        return Msg(nick, text.strip())
-    if name == "nick":
-        nick = _one_word(name, rest, "NEW")
-        return nick if isinstance(nick, Invalid) else Nick(nick)
-    if name in ("color", "colour"):
-        return Color(rest or None) if len(rest.split()) <= 1 else Invalid("usage: /color [NAME]")
-    if name == "topic":
-        return Topic(rest)
-    if name == "away":
-        return Away(rest)
-    if name == "window":
-        return Window(int(rest)) if rest.isdigit() else Invalid("usage: /window N (Alt-N does the same)")
-    if name == "me":
-        return Say(rest, action=True) if rest else Invalid("usage: /me ACTION")
-    if name in ("quit", "exit"):
-        return Quit(rest)
-    if name == "history":
-        if not rest:
-            return History(20)
-        if not rest.isdigit() or not 1 <= int(rest) <= 200:
-            return Invalid("usage: /history [N], N from 1 to 200")
-        return History(int(rest))
-    if name in ("help", "?"):
-        return Help()
-    return Invalid(f"unknown command /{name}: /help lists the commands, // sends a line starting with /")
+    parser = _PARSERS.get(name)
+    if parser is None:
+        return Invalid(f"unknown command /{name}: /help lists the commands, // sends a line starting with /")
+    return parser(name, rest.strip())
 
 
 #: The commands TAB completes (aliases included).
 COMMANDS = ("away", "color", "colour", "exit", "help", "history", "join", "leave", "list", "me", "msg", "names",
             "nick", "part", "query", "quit", "rooms", "topic", "who", "window")
+
+
+def _choices(before: list[str], start: int, nicks: Sequence[str], rooms: Sequence[str]) -> tuple[list[str], str]:
+    """What the word being completed may be, and what follows a completion, by the words before it."""
+    command = before[0].lower() if len(before) == 1 else None
+    if command in ("/join", "/leave", "/part", "/who", "/names"):
+        return list(rooms), " "
+    if command in ("/msg", "/query"):
+        return list(nicks), " "
+    return list(nicks), (": " if start == 0 else " ")
+
+
+def _common_beginning(word: str, found: list[str]) -> str:
+    """The longest beginning all of C{found} share (case-insensitively), written as typed so far."""
+    common = found[0]
+    for other in found[1:]:
+        while not other.casefold().startswith(common.casefold()):
+            common = common[:-1]
+    return word + common[len(word):] if len(common) > len(word) else word
 
 
 def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str]) -> tuple[str, int, list[str]]:
@@ -199,16 +239,10 @@ def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str])
     while start and not line[start - 1].isspace():
         start -= 1
     word = line[start:cursor]
-    before = line[:start].split()
     if start == 0 and word.startswith("/"):
-        choices = ["/" + name for name in COMMANDS]
-        suffix = " "
-    elif before and before[0].lower() in ("/join", "/leave", "/part", "/who", "/names") and len(before) == 1:
-        choices, suffix = list(rooms), " "
-    elif before and before[0].lower() in ("/msg", "/query") and len(before) == 1:
-        choices, suffix = list(nicks), " "
+        choices, suffix = ["/" + name for name in COMMANDS], " "
     else:
-        choices, suffix = list(nicks), (": " if start == 0 else " ")
+        choices, suffix = _choices(line[:start].split(), start, nicks, rooms)
     folded = word.casefold()
     found = sorted({c for c in choices if c.casefold().startswith(folded)}, key=str.casefold)
     if not found:
@@ -218,9 +252,5 @@ def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str])
     if len(found) == 1:
         done = found[0] + suffix
         return line[:start] + done + line[cursor:], start + len(done), []
-    common = found[0]
-    for other in found[1:]:
-        while not other.casefold().startswith(common.casefold()):
-            common = common[:-1]
-    common = word + common[len(word):] if len(common) > len(word) else word
+    common = _common_beginning(word, found)
     return line[:start] + common + line[cursor:], start + len(common), found

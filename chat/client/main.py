@@ -21,7 +21,7 @@ from twisted.internet import endpoints, ssl, stdio
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.python import usage
 
-from chat.client.app import ChatClient
+from chat.client.app import ChatClient, Phase
 from chat.client.log import LoggedView
 from chat.client.logon import LogonForm, check_port_number, check_server, checked_nick
 from chat.client.protocol import ChatClientFactory
@@ -215,8 +215,7 @@ def run(options: Options) -> int:
         else:
             def failed(reason: object) -> None:
                 view.show(Event("error", f"cannot connect to {description}: {reason.getErrorMessage()}"))  # type: ignore[attr-defined]
-                client.state = "not connected"
-                view.status_changed()  # type: ignore[attr-defined]
+                client.move(Phase.NOT_CONNECTED)
                 view.finish(1)  # type: ignore[attr-defined]
 
             endpoint.connect(factory).addErrback(failed)

@@ -17,20 +17,18 @@ from collections.abc import Callable, Sequence
 from typing import overload
 
 from twisted.conch.insults.insults import ServerProtocol
-from twisted.conch.recvline import HistoricRecvLine
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chat.client.app import ChatClient
+from chat.client.editing import EditedLine
 from chat.client.logon import LogonForm
-from chat.client.render import Event, NickColors, Span, ansi, cells, char_cells, input_window, styled, wrap
-from chat.names import fold
+from chat.client.render import Event, NickColors, Span, ansi, cells, char_cells, input_window, wrap
+from chat.client.windows import Window, Windows
 
 CTRL_C, CTRL_D, CTRL_L = b"\x03", b"\x04", b"\x0c"
 CTRL_A, CTRL_E, CTRL_K, CTRL_U, CTRL_W = b"\x01", b"\x05", b"\x0b", b"\x15", b"\x17"
 CTRL_N, CTRL_P = b"\x0e", b"\x10"
 
-#: Lines kept for redrawing and scrolling back (PageUp), oldest dropped first.
-SCROLLBACK = 2000
 
 
 class _Shown(Sequence[str]):
@@ -59,23 +57,7 @@ class _Shown(Sequence[str]):
         return len(self.buffer)
 
 
-class Window:
-    """
-    One room, one private conversation, or the status window (what belongs
-    to no room): its own lines, and whether there are new ones unseen.
-    """
-
-    __slots__ = ("key", "lines", "mention", "name", "older", "private", "unread")
-
-    def __init__(self, name: str, key: str, private: bool = False) -> None:
-        self.name, self.key, self.private = name, key, private
-        self.lines: deque[list[Span]] = deque(maxlen=SCROLLBACK)
-        self.older = 0  # lines of the older page being received, put above the others in order
-        self.unread = 0
-        self.mention = False
-
-
-class ChatTerminal(HistoricRecvLine):
+class ChatTerminal(Windows, EditedLine):
     ps = (b"> ", b"> ")
 
     def __init__(self, form: LogonForm, start: Callable[[ChatTerminal, LogonForm], ChatClient],
@@ -232,17 +214,6 @@ class ChatTerminal(HistoricRecvLine):
         self._draw_chat()
         self.status_changed()
 
-    def handle_KILL_BEFORE(self) -> None:
-        """Ctrl-U: delete from the start of the line to the cursor."""
-        del self.lineBuffer[:self.lineBufferIndex]
-        self.lineBufferIndex = 0
-        self.drawInputLine()
-
-    def handle_KILL_AFTER(self) -> None:
-        """Ctrl-K: delete from the cursor to the end of the line."""
-        del self.lineBuffer[self.lineBufferIndex:]
-        self.drawInputLine()
-
     def modified_arrow(self, arrow: bytes, held: str) -> None:
         """Alt-Left/Right: the previous / next window; Ctrl-Left/Right: a word back / forward."""
         step = -1 if arrow == b"LEFT" else 1
@@ -250,113 +221,6 @@ class ChatTerminal(HistoricRecvLine):
             self.switch_window((self.active + step) % len(self.windows) + 1)
         else:
             self._word(step)
-
-    def _word(self, direction: int) -> None:
-        """Alt-B / Alt-F: the cursor to the start of the word before, or past the end of the one after."""
-        buf, i = self.lineBuffer, self.lineBufferIndex
-        if direction < 0:
-            while i and buf[i - 1] == b" ":
-                i -= 1
-            while i and buf[i - 1] != b" ":
-                i -= 1
-        else:
-            while i < len(buf) and buf[i] == b" ":
-                i += 1
-            while i < len(buf) and buf[i] != b" ":
-                i += 1
-        self.lineBufferIndex = i
-        self.drawInputLine()
-
-    def handle_KILL_WORD(self) -> None:
-        """Ctrl-W: delete the word before the cursor (and the spaces after it)."""
-        i = self.lineBufferIndex
-        while i and self.lineBuffer[i - 1] == b" ":
-            i -= 1
-        while i and self.lineBuffer[i - 1] != b" ":
-            i -= 1
-        del self.lineBuffer[i:self.lineBufferIndex]
-        self.lineBufferIndex = i
-        self.drawInputLine()
-
-    def show(self, event: Event) -> None:
-        if event.kind == "error":
-            self.last_error = event.text
-        if event.highlight:
-            self.terminal.write(b"\x07")  # the bell: the terminal may flash or notify
-        window = self._window_for(event)
-        if event.older:
-            # Older history, fetched by scrolling back: above the oldest line, in its order.
-            if len(window.lines) < SCROLLBACK:
-                window.lines.insert(window.older, styled(event, False, self.nick_colors))
-                window.older += 1
-            if window is self.windows[self.active] and self.back:
-                self._draw_chat()
-            return
-        window.older = 0
-        self._print(styled(event, window.key == "", self.nick_colors), window)
-        if window is not self.windows[self.active] and event.kind in ("chat", "private"):
-            window.unread += 1
-            window.mention = window.mention or event.highlight
-            self.status_changed()
-
-    def _window_for(self, event: Event) -> Window:
-        """A private line goes to the conversation's window, a room's to its own; the rest to where one is."""
-        if event.kind == "private":
-            mine = self.client is not None and self.client._is_me(event.nick)
-            peer = (event.to if mine else event.nick) or "?"
-            return self._window(peer, "@" + fold(peer), private=True)
-        if event.room:
-            return self._window(event.room, fold(event.room))
-        return self.windows[self.active]
-
-    def _window(self, name: str, key: str, private: bool = False) -> Window:
-        for window in self.windows:
-            if window.key == key:
-                return window
-        window = Window(name, key, private)
-        self.windows.append(window)
-        self.status_changed()
-        return window
-
-    def switch_window(self, number: int) -> bool:
-        """Show window C{number} (1 is the status window); the room or person there is who one talks to."""
-        if not 1 <= number <= len(self.windows):
-            return False
-        self.active, self.back = number - 1, 0
-        window = self.windows[self.active]
-        window.unread, window.mention = 0, False
-        client = self.client
-        if client is not None and window.key:
-            if window.private:
-                client.query = window.name
-            else:
-                client.query = None
-                joined = [r for r in client.rooms if fold(r) == window.key]
-                if joined:
-                    client.current = self._followed = joined[0]
-        self._draw_chat()
-        self.status_changed()
-        return True
-
-    def _follow_client(self) -> None:
-        """After /join (or a leave), the window of the client's current room comes forward."""
-        client = self.client
-        if client is None or client.current == self._followed:
-            return
-        self._followed = client.current
-        if client.current is not None:
-            window = self._window(client.current, fold(client.current))
-            if window is not self.windows[self.active]:
-                self.switch_window(self.windows.index(window) + 1)
-
-    def _activity(self) -> str:
-        """The windows: the one shown in brackets, + for unread lines, ! for a mention."""
-        marks = []
-        for i, window in enumerate(self.windows, 1):
-            mark = "!" if window.mention else "+" if window.unread else ""
-            label = f"{i}:{window.name}{mark}"
-            marks.append(f"[{label}]" if i - 1 == self.active else label)
-        return " ".join(marks)
 
     def status_changed(self) -> None:
         if self.client is not None and hasattr(self, "windows"):
@@ -455,41 +319,6 @@ class ChatTerminal(HistoricRecvLine):
                 self.characterReceived(ch.encode("utf-8"), False)
             return
         super().keystrokeReceived(keyID, modifier)
-
-    # recvline moves the cursor one column per character; CJK and most emoji
-    # take two.  After any edit that moves the cursor, draw the line again.
-
-    def handle_LEFT(self) -> None:
-        super().handle_LEFT()
-        self.drawInputLine()
-
-    def handle_RIGHT(self) -> None:
-        super().handle_RIGHT()
-        self.drawInputLine()
-
-    def handle_HOME(self) -> None:
-        super().handle_HOME()
-        self.drawInputLine()
-
-    def handle_END(self) -> None:
-        super().handle_END()
-        self.drawInputLine()
-
-    def handle_BACKSPACE(self) -> None:
-        super().handle_BACKSPACE()
-        self.drawInputLine()
-
-    def handle_DELETE(self) -> None:
-        super().handle_DELETE()
-        self.drawInputLine()
-
-    def handle_UP(self) -> None:
-        super().handle_UP()
-        self.drawInputLine()
-
-    def handle_DOWN(self) -> None:
-        super().handle_DOWN()
-        self.drawInputLine()
 
     def handle_TAB(self) -> None:
         """Complete the nickname, command or room being typed; several that fit are listed."""
