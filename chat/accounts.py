@@ -17,6 +17,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from chat.adapters import password_file_users
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
 from chat.names import ChatError, fold
@@ -48,11 +49,11 @@ def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
     The user names a checker holds, when it can list them (file:, memory:);
     None when it cannot, which guards every nickname.
     """
-    load = getattr(checker, "_loadCredentials", None)
+    load = password_file_users(checker)
     if load is not None:
         filename = getattr(checker, "filename", None)
         if filename is None:
-            return [user for user, _ in load()]
+            return load()
         key = (id(checker), filename)
         cached = _file_names.get(key)
         try:
@@ -61,7 +62,7 @@ def _known_names(checker: ICredentialsChecker) -> Iterable[bytes] | None:
             if cached is None or cached[0] != version:
                 with open(filename, "rb"):
                     pass  # readable: FilePasswordDB logs and hides why it is not
-                cached = _file_names[key] = (version, [user for user, _ in load()])
+                cached = _file_names[key] = (version, load())
             return cached[1]
         except (OSError, UnauthorizedLogin) as e:
             if cached is None:

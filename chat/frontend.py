@@ -19,7 +19,8 @@ from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
 from chat.limits import MAX_IN_FLIGHT, PAGE_PER_TOKEN, Limits, TokenBucket
-from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
+from chat.adapters import hold_input, socket_writer
+from chat.outbox import Outbox, QueueBudget, TurnFlusher
 from chat.service import IChatService, IUser
 
 SHUTDOWN_TEXT = "The server is shutting down."
@@ -103,7 +104,7 @@ class Connection:
         self.transport.registerProducer(self, True)
         factory, limits = self.factory, self.factory.limits
         self.outbox = Outbox(factory.flusher, socket_writer(self.transport), limits.max_outgoing,
-                             self._drop_slow_consumer, self.render, factory.budget)
+                             self.drop_slow_consumer, self.render, factory.budget)
         self.connected_at = self.last_heard = self.logon_started = factory.clock.seconds()
         if limits.flood_rate > 0:
             self.bucket = TokenBucket(self.connected_at, limits.flood_rate, limits.flood_burst, limits.flood_kick)
@@ -125,6 +126,13 @@ class Connection:
             self.log.info("{nick} disconnected: {why}", nick=user.nick, why=why)
             self.quit(user)
         self.factory.connection_lost(self)
+
+    @property
+    def me(self) -> IUser:
+        """The logged-on user: a request that needs one is refused before logon, so it is never asked for sooner."""
+        if self.user is None:
+            raise RuntimeError("a request that needs a logged-on user was carried out before logon")
+        return self.user
 
     def leave_chat(self) -> None:
         """
@@ -161,7 +169,7 @@ class Connection:
         if not self.lost:
             self.transport.abortConnection()
 
-    def _drop_slow_consumer(self) -> None:
+    def drop_slow_consumer(self) -> None:
         if self.lost:
             return
         self.log.warn("dropping {peer}: not reading ({n} bytes queued)", peer=self.peer(), n=self.outbox.backlog)
@@ -287,7 +295,7 @@ class Connection:
         """Read nothing more from this client until L{release}: TCP pushes back on it."""
         self.holds += 1
         if self.holds == 1:
-            self.paused = True  # the receiver stops handing us input
+            hold_input(self, True)  # the receiver stops handing us input
             self.transport.pauseProducing()
 
     def release(self) -> None:
@@ -295,7 +303,7 @@ class Connection:
         self.holds -= 1
         if self.holds or self.closing:
             return
-        self.paused = False
+        hold_input(self, False)
         self.transport.resumeProducing()
         self.read_on()
 
@@ -435,12 +443,18 @@ class FrontEndFactory(Factory):
         self.log.info("shutting down: saying goodbye to {n} clients", n=len(self.connections))
         if self._budget_check is not None and self._budget_check.active():
             self._budget_check.cancel()
-        self._all_gone = d = defer.Deferred()
+        self._all_gone = d = defer.Deferred[None]()
         for proto in list(self.connections):
             proto.quit_reason = "left: the server is shutting down"
             proto.goodbye()
         timer = self.clock.callLater(grace, self._abort_stragglers)
-        d.addBoth(lambda r: (timer.cancel() if timer.active() else None, r)[1])
+
+        def all_gone(result: object) -> object:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        d.addBoth(all_gone)
         return d
 
     def _over_budget(self) -> None:
@@ -476,7 +490,7 @@ class FrontEndFactory(Factory):
             for proto in stale:
                 if budget.used <= budget.limit // 2:
                     break
-                proto._drop_slow_consumer()
+                proto.drop_slow_consumer()
             if budget.used > budget.limit // 2:
                 self._budget_check = self.clock.callLater(BUDGET_CHECK, self._check_budget)
                 return

@@ -4,11 +4,12 @@ the reactor thread by C{twisted.enterprise.adbapi}: one connection and one
 thread for writes, so that order is the order of submission, and one for
 reading pages, which in WAL mode never waits for the writer.
 
-Writes are group-committed: whatever is accepted in one reactor turn, or
-while a transaction is in flight, goes into the next transaction, so a busy
-room costs one transaction per batch, not per message, and an idle server
-waits only for the end of the turn.  A message is relayed
-only after the transaction holding it has committed (write before relay).
+Writes are group-committed: a message accepted while nothing is being
+written goes at once, in a transaction of its own; whatever is accepted
+while a transaction is in flight goes into the next one, so a busy room
+costs one transaction per batch, not per message, and an idle server waits
+for nobody.  A message is relayed only after the transaction holding it has
+committed (write before relay).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.enterprise import adbapi
 from twisted.internet import defer
@@ -222,7 +223,7 @@ class History:
         """The rooms with a topic stored but no message left (their history is gone)."""
         d = self.reader.runQuery("SELECT room_key FROM topics WHERE room_key NOT IN "
                                  "(SELECT DISTINCT room_key FROM messages)")
-        return d.addCallback(lambda rows: [row[0] for row in rows])  # type: ignore[no-any-return]
+        return d.addCallback(lambda rows: [row[0] for row in rows])
 
     def forget_topics(self, room_keys: list[str]) -> defer.Deferred[None]:
         """Drop the stored topics of rooms that are forgotten."""
@@ -230,7 +231,7 @@ class History:
             "DELETE FROM topics WHERE room_key = ?", [(key,) for key in room_keys]))
 
     def page(self, room: str, before: int | None = None, after: int | None = None,
-             limit: int = 50) -> defer.Deferred[tuple[list[What], bool]]:
+             limit: int = 50) -> defer.Deferred[tuple[Sequence[What], bool]]:
         """
         Up to C{limit} messages of C{room}, oldest first: the newest ones
         (before C{before} if given), or the oldest ones after C{after}.
@@ -245,7 +246,7 @@ class History:
             sql = "SELECT body FROM messages WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?"
             args = (key, before if before is not None else 2**62, limit + 1)
 
-        def read(cursor: Any) -> tuple[list[What], bool]:
+        def read(cursor: Any) -> tuple[Sequence[What], bool]:
             bodies = [row[0] for row in cursor.execute(sql, args).fetchall()]
             more = len(bodies) > limit
             bodies = bodies[:limit]
@@ -380,7 +381,8 @@ class GroupCommit:
     def __init__(self, history: History, clock: IReactorTime | None = None) -> None:
         self.history = history
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as default
+            clock = cast(IReactorTime, default)
         self.clock: IReactorTime = clock
         self.pending: list[_Entry] = []
         self.in_flight: defer.Deferred[None] | None = None

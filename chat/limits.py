@@ -18,9 +18,11 @@ FLOOD_KICK = 10
 #: Bytes a client may leave unread in its outgoing queue, beyond the
 #: transport's own buffer, before it is dropped as a slow consumer.
 MAX_OUTGOING = 1024 * 1024
-#: Bytes all clients together may leave unread: past it, the one with the
-#: most unread is dropped first (so a crowd of readers that each stay
-#: under MAX_OUTGOING still cannot take the server's memory).
+#: Bytes all clients together may leave unread (so a crowd of readers that
+#: each stay under MAX_OUTGOING still cannot take the server's memory): past
+#: it, the server reads no more from those who said the most lately until
+#: the readers catch up, and a second later drops the clients still behind,
+#: the most behind first, until less than half of it is left unread.
 MAX_QUEUED = 32 * 1024 * 1024
 #: Messages one client may have accepted but not yet relayed (waiting for
 #: the store or the cluster): past it, its input is not read until they are.

@@ -33,11 +33,11 @@ _T = TypeVar("_T")
 NOT_STORED = "the server could not store this message, so it was not delivered; try again later"
 
 
-def _answered(method: Callable[..., _T | defer.Deferred[_T]]) -> Callable[..., defer.Deferred[_T]]:
+def _answered(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
     """A ledger's answer as a Deferred, fired or failed, whatever the method returned or raised."""
 
     @functools.wraps(method)
-    def answer(*args: Any) -> defer.Deferred[_T]:
+    def answer(*args: Any) -> defer.Deferred[Any]:
         try:
             result = method(*args)
         except Exception:
@@ -81,7 +81,7 @@ class LocalLedger(service.Service):
         #: Days an empty room's topic is kept (0: as long as its history).
         self.room_days = room_days
         self.keeps_history = data_dir is not None or store is not None
-        self.state = ChatState(clock.seconds, remember_empty=self.keeps_history)  # type: ignore[attr-defined]
+        self.state = ChatState(clock.seconds, remember_empty=self.keeps_history)
         self.store: History | None = None
         self.commit: GroupCommit | None = None
         if store is not None:
@@ -102,8 +102,9 @@ class LocalLedger(service.Service):
 
     def _open_store(self) -> None:
         if self.data_dir is not None and self.store is None:
-            self._use(History(self.data_dir))
-            self.log.info("history in {path}", path=str(self.store.path))  # type: ignore[union-attr]
+            store = History(self.data_dir)
+            self._use(store)
+            self.log.info("history in {path}", path=str(store.path))
 
     def startService(self) -> None:
         # Here, as the user twistd runs the server as (--uid), who must own
@@ -307,7 +308,7 @@ class LocalLedger(service.Service):
 
     @_answered
     def page(self, room: Room, before: int | None, after: int | None,
-             limit: int) -> defer.Deferred[tuple[list[What], bool]]:
+             limit: int) -> defer.Deferred[tuple[Sequence[What], bool]]:
         assert self.store is not None  # the service asks only a ledger that keeps history
         return self.store.page(room.name, before=before, after=after, limit=limit)
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
 
 MAX_NICK = 24
 MAX_ROOM = 32
@@ -131,6 +135,12 @@ def check_topic(text: str) -> str:
 def check_away(text: str) -> str:
     """An away message ("" means back)."""
     return _one_line(text, "an away message", "bad-away")
+
+
+def refusal(failure: Failure) -> ChatError | None:
+    """The L{ChatError} a request failed with, or None if it failed for another reason (a bug, an outage)."""
+    value = failure.value
+    return value if isinstance(value, ChatError) else None
 
 
 def check_text(text: str) -> str:

@@ -13,42 +13,7 @@ from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Any
 
-from twisted.internet import tcp
 from twisted.internet.interfaces import IReactorTime
-
-
-def socket_writer(transport: Any) -> Callable[[bytes], int | None]:
-    """
-    C{transport.write}, except that while nothing waits in the transport's
-    buffer the bytes go straight to its socket.  Twisted's C{write} buffers
-    them, registers the socket for writability and sends on the next turn:
-    two C{epoll_ctl} calls and a turn of latency per write
-    (docs/performance.md).  Whatever the socket does not take, and any
-    failure, goes through C{write} as before, with its buffering, its
-    backpressure (the outbox's producer is paused) and its error handling.
-    Not a plain TCP connection (TLS, a test's transport): its own C{write}.
-    Returns the bytes of C{data} left in Twisted's buffer (None: not known,
-    all of them), which is what waits unread when the buffer is full.
-    """
-    write = transport.write
-    if not isinstance(transport, tcp.Connection):
-        return write  # type: ignore[no-any-return]
-
-    def write_now(data: bytes) -> int:
-        t = transport
-        if (t._tempDataBuffer or t.offset != len(t.dataBuffer) or not t.connected or t.disconnecting
-                or t._writeDisconnected or t._aborting or t.TLS):
-            write(data)
-            return len(data)
-        sent = t.writeSomeData(data)
-        if type(sent) is not int:  # the connection is lost: Twisted finds out and closes it as usual
-            write(data)
-            return len(data)
-        if sent < len(data):
-            write(data[sent:])
-        return len(data) - sent
-
-    return write_now
 
 
 #: Bytes of one write: a turn's frames for one connection go in slices of about this size.

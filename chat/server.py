@@ -22,7 +22,7 @@ from zope.interface import implementer
 from chat.core.events import Event
 from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
 from chat.message import MAX_FRAME, PROTOCOL_VERSION, CMsg, Code, ProtocolError, decode, frame
-from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC
+from chat.names import MAX_NICK, MAX_ROOM, MAX_TEXT, MAX_TOPIC, refusal
 from chat.limits import NAMES_PER_TOKEN, PAGE_PER_TOKEN, TEXT_PER_TOKEN
 from chat.service import MAX_PAGE, SERVER_ERROR, ChatError, IClient, Members, Page
 
@@ -51,7 +51,7 @@ class CMsgConnection(Connection):
         super().connectionMade()
         # The hot path of every broadcast: one append per recipient; the
         # event's frame (encoded once) is taken when the outbox is written.
-        self.deliver = self.outbox.push  # type: ignore[method-assign]
+        self.deliver = self.outbox.push  # type: ignore[method-assign,assignment]
 
     def refuse(self, slug: str, text: str) -> None:
         self.close_with(CMsg(Code.ERROR, close=True, error=slug, text=text))
@@ -126,10 +126,11 @@ class CMsgConnection(Connection):
 
     def _refused(self, failure: Failure, code: int) -> None:
         """A request the service failed: its ERROR, on this connection only."""
-        if failure.check(ChatError):
-            if failure.value.slug in ("password-required", "bad-password") and self.user is None:
+        error = refusal(failure)
+        if error is not None:
+            if error.slug in ("password-required", "bad-password") and self.user is None:
                 self.asked_for_password()
-            self._error(code, failure.value.slug, failure.value.text)
+            self._error(code, error.slug, error.text)
         else:
             self.log.failure("a request (code {code}) failed", failure, code=code)
             self._error(code, "server-error", SERVER_ERROR)
@@ -156,7 +157,7 @@ class CMsgConnection(Connection):
         old = self.user.nick
         answer = self.outbox.reserve()  # the renamer hears its answer before its rooms' announcement
         try:
-            await service.rename(self.user, msg.text, msg.password)
+            await service.rename(self.me, msg.text, msg.password)
         except BaseException:
             answer(())
             raise
@@ -167,11 +168,11 @@ class CMsgConnection(Connection):
         answer([self.framed(CMsg(Code.SENDING_NICKNAME, text=self.user.nick, nick=self.user.nick))])
 
     def do_join(self, msg: CMsg) -> None:
-        self._waiting_for(msg.code, self.factory.service.join(self.user, msg.target_room))
+        self._waiting_for(msg.code, self.factory.service.join(self.me, msg.target_room))
         self.charge(self.factory.join_cost)
 
     def do_history(self, msg: CMsg) -> None:
-        d = self.factory.service.history(self.user, msg.target_room, msg.before, msg.after, msg.limit or 50)
+        d = self.factory.service.history(self.me, msg.target_room, msg.before, msg.after, msg.limit or 50)
 
         def send(page: Page) -> None:
             for event in page.events:
@@ -196,7 +197,7 @@ class CMsgConnection(Connection):
             return
         if self.user is None:
             raise ChatError("not-logged-on", "send your nickname (code 4) first")
-        self._waiting_for(msg.code, self.factory.service.leave(self.user, msg.target_room, msg.text))
+        self._waiting_for(msg.code, self.factory.service.leave(self.me, msg.target_room, msg.text))
 
     def do_chatters(self, msg: CMsg) -> None:
         d = self.factory.service.members(msg.target_room)
@@ -209,7 +210,7 @@ class CMsgConnection(Connection):
 
     def do_message(self, msg: CMsg) -> None:
         # Not held: the service keeps each sender's messages in order.
-        d = self.factory.service.say(self.user, msg.target_room, msg.text, msg.color, msg.action, msg.notice)
+        d = self.factory.service.say(self.me, msg.target_room, msg.text, msg.color, msg.action, msg.notice)
         d.addErrback(self._refused, msg.code)
         self.in_flight(d)
         self.sent(len(msg.text))
@@ -218,7 +219,7 @@ class CMsgConnection(Connection):
     def do_private(self, msg: CMsg) -> None:
         if msg.to is None:
             raise ChatError("no-target", "a private message needs 'to'")
-        d = self.factory.service.private(self.user, msg.to, msg.text, msg.color, msg.action, msg.notice)
+        d = self.factory.service.private(self.me, msg.to, msg.text, msg.color, msg.action, msg.notice)
         to = msg.to
 
         def away(text: str | None) -> None:
@@ -250,7 +251,7 @@ class CMsgConnection(Connection):
         """With text: set the topic of a room one is in; without: ask for a room's topic."""
         service = self.factory.service
         if msg.text:
-            self._waiting_for(msg.code, service.set_topic(self.user, msg.target_room, msg.text))
+            self._waiting_for(msg.code, service.set_topic(self.me, msg.target_room, msg.text))
         else:
             d = service.topic(msg.target_room)
             self._waiting_for(msg.code, d.addCallback(self.outbox.push))
@@ -294,7 +295,7 @@ class ChatServerProtocol(CMsgConnection, Int32StringReceiver):
 class ChatServerFactory(FrontEndFactory):
     """The native front end's connections."""
 
-    protocol = ChatServerProtocol
+    protocol = ChatServerProtocol  # type: ignore[assignment]  # Factory's protocol is typed by its generic
 
     #: What the backend adds to the server's code 14 answer (HISTORY, REPLAY=N, CLUSTER).
     features: tuple[str, ...] = ()

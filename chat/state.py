@@ -323,14 +323,14 @@ class ChatState:
     # -- messages ----------------------------------------------------------
 
     def say(self, user: User, room: Room, text: str, color: str = "default", action: bool = False,
-            notice: bool = False) -> Delivery:
+            notice: bool = False) -> tuple[Iterable[User], Said]:
         """A line (checked: L{check_say}) to a room the user is in: the hot path."""
         room.last_id += 1
         return room.members.values(), Said(room.name, user.nick, text, room.last_id, self._now_ms(), color, action,
                                            notice)
 
     def private(self, user: User, to: str, text: str, color: str = "default", action: bool = False,
-                notice: bool = False) -> Delivery:
+                notice: bool = False) -> tuple[Sequence[User], Private]:
         """A private line (checked: L{check_private}), delivered to its target and echoed to its sender."""
         target = self.find_user(to)
         if target is None:

@@ -15,8 +15,7 @@ from typing import Any
 from twisted.application import service
 from twisted.cred import credentials, strcred
 from twisted.internet import defer, endpoints
-from twisted.internet.protocol import ServerFactory
-from twisted.internet.interfaces import IListeningPort, IReactorCore
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
 from twisted.application.internet import TimerService
 from twisted.logger import Logger
 from twisted.python import usage
@@ -325,7 +324,7 @@ class ListeningService(service.Service):
 
     def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: FrontEndFactory,
                  ready: Callable[[], defer.Deferred[None]], what: str = "chat server",
-                 listen_with: ServerFactory | None = None) -> None:
+                 listen_with: IProtocolFactory | None = None) -> None:
         self.what = what
         #: What the ports accept connections with, if not the front end's factory itself (the web's Site).
         self.listen_with = listen_with or factory
@@ -403,7 +402,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     if reactor is None:
         from twisted.internet import reactor as default_reactor
 
-        reactor = default_reactor  # type: ignore[assignment]
+        reactor = default_reactor
     server = ChatServer()
     server.max_clients = options["max-clients"]
     server.front_ends = 1 + bool(options["irc-endpoint"]) + bool(options["web-endpoint"])
@@ -436,7 +435,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
     listeners.setServiceParent(server)
     if options["irc-endpoint"]:
-        irc = IRCFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
+        irc = IRCFactory(backend, reactor, limits_from(options), addresses)
         ListeningService(reactor, options["irc-endpoint"], irc, backend.when_ready, "IRC front end").setServiceParent(server)
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor

@@ -16,12 +16,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.protocol import PreparedMessage
 from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
 from twisted.internet import interfaces
 from twisted.internet.protocol import Protocol, connectionDone
@@ -35,7 +34,7 @@ from chat.core.events import Event
 from chat.frontend import AddressCounts
 from chat.logthrottle import LogThrottle
 from chat.message import MAX_FRAME, CMsg
-from chat.outbox import socket_writer
+from chat.adapters import input_held, socket_writer, websocket_text
 from chat.server import ChatServerFactory, CMsgConnection
 
 #: The page's files: plain HTML, CSS and JavaScript modules, no build step.
@@ -83,11 +82,11 @@ def as_websocket(frames: bytes) -> bytes:
     """
     size = int.from_bytes(frames[:4], "big")
     if size + 4 == len(frames):
-        return PreparedMessage(frames[4:], False, False, True).payloadHybi
+        return websocket_text(frames[4:])
     messages, at = [], 0
     while at < len(frames):
         size = int.from_bytes(frames[at:at + 4], "big")
-        messages.append(PreparedMessage(frames[at + 4:at + 4 + size], False, False, True).payloadHybi)
+        messages.append(websocket_text(frames[at + 4:at + 4 + size]))
         at += 4 + size
     return b"".join(messages)
 
@@ -137,14 +136,14 @@ class WebSocketConnection(CMsgConnection, Protocol):
         self.outbox.push(bytes((0x8A, len(payload))) + payload)  # pong: a control frame of <= 125 bytes
 
     def _arrived(self, handle: Callable[[bytes], None], data: bytes) -> None:
-        if self.paused or self._held:
+        if input_held(self) or self._held:
             self._held.append((handle, data))
             return
         handle(data)
 
     def read_on(self) -> None:
         held = self._held
-        while held and not self.paused and not self.closing:
+        while held and not input_held(self) and not self.closing:
             handle, data = held.popleft()
             handle(data)
 
@@ -215,7 +214,7 @@ class ChatWebSocket(WebSocketServerProtocol):
     def onOpen(self) -> None:
         self.connection = connection = WebSocketConnection()
         connection.factory = self.factory.chat
-        connection.makeConnection(WebSocketTransport(self))  # type: ignore[arg-type]
+        connection.makeConnection(WebSocketTransport(self))
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if self.connection is not None:
@@ -270,7 +269,7 @@ class ChatWebSocket(WebSocketServerProtocol):
 class ChatWebSocketFactory(WebSocketServerFactory):
     """Autobahn's side of every browser connection: WebSocket options, and which origins may connect."""
 
-    protocol = ChatWebSocket
+    protocol = ChatWebSocket  # type: ignore[assignment]  # Factory's protocol is typed by its generic
 
     def __init__(self, chat: WebChatFactory, origins: Sequence[str] = ()) -> None:
         super().__init__(server=None)
@@ -350,7 +349,7 @@ class _PageRequest(server.Request):
     def process(self) -> None:
         for name, value in SECURITY_HEADERS.items():
             self.setHeader(name, value)
-        hosts: AllowedHosts | None = getattr(self.channel.site, "hosts", None)
+        hosts: AllowedHosts | None = getattr(getattr(self.channel, "site", None), "hosts", None)
         host = (self.getHeader(b"host") or b"").decode("latin-1")
         if hosts is not None and not hosts.allows(host):
             self._refuse(400, b"this server does not answer to that host name")
@@ -373,9 +372,9 @@ class _PageRequest(server.Request):
 
     def handleContentChunk(self, data: bytes) -> None:
         if data:  # the page and the WebSocket take GETs only: a body is refused by closing
-            self.channel.transport.abortConnection()
+            self.channel.transport.abortConnection()  # type: ignore[union-attr]  # a TCP connection's
 
-    def processingFailed(self, reason: Failure) -> None:  # type: ignore[override]
+    def processingFailed(self, reason: Failure) -> None:
         """
         A request that made a resource fail is answered 400 with no
         traceback, and logged at most once a minute per address (a loop of
@@ -412,13 +411,14 @@ class _Guard(policies.ProtocolWrapper):
     """One connection to the web port: counted per address, and closed at the deadline unless it is a WebSocket."""
 
     factory: WebPort
+    transport: Any  # the TCP (or TLS) connection
 
     def makeConnection(self, transport: Any) -> None:
         # As ProtocolWrapper's, but without claiming the transport's interfaces: Autobahn takes a
         # transport that says it is TLS for Twisted's TLS itself (it reads the TLS channel id from it).
         Protocol.makeConnection(self, transport)
         self.factory.registerProtocol(self)
-        self.wrappedProtocol.makeConnection(self)
+        self.wrappedProtocol.makeConnection(cast(Any, self))  # this wrapper is its protocol's transport
 
     def connectionMade(self) -> None:
         self._deadline = self.factory.clock.callLater(UPGRADE_DEADLINE, self._expire)
@@ -457,7 +457,7 @@ class WebPort(policies.WrappingFactory):
         """Over TLS, ALPN offers HTTP/1.1 only: Autobahn's WebSocket is an HTTP/1.1 upgrade."""
         return [b"http/1.1"]
 
-    def buildProtocol(self, addr: Any) -> Protocol | None:
+    def buildProtocol(self, addr: Any) -> Any:  # a _Guard, or None to refuse the connection
         host = str(getattr(addr, "host", ""))
         if not host:
             return super().buildProtocol(addr)
@@ -483,7 +483,7 @@ class _Files(static.File):
     def getChild(self, path: bytes, request: server.Request) -> resource.IResource:
         if b"\0" in path or b"/" in path or b"\\" in path:  # no file has such a name (a NUL once made a 500)
             return pages.notFound()
-        return super().getChild(path, request)  # type: ignore[no-any-return]
+        return super().getChild(path, request)
 
     def directoryListing(self) -> resource.IResource:
         return pages.notFound()
@@ -495,7 +495,7 @@ class _Site(server.Site):
     per address (a loop of requests once grew the log by megabytes a second).
     """
 
-    def log(self, request: http.Request) -> None:  # type: ignore[override]
+    def log(self, request: http.Request) -> None:
         peer = str(getattr(request.getClientAddress(), "host", ""))
         quieted = _access.allow(peer)
         if quieted is not None:

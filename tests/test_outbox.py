@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import pytest_twisted
-from twisted.internet import defer, endpoints, reactor, task
-from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 
-from chat.outbox import Outbox, QueueBudget, TurnFlusher, socket_writer
+from chat.outbox import Outbox, QueueBudget, TurnFlusher
 
 
 def outbox(limit: int = 1000) -> tuple[Outbox, Clock, list[bytes], list[str]]:
@@ -224,113 +218,3 @@ def test_being_told_again_that_the_buffer_is_full_does_not_restart_the_clock() -
     box.resume()
     box.pause()
     assert box.paused_at == 11
-
-
-# -- straight to the socket (real TCP on loopback) ------------------------------------
-
-
-class _Peer(Protocol):
-    def connectionMade(self) -> None:
-        self.received = bytearray()
-        self.factory.connected.callback(self)
-
-    def dataReceived(self, data: bytes) -> None:
-        self.received += data
-
-
-class _Paused:
-    """A streaming producer that notes when the transport tells it to pause."""
-
-    def __init__(self) -> None:
-        self.paused = 0
-
-    def pauseProducing(self) -> None:
-        self.paused += 1
-
-    def resumeProducing(self) -> None:
-        pass
-
-    def stopProducing(self) -> None:
-        pass
-
-
-async def _pair() -> tuple[Any, Any, Any]:
-    """A server and a client protocol connected over 127.0.0.1, and the listening port."""
-    server_factory = Factory.forProtocol(_Peer)
-    server_factory.connected = defer.Deferred()
-    port = await endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(server_factory)
-    client_factory = Factory.forProtocol(_Peer)
-    client_factory.connected = defer.Deferred()
-    await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port).connect(client_factory)
-    return await server_factory.connected, await client_factory.connected, port
-
-
-async def _until(condition: Any) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await task.deferLater(reactor, 0.01, lambda: None)
-    raise AssertionError("timed out")
-
-
-@pytest_twisted.async_yield_fixture
-async def pair() -> Any:
-    """A server and a client protocol connected over 127.0.0.1, closed after the test."""
-    server, client, port = await _pair()
-    yield server, client
-    server.transport.loseConnection()
-    await port.stopListening()
-
-
-@pytest_twisted.ensureDeferred
-async def test_a_write_goes_straight_to_the_socket_when_nothing_waits(pair: Any) -> None:
-    server, client = pair
-    write = socket_writer(server.transport)
-    assert write(b"hello") == 0  # nothing left in Twisted's buffer
-    transport = server.transport
-    assert (transport.dataBuffer, transport._tempDataBuffer) == (b"", [])  # nothing left for a later turn
-    assert transport not in reactor.getWriters()
-    await _until(lambda: bytes(client.received) == b"hello")
-
-
-@pytest_twisted.ensureDeferred
-async def test_what_the_socket_does_not_take_is_buffered_in_order_with_backpressure(pair: Any) -> None:
-    server, client = pair
-    producer = _Paused()
-    server.transport.registerProducer(producer, True)
-    client.transport.pauseProducing()  # the peer stops reading: the socket fills
-    write = socket_writer(server.transport)
-    sent = bytearray()
-    i = 0
-    left = 0
-    while not producer.paused:
-        chunk = (b"%08d" % i) * 8192
-        left += write(chunk)  # type: ignore[operator]
-        sent += chunk
-        i += 1
-    transport = server.transport
-    assert left == len(transport.dataBuffer) - transport.offset + sum(map(len, transport._tempDataBuffer)) > 0, \
-        "what it says it left is what waits in Twisted's buffer"
-    assert write(b"end") == 3  # behind what waits, never before it
-    sent += b"end"
-    client.transport.resumeProducing()
-    await _until(lambda: len(client.received) == len(sent))
-    assert client.received == sent
-
-
-@pytest_twisted.ensureDeferred
-async def test_nothing_goes_out_after_an_abort(pair: Any) -> None:
-    """Twisted drops what is written after abortConnection(); so must a write straight to the socket."""
-    server, client = pair
-    write = socket_writer(server.transport)
-    write(b"before")
-    await _until(lambda: bytes(client.received) == b"before")
-    server.transport.abortConnection()
-    write(b"after the abort")
-    await task.deferLater(reactor, 0.2, lambda: None)
-    assert bytes(client.received) == b"before"
-
-
-def test_a_transport_that_is_not_plain_tcp_keeps_its_own_write() -> None:
-    transport = StringTransport()
-    assert socket_writer(transport) == transport.write

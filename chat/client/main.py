@@ -183,8 +183,8 @@ def run(options: Options) -> int:
     views: list[object] = []  # the UI the client shows things in
 
     def stop() -> None:
-        if reactor.running:  # type: ignore[attr-defined]
-            reactor.stop()  # type: ignore[attr-defined]
+        if reactor.running:
+            reactor.stop()
 
     def finish(code: int) -> None:
         exit_code[0] = code
@@ -192,9 +192,9 @@ def run(options: Options) -> int:
             # What was last drawn (the reason, the status) is written out
             # first: the terminal stops the reactor once it is flushed.
             screen[0].loseConnection()  # type: ignore[attr-defined]
-            reactor.callLater(2.0, stop)  # type: ignore[attr-defined]
+            reactor.callLater(2.0, stop)
         else:
-            reactor.callLater(0, stop)  # type: ignore[attr-defined]
+            reactor.callLater(0, stop)
 
     def start(view: object, form: LogonForm) -> ChatClient:
         views.append(view)
@@ -211,7 +211,7 @@ def run(options: Options) -> int:
         if options["reconnect"]:
             service = ClientService(endpoint, factory, retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=15.0))
             service.startService()
-            reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+            reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
         else:
             def failed(reason: object) -> None:
                 view.show(Event("error", f"cannot connect to {description}: {reason.getErrorMessage()}"))  # type: ignore[attr-defined]
@@ -236,13 +236,15 @@ def run(options: Options) -> int:
 
         def resized(*args: object) -> None:
             width, height = terminal_size(fd)
-            reactor.callFromThread(server_protocol.terminalProtocol.terminalSize, width, height)  # type: ignore[attr-defined]
+            terminal = server_protocol.terminalProtocol
+            if terminal is not None:
+                reactor.callFromThread(terminal.terminalSize, width, height)  # type: ignore[attr-defined]
 
         tty.setraw(fd)
         try:
             screen.append(stdio.StandardIO(server_protocol))
             signal.signal(signal.SIGWINCH, resized)
-            reactor.run()  # type: ignore[attr-defined]
+            reactor.run()
         finally:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
             # Undo the scroll region and colours, and leave the cursor below the chat.
@@ -257,8 +259,8 @@ def run(options: Options) -> int:
         from chat.client.pipe import PipeUI
 
         color = options["color"] == "always"
-        stdio.StandardIO(PipeUI(form, start, finish, color=color))  # type: ignore[arg-type]
-        reactor.run()  # type: ignore[attr-defined]
+        stdio.StandardIO(PipeUI(form, start, finish, color=color))
+        reactor.run()
     return exit_code[0]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.basic import LineReceiver
@@ -31,6 +32,8 @@ PIPE_BURST = FLOOD_BURST // 2
 
 @implementer(IHalfCloseableProtocol)
 class PipeUI(LineReceiver):
+    transport: Any  # standard output, once connected
+
     """
     Reads the logon form's answers first (if the command line left any
     question open), then chat lines.  A refused nickname ends the program
@@ -43,7 +46,7 @@ class PipeUI(LineReceiver):
     def __init__(self, form: LogonForm, start: Callable[[PipeUI, LogonForm], ChatClient],
                  finish: Callable[[int], None], color: bool = False, clock: IReactorTime | None = None) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as clock
         self.clock: IReactorTime = clock  # type: ignore[assignment]
         self.pace = TokenBucket(self.clock.seconds(), PIPE_RATE, PIPE_BURST)
         self.form = form

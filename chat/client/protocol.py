@@ -6,6 +6,8 @@ noticed instead of waited for.
 
 from __future__ import annotations
 
+from typing import Any
+
 from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
@@ -33,6 +35,8 @@ PING_TIMEOUT = 30.0
 class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     MAX_LENGTH = MAX_FRAME
     client: ChatClient
+    #: A TCP (or TLS) connection's transport: aborted, asked whether it is closing.
+    transport: Any
     pinged = False
     heard = False  # any frame from the server yet
 
@@ -118,5 +122,5 @@ class ChatClientFactory(Factory):
         proto = ChatClientProtocol()
         proto.factory = self
         proto.client = self.client
-        proto.callLater = self.client.reactor.callLater  # type: ignore[method-assign]
+        proto.callLater = self.client.reactor.callLater  # type: ignore[assignment]  # TimeoutMixin's clock
         return proto

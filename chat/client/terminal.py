@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import overload
+from typing import cast, overload
 
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -64,7 +64,8 @@ class ChatTerminal(Windows, EditedLine):
                  finish: Callable[[int], None], size: tuple[int, int], clock: IReactorTime | None = None,
                  closed: Callable[[], None] | None = None) -> None:
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[assignment]
+            from twisted.internet import reactor as default
+            clock = cast(IReactorTime, default)
         self.clock: IReactorTime = clock
         self._redraw: IDelayedCall | None = None
         self.form = form

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from twisted.internet import defer
 
+from chat.cluster.base import NodeBase
 from chat.cluster import scripts
 from chat.names import ChatError
 
@@ -26,7 +27,7 @@ class ClusterUnavailable(ChatError):
 REMOVED = "this server lost contact with the rest of the chat for too long; connect again"
 
 
-class Heartbeat:
+class Heartbeat(NodeBase):
     """The heartbeat of a L{chat.cluster.node.ClusterNode} (its state is the node's)."""
 
     async def _beat(self) -> None:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import orjson
-import txredisapi  # type: ignore[import-untyped]
+import txredisapi
 from twisted.application import service
 from twisted.internet import defer, interfaces, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chat.adapters import redis_reconnect_delays
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.cluster.heartbeat import UNREGISTERED, ClusterUnavailable, Heartbeat
@@ -103,7 +104,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         self.commands: Any = None
         self.reader: Any = None
         self._heart = task.LoopingCall(self._beat)
-        self._heart.clock = clock  # type: ignore[assignment]
+        self._heart.clock = clock
         self._reading: defer.Deferred[None] | None = None
         self._check_gaps = False
         self.inbox = f"{prefix}inbox:{self.node_id}"
@@ -118,8 +119,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         )
         # Come back quickly after Redis restarts: the others take a node
         # that stays away for its time to live for dead.
-        handler._factory.initialDelay = 0.2
-        handler._factory.maxDelay = max(0.5, self.ttl / 4)
+        redis_reconnect_delays(handler, 0.2, max(0.5, self.ttl / 4))
         return handler
 
     def startService(self) -> None:
@@ -140,11 +140,6 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         self._ready.append(d)
         return d
 
-    def _joined(self) -> None:
-        waiting, self._ready = self._ready, None
-        for d in waiting or ():
-            d.callback(None)
-
     def start(self) -> None:
         self.running = True
         self.commands = self._connect(reply_timeout=max(5.0, self.ttl))
@@ -153,10 +148,6 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         self._heart.start(self.ttl / 4, now=True)
         self._reading = defer.Deferred.fromCoroutine(self._read_loop())
         self._reading.addErrback(lambda f: self.log.failure("the cluster reader stopped", f))
-
-    @property
-    def connected(self) -> bool:
-        return self.commands is not None and self.commands._factory.size > 0
 
     def _run(self, script: str, *args: object) -> defer.Deferred[Any]:
         """Run one script; refused at once while Redis is out of reach."""
@@ -206,7 +197,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
                       if key in self.cursors and self.cursors[key] != "$" and _stream_key(self.cursors[key]) < target]
             if not behind:
                 return
-            await task.deferLater(self.clock, 0.005, lambda: None)  # type: ignore[arg-type]
+            await task.deferLater(self.clock, 0.005, lambda: None)
 
     # -- what the chat service asks ---------------------------------------------
 
@@ -419,7 +410,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         return tuple(Presence(nick, text or None) for (_, nick), text in zip(found, away or ()))
 
     def page(self, room: Room, before: int | None, after: int | None,
-             limit: int) -> defer.Deferred[tuple[list[What], bool]]:
+             limit: int) -> defer.Deferred[tuple[Sequence[What], bool]]:
         return self._answer(self._page(room, before, after, limit))
 
     async def _page(self, room: Room, before: int | None, after: int | None, limit: int) -> tuple[list[What], bool]:

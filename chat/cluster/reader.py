@@ -12,6 +12,7 @@ from typing import Any
 
 from twisted.internet import defer, task
 
+from chat.cluster.base import NodeBase
 from chat.core.events import Event, MemberList, ReplayEnd, RoomNotice, from_record
 from chat.history import from_body
 from chat.names import fold
@@ -67,7 +68,7 @@ def _deliver(recipients: Any, event: Event) -> None:
         user.client.deliver(event)
 
 
-class RoomReader:
+class RoomReader(NodeBase):
     """The reading half of a L{chat.cluster.node.ClusterNode} (its state is the node's)."""
 
     def _wake(self) -> None:
@@ -90,7 +91,7 @@ class RoomReader:
                     return
                 self.log.warn("reading from the cluster failed ({e}); trying again", e=e)
                 self._check_gaps = True
-                await task.deferLater(self.clock, 0.5, lambda: None)  # type: ignore[arg-type]
+                await task.deferLater(self.clock, 0.5, lambda: None)
                 continue
             for key, entries in reply or ():
                 if key not in self.cursors:

@@ -11,7 +11,7 @@ L{from_record}).  Nobody parses English back out of a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, TypeVar, Union
 
 import attrs
@@ -23,6 +23,11 @@ _R = TypeVar("_R")
 
 #: The version of the stored record (L{record_body}).  Version 0 was the native CMsg's JSON.
 RECORD_VERSION = 1
+
+
+def _strings(names: Iterable[str]) -> tuple[str, ...]:
+    """A list of names as the tuple an event holds."""
+    return tuple(names)
 
 
 @attrs.frozen
@@ -65,7 +70,7 @@ class Quit:
     room: str
     nick: str
     why: str
-    rooms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    rooms: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def native(self) -> CMsg:
         return CMsg(Code.LEAVING_CHAT, text=f"{self.nick} {self.why}", nick=self.nick, room=self.room)
@@ -79,7 +84,7 @@ class Renamed:
     room: str
     old: str
     new: str
-    rooms: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    rooms: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def native(self) -> CMsg:
         return CMsg(Code.SENDING_NICKNAME, text=self.new, nick=self.old, room=self.room)
@@ -162,7 +167,7 @@ class MemberList:
 
     kind: ClassVar[str] = "members"
     room: str
-    names: tuple[str, ...] = attrs.field(converter=tuple)
+    names: tuple[str, ...] = attrs.field(converter=_strings)
 
     def native(self) -> CMsg:
         return CMsg(Code.SENDING_CHATTERS_LIST, room=self.room, names=self.names)
@@ -369,7 +374,7 @@ def from_record(body: bytes | str, history: bool = False) -> What:
     if history and cls in _MARKED:
         kwargs["history"] = True
     try:
-        return cls(**kwargs)  # type: ignore[no-any-return]
+        return cls(**kwargs)
     except TypeError:
         raise ProtocolError("bad-record", f"a {obj['t']} record lacks a field") from None
 

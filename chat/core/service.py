@@ -32,12 +32,11 @@ from chat.state import (MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, RoomCreations, User, 
 _T = TypeVar("_T")
 
 
-def _request(method: Callable[..., _T | defer.Deferred[_T] | Coroutine[Any, Any, _T]]
-             ) -> Callable[..., defer.Deferred[_T]]:
+def _request(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
     """Give a request the service's contract: a Deferred, fired or failed, whatever the method returned or raised."""
 
     @functools.wraps(method)
-    def request(*args: Any) -> defer.Deferred[_T]:
+    def request(*args: Any) -> defer.Deferred[Any]:
         try:
             result = method(*args)
         except Exception:

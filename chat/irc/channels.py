@@ -6,25 +6,26 @@ MODE (rooms have no modes yet), each channel of a list a request of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from chat.core.events import TopicIs
-from chat.irc.commands import TARGMAX
-from chat.irc.numerics import (CHANNEL_ERRORS, ERR_NOSUCHCHANNEL, ERR_TOOMANYTARGETS, ERR_UMODEUNKNOWNFLAG,
+from chat.irc.base import IRCConnection
+from chat.irc.numerics import (CHANNEL_ERRORS, ERR_NOSUCHCHANNEL, ERR_UMODEUNKNOWNFLAG,
                                ERR_UNKNOWNMODE, ERR_USERSDONTMATCH, RPL_CHANNELMODEIS, RPL_ENDOFBANLIST, RPL_ENDOFNAMES,
                                RPL_ENDOFWHO, RPL_LIST, RPL_LISTEND, RPL_LISTSTART, RPL_NAMREPLY, RPL_NOTOPIC, RPL_TOPIC,
                                RPL_TOPICWHOTIME, RPL_UMODEIS, RPL_WHOREPLY)
 from chat.irc.render import channel, chat_nick, irc_nick, mask, room_of
 from chat.ircformat import strip_formatting
 from chat.limits import NAMES_PER_TOKEN
-from chat.names import ChatError, fold
+from chat.names import ChatError, fold, refusal
 from chat.service import MAX_LOOKUP, Members, Presence
 
 
-class Channels:
+class Channels(IRCConnection):
     """The channel commands of an IRC connection: each channel is a room of the chat."""
 
     def irc_JOIN(self, params: list[str]) -> None:
@@ -33,8 +34,7 @@ class Channels:
             if rooms and self.requests(len(rooms) - 1):
                 leave = self.factory.service.leave
                 for room in rooms:
-                    self.waiting_for(leave(self.user, room, ""), lambda f, room=room: self._failed(
-                        f, CHANNEL_ERRORS, channel(room)))
+                    self.waiting_for(leave(self.me, room, ""), partial(self._channel_refused, channel(room)))
             return
         # Keys, if any, are ignored; joining a channel one is in is no error in IRC.
         joined = self._each_channel(params[0], "JOIN", self.factory.service.join, ignore="already-in-room")
@@ -44,25 +44,6 @@ class Channels:
         reason = strip_formatting(params[1]) if len(params) > 1 else ""
         leave = self.factory.service.leave
         self._each_channel(params[0], "PART", lambda user, room: leave(user, room, reason))
-
-    def _targets(self, targets: str, command: str, key: Callable[[str], str] = fold) -> list[str]:
-        """
-        The targets of a comma-separated list, each once (by C{key}) and at
-        most TARGMAX of them (a 407 for the rest); each one after the first
-        costs flood control a line.  Empty if the client is being closed.
-        """
-        unique: dict[str, str] = {}
-        for target in targets.split(","):
-            if target:
-                unique.setdefault(key(target), target)
-        chosen = list(unique.values())
-        limit = TARGMAX[command]
-        if len(chosen) > limit:
-            self.reply(ERR_TOOMANYTARGETS, chosen[limit], f"Too many targets: {command} takes at most {limit}")
-            chosen = chosen[:limit]
-        if len(chosen) > 1 and not self.requests(len(chosen) - 1):
-            return []
-        return chosen
 
     def _each_channel(self, targets: str, command: str, request: Callable[[Any, str], defer.Deferred[None]],
                       ignore: str | None = None) -> int:
@@ -75,10 +56,11 @@ class Channels:
                 continue
 
             def refused(f: Failure, target: str = target) -> None:
-                if not (f.check(ChatError) and f.value.slug == ignore):
+                error = refusal(f)
+                if error is None or error.slug != ignore:
                     self._failed(f, CHANNEL_ERRORS, target)
 
-            self.waiting_for(request(self.user, room), refused)
+            self.waiting_for(request(self.me, room), refused)
         return len(chosen)
 
     def _names(self, members: Members) -> None:
@@ -100,6 +82,12 @@ class Channels:
         self._names(members)
         self.charge(len(members.names) / NAMES_PER_TOKEN)
 
+    def _channel_refused(self, target: str, failure: Failure) -> None:
+        self._failed(failure, CHANNEL_ERRORS, target)
+
+    def _names_refused(self, target: str, failure: Failure) -> None:
+        self.reply(RPL_ENDOFNAMES, target, "End of /NAMES list")
+
     def irc_NAMES(self, params: list[str]) -> None:
         if not params:
             self.reply(RPL_ENDOFNAMES, "*", "End of /NAMES list")
@@ -111,7 +99,7 @@ class Channels:
                 continue
             d = self.factory.service.members(room)
             d.addCallback(self._names_asked)
-            self.waiting_for(d, lambda f, target=target: self.reply(RPL_ENDOFNAMES, target, "End of /NAMES list"))
+            self.waiting_for(d, partial(self._names_refused, target))
 
     def irc_WHO(self, params: list[str]) -> None:
         target = params[0] if params else "*"
@@ -176,11 +164,13 @@ class Channels:
             return
         service = self.factory.service
         if len(params) > 1:
-            d = service.set_topic(self.user, room, strip_formatting(params[1]))
+            d = service.set_topic(self.me, room, strip_formatting(params[1]))
         else:
             async def query() -> None:
                 await service.members(room)  # for IRC, a channel nobody is in does not exist
-                self._topic_is((await service.topic(room)).what)
+                topic = (await service.topic(room)).what
+                if isinstance(topic, TopicIs):
+                    self._topic_is(topic)
 
             d = defer.Deferred.fromCoroutine(query())
         self.waiting_for(d, lambda f: self._failed(f, CHANNEL_ERRORS, target))
@@ -195,7 +185,7 @@ class Channels:
             else:
                 mode = next((c for c in change if c not in "+-"), "+")
                 self.reply(ERR_UNKNOWNMODE, mode, "is not a channel mode here: rooms have no modes")
-        elif self.user is not None and fold(chat_nick(target)) == self.user.key:
+        elif self.user is not None and fold(chat_nick(target)) == fold(self.user.nick):
             if change:
                 self.reply(ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag: users have no modes here")
             else:

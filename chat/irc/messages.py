@@ -7,10 +7,12 @@ client's order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.internet import defer
 
+from chat.irc.base import IRCConnection
 from chat.irc.numerics import CHANNEL_ERRORS, ERR_NORECIPIENT, ERR_NOTEXTTOSEND, MESSAGE_ERRORS, RPL_AWAY
 from chat.irc.render import chat_nick, id_of, room_of
 from chat.ircformat import colour_of, strip_formatting
@@ -19,7 +21,7 @@ from chat.names import ChatError, fold
 from chat.service import MAX_PAGE, Page
 
 
-class Messages:
+class Messages(IRCConnection):
     """Lines to channels and people, and their history, for an IRC connection."""
 
     def irc_PRIVMSG(self, params: list[str], notice: bool = False) -> None:
@@ -43,11 +45,12 @@ class Messages:
         service = self.factory.service
         for target in self._targets(params[0], command, lambda t: fold(chat_nick(t))):
             room = room_of(target)
+            d: defer.Deferred[Any]
             if room is not None:
-                d = service.say(self.user, room, text, color, action, notice)
+                d = service.say(self.me, room, text, color, action, notice)
             else:
-                d = service.private(self.user, chat_nick(target), text, color, action, notice)
-            self._in_order(d, lambda d, target=target, room=room: self._message_answers(d, target, room, notice))
+                d = service.private(self.me, chat_nick(target), text, color, action, notice)
+            self._in_order(d, partial(self._message_answers, target=target, room=room, notice=notice))
             self.in_flight(d)
             self.sent(len(text))
             self.charge(len(text) / TEXT_PER_TOKEN)
@@ -128,6 +131,6 @@ class Messages:
                 self.line(line)
             self.charge(len(result.events) / PAGE_PER_TOKEN)
 
-        d = self.factory.service.history(self.user, room, before, after, max(1, min(limit, MAX_PAGE)))
+        d = self.factory.service.history(self.me, room, before, after, max(1, min(limit, MAX_PAGE)))
         d.addCallback(page)
         self.waiting_for(d, lambda f: self._failed(f, CHANNEL_ERRORS, target))

@@ -12,72 +12,26 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet import interfaces
-from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from chat.core.events import Event, Joined, Left, MemberList, Private, Quit, Renamed, ReplayEnd, Said, TopicIs
-from chat.frontend import SHUTDOWN_TEXT, Connection, FrontEndFactory
+from chat.core.events import Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
+from chat.frontend import FrontEndFactory
 from chat.irc.channels import Channels
 from chat.irc.commands import COMMANDS, MAX_CLIENT_TAGS
 from chat.irc.messages import Messages
-from chat.irc.numerics import (ERR_INPUTTOOLONG, ERR_NEEDMOREPARAMS, ERR_NOTREGISTERED, ERR_PASSWDMISMATCH,
-                               ERR_UNKNOWNCOMMAND)
+from chat.irc.numerics import ERR_INPUTTOOLONG, ERR_NOTREGISTERED, ERR_UNKNOWNCOMMAND
 from chat.irc.queries import Queries
 from chat.irc.registration import Registration
-from chat.irc.render import channel, render, tagged, with_tag
-from chat.ircformat import MAX_LINE, MAX_TAGS, parse
+from chat.ircformat import MAX_LINE, parse
 from chat.names import fold
-from chat.service import SERVER_ERROR, ChatError, IClient, Members
+from chat.service import ChatError, IClient, Members
 
 
 @implementer(interfaces.IPushProducer, IClient)
-class IRCServerProtocol(Registration, Channels, Messages, Queries, Connection, LineReceiver):
+class IRCServerProtocol(Registration, Channels, Messages, Queries):
     """One IRC client."""
 
-    delimiter = b"\n"  # CR-LF, or a bare LF as some clients send
-    MAX_LENGTH = MAX_TAGS + MAX_LINE
-    log = Logger()
-
-    factory: IRCFactory
-    nick: str | None = None
-    username: str | None = None
-    password: str | None = None
-    negotiating = False
-    registering = False
-    caps: frozenset[str] = frozenset()
-    sasl_account: str | None = None
-    _sasl_mechanism: str | None = None
-    _sasl_data = ""
-    _batches = 0
-    channels: set[str] | None = None  # folded rooms this client is in, as it was told
-    _capture: list[bytes] | None = None
-
-    # -- Connection ---------------------------------------------------------------
-
-    def refuse(self, slug: str, text: str) -> None:
-        self.close_with(f"ERROR :{text} ({slug})")
-
-    def send_ping(self) -> None:
-        self.line(f"PING :{self.factory.server_name}")
-
-    def goodbye(self) -> None:
-        self.close_with(f"ERROR :{SHUTDOWN_TEXT}")
-
-    def close_with(self, line: str) -> None:
-        self.close_with_data((line + "\r\n").encode("utf-8"))
-
     # -- IClient ------------------------------------------------------------------------
-
-    def _lines(self, event: Event) -> list[str]:
-        """The event as this client negotiated to see it (rendered once per kind of client)."""
-        caps = self.caps
-        server_time, msgid = "server-time" in caps, "message-tags" in caps
-        if not (server_time or msgid):
-            return event.rendered("irc", render)
-        return event.rendered(f"irc/{server_time:d}{msgid:d}",
-                              lambda m: tagged(m, render(m, not server_time), server_time, msgid))
 
     def _track(self, what: Joined | Left) -> None:
         """The channels this client is in, from what it is told (JOIN 0 parts them all)."""
@@ -140,43 +94,10 @@ class IRCServerProtocol(Registration, Channels, Messages, Queries, Connection, L
 
         return filled
 
-    def _history_lines(self, events: Sequence[Event], room: str | None = None) -> list[str]:
-        """A history replay or page: a C{chathistory} batch where the client takes batches."""
-        lines = [line for e in events for line in self._lines(e)]
-        room = room or next((e.what.room for e in events if isinstance(e.what, (Said, ReplayEnd))), None)
-        if "batch" not in self.caps or room is None:
-            return lines
-        self._batches += 1
-        ref = f"h{self._batches}"
-        return [f":{self.factory.server_name} BATCH +{ref} chathistory {channel(room)}",
-                *(with_tag(line, f"batch={ref}") for line in lines),
-                f":{self.factory.server_name} BATCH -{ref}"]
-
     def disconnect(self, error: ChatError) -> None:
         self.user = None
         self.quit_reason = ""
         self.close_with(f"ERROR :{error.text}")
-
-    # -- output ---------------------------------------------------------------------------
-
-    def line(self, text: str) -> None:
-        data = (text + "\r\n").encode("utf-8")
-        capture = self._capture
-        if capture is not None:  # an answer that keeps its request's place (L{_in_order})
-            capture.append(data)
-        else:
-            self.outbox.push(data)
-
-    @property
-    def target(self) -> str:
-        """Whom numerics and server notices address: the nickname, or C{*} until it is accepted."""
-        return self.nick if self.user is not None and self.nick else "*"
-
-    def reply(self, numeric: str, *params: str) -> None:
-        """A numeric to this client: its nickname (or *) first, the last parameter as trailing."""
-        *middle, last = params
-        head = " ".join([f":{self.factory.server_name}", numeric, self.target, *middle])
-        self.line(f"{head} :{last}")
 
     # -- input --------------------------------------------------------------------------------
 
@@ -213,31 +134,11 @@ class IRCServerProtocol(Registration, Channels, Messages, Queries, Connection, L
             return
         getattr(self, command.handler)(line.params)
 
-    def _need(self, params: list[str], n: int, command: str) -> bool:
-        if len(params) < n or not all(params[:n]):
-            self.reply(ERR_NEEDMOREPARAMS, command, "Not enough parameters")
-            return False
-        return True
-
-    def _failed(self, failure: Failure, errors: dict[str, str], *about: str) -> None:
-        """A refused request, as the numeric IRC clients know (a NOTICE for the rest)."""
-        if failure.check(ChatError):
-            numeric = errors.get(failure.value.slug)
-            if numeric == ERR_PASSWDMISMATCH:
-                self.reply(numeric, failure.value.text)  # "464 <client> :<text>": about no one else
-            elif numeric is not None:
-                self.reply(numeric, *about, failure.value.text)
-            else:
-                self.line(f":{self.factory.server_name} NOTICE {self.target} :{failure.value.text}")
-        else:
-            self.log.failure("an IRC request failed", failure)
-            self.line(f":{self.factory.server_name} NOTICE {self.target} :{SERVER_ERROR}")
-
 
 class IRCFactory(FrontEndFactory):
     """The IRC front end's connections."""
 
-    protocol = IRCServerProtocol
+    protocol = IRCServerProtocol  # type: ignore[assignment]  # Factory's protocol is typed by its generic
 
     def __init__(self, *args: Any, server_name: str | None = None, network: str = "chat", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -5,17 +5,17 @@ keeping the connection (PING, PONG, QUIT).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
+from chat.irc.base import IRCConnection
 from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY,
                                RPL_ENDOFWHOIS, RPL_ISON, RPL_LUSERCLIENT, RPL_LUSERME, RPL_NOWAWAY, RPL_UNAWAY,
                                RPL_USERHOST, RPL_WHOISSERVER, RPL_WHOISUSER)
-from chat.irc.render import chat_nick, irc_nick
+from chat.irc.render import irc_nick
 from chat.ircformat import strip_formatting
 from chat.service import Presence
 
 
-class Queries:
+class Queries(IRCConnection):
     """What an IRC client asks about users and the server, and how it keeps or ends its connection."""
 
     def irc_PING(self, params: list[str]) -> None:
@@ -33,10 +33,6 @@ class Queries:
             self.close_with("ERROR :Closing link (quit)")
 
         self.factory.service.barrier().addBoth(bye)
-
-    def _online(self, nicks: list[str], then: Callable[[tuple[Presence, ...]], None]) -> None:
-        d = self.factory.service.online([chat_nick(n) for n in nicks]).addCallback(then)
-        self.waiting_for(d, lambda f: self._failed(f, {}))
 
     def irc_ISON(self, params: list[str]) -> None:
         asked = " ".join(params).split()
@@ -75,7 +71,7 @@ class Queries:
 
     def irc_AWAY(self, params: list[str]) -> None:
         text = strip_formatting(params[0]) if params else ""
-        d = self.factory.service.set_away(self.user, text)
+        d = self.factory.service.set_away(self.me, text)
 
         def marked(_: object) -> None:
             if text.strip():

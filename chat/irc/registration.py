@@ -7,10 +7,12 @@ client's rename.
 from __future__ import annotations
 
 import base64
+from typing import cast
 
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from chat.irc.base import IRCConnection
 from chat.irc.commands import SASL_CHUNK, TARGMAX
 from chat.irc.numerics import (ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_INVALIDCAPCMD, ERR_NOMOTD,
                                ERR_NONICKNAMEGIVEN, ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG,
@@ -18,10 +20,10 @@ from chat.irc.numerics import (ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_
                                RPL_SASLMECHS, RPL_SASLSUCCESS, RPL_WELCOME, RPL_YOURHOST)
 from chat.irc.render import chat_nick, irc_nick, mask
 from chat.names import MAX_NICK, MAX_ROOM
-from chat.service import MAX_PAGE
+from chat.service import MAX_PAGE, IClient
 
 
-class Registration:
+class Registration(IRCConnection):
     """CAP, SASL, PASS, NICK, USER: what registers an IRC client, and a registered client's rename."""
 
     def _offered(self, version_302: bool) -> dict[str, str]:
@@ -146,7 +148,7 @@ class Registration:
         if chat_nick(nick) == self.user.nick:
             return  # no change: nothing to say
         old = self.user.nick
-        d = self.factory.service.rename(self.user, chat_nick(nick), self.password)
+        d = self.factory.service.rename(self.me, chat_nick(nick), self.password)
 
         def renamed(_: object) -> None:
             if self.user is not None and self.user.nick != old:
@@ -166,12 +168,16 @@ class Registration:
         def refused(f: Failure) -> None:
             self._failed(f, NICK_ERRORS, self.nick or "*")
 
-        d.addBoth(lambda r: (setattr(self, "registering", False), r)[1])
+        def answered(result: object) -> object:
+            self.registering = False
+            return result
+
+        d.addBoth(answered)
         self.waiting_for(d, refused)
 
     async def _logon(self, nick: str) -> None:
         # The password of PASS, or of SASL: the service checks it as it does every logon's.
-        user = await self.factory.service.logon(nick, self, self.password)
+        user = await self.factory.service.logon(nick, cast(IClient, self), self.password)
         if self.closing:
             self.quit(user)
             return
