@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from twisted.application import service
 from twisted.internet import defer
@@ -170,11 +170,15 @@ class ChatService(service.MultiService):
 
     # -- lines -----------------------------------------------------------------
 
-    @_request
-    def say(self, user: User, name: str, text: str, color: str | None, action: bool,
+    def say(self, user: IUser, name: str, text: str, color: str | None, action: bool,
             notice: bool = False) -> defer.Deferred[None]:
-        room, color, text = check_say(user, name, text, color)
-        return self.ledger.say(user, room, text, color, action, notice)
+        # The hot path: the contract of L{_request}, written out (a frame fewer per line).
+        # Every IUser this service is given is one of its ledger's Users.
+        try:
+            room, checked_color, checked_text = check_say(cast(User, user), name, text, color)
+            return self.ledger.say(cast(User, user), room, checked_text, checked_color, action, notice)
+        except Exception:
+            return defer.fail()
 
     @_request
     def private(self, user: User, to: str, text: str, color: str | None, action: bool,
