@@ -488,3 +488,52 @@ class GroupCommit:
         self._waiting.append(d)
         self._schedule()
         return d
+
+
+class NoHistory:
+    """
+    The store of a server that keeps nothing (C{--no-history}): what
+    L{History} is asked, answered at once with nothing kept, so that the
+    ledger has one way of working with or without history.
+    """
+
+    def __init__(self) -> None:
+        self.last_ids: dict[str, int] = {}
+        self.topics: dict[str, str] = {}
+
+    def append_rows(self, rows: list[Row]) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def save_topic(self, room_key: str, body: str | None) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def forget_topics(self, room_keys: list[str]) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def rooms_without_history(self) -> defer.Deferred[list[str]]:
+        return defer.succeed([])
+
+    def page(self, room: str, before: int | None = None, after: int | None = None,
+             limit: int = 50) -> defer.Deferred[tuple[Sequence[What], bool]]:
+        return defer.succeed(([], False))
+
+    def prune(self, keep: int, older_than_ms: int | None,
+              private_older_than_ms: int | None = None) -> defer.Deferred[int]:
+        return defer.succeed(0)
+
+    def close(self) -> None:
+        pass
+
+
+class Immediately:
+    """The group commit of L{NoHistory}: nothing to store, so everything is relayed at once."""
+
+    def accept(self, line: Said | Private, relay: Callable[[], None],
+               refuse: Callable[[], None] = lambda: None) -> None:
+        relay()
+
+    def then(self, relay: Callable[[], None]) -> None:
+        relay()
+
+    def flushed(self) -> defer.Deferred[None]:
+        return defer.succeed(None)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from twisted.application import service
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -22,7 +22,7 @@ from chat.accounts import Accounts
 from chat.core.events import Event, Private, Problem, ReplayEnd, Said, TopicIs, TopicSet, What, from_record, record_body
 from chat.core.ledger import ILedger
 from chat.core.service import ChatService
-from chat.history import MAX_PAGE, GroupCommit, History
+from chat.history import MAX_PAGE, GroupCommit, History, Immediately, NoHistory
 from chat.message import Code
 from chat.names import ChatError, fold
 from chat.service import SERVER_ERROR, IClient, Members, Presence
@@ -65,7 +65,8 @@ class LocalLedger(service.Service):
     The chat of one process.  With a store (C{data_dir}, or a C{store}
     given by a test), lines are group-committed before they are relayed
     (L{GroupCommit}); joins, leaves and renames keep their place after the
-    lines still being stored.
+    lines still being stored.  Without one, the store keeps nothing and
+    everything is relayed at once (L{NoHistory}, L{Immediately}).
     """
 
     log = Logger()
@@ -73,17 +74,20 @@ class LocalLedger(service.Service):
 
     def __init__(self, clock: IReactorTime, data_dir: Path | None = None, store: History | None = None,
                  replay: int = 50, keep: int = 0, days: float = 0.0, private_days: float = 0.0,
-                 room_days: float = 0.0) -> None:
+                 room_days: float = 0.0, prune_every: float = 0.0) -> None:
         self.clock = clock
         self.data_dir = data_dir
         self.replay = replay
         self.keep, self.days, self.private_days = keep, days, private_days
         #: Days an empty room's topic is kept (0: as long as its history).
         self.room_days = room_days
+        #: Seconds between prunings (L{prune}) while the ledger runs, the first at start (0: none).
+        self.prune_every = prune_every
+        self._pruning: task.LoopingCall | None = None
         self.keeps_history = data_dir is not None or store is not None
         self.state = ChatState(clock.seconds, remember_empty=self.keeps_history)
-        self.store: History | None = None
-        self.commit: GroupCommit | None = None
+        self.store: History | NoHistory = NoHistory()
+        self.commit: GroupCommit | Immediately = Immediately()
         if store is not None:
             self._use(store)
 
@@ -101,7 +105,7 @@ class LocalLedger(service.Service):
     # -- life ------------------------------------------------------------------
 
     def _open_store(self) -> None:
-        if self.data_dir is not None and self.store is None:
+        if self.data_dir is not None and isinstance(self.store, NoHistory):
             store = History(self.data_dir)
             self._use(store)
             self.log.info("history in {path}", path=str(store.path))
@@ -111,19 +115,23 @@ class LocalLedger(service.Service):
         # the files; the options were checked before (chat.history.check_store).
         self._open_store()
         super().startService()
+        if self.keeps_history and self.prune_every:
+            self._pruning = task.LoopingCall(self.prune)
+            self._pruning.clock = self.clock
+            self._pruning.start(self.prune_every, now=True)
 
     def when_ready(self) -> defer.Deferred[None]:
         return defer.succeed(None)
 
     async def _stop(self) -> None:
-        if self.commit is not None:
-            # What was accepted while the goodbyes went out is stored too.
-            await self.commit.flushed()
-        if self.store is not None:
-            self.store.close()
+        # What was accepted while the goodbyes went out is stored too.
+        await self.commit.flushed()
+        self.store.close()
 
     def stopService(self) -> defer.Deferred[None]:
         super().stopService()
+        if self._pruning is not None and self._pruning.running:
+            self._pruning.stop()
         return defer.Deferred.fromCoroutine(self._stop())
 
     def _stopping(self) -> bool:
@@ -142,8 +150,6 @@ class LocalLedger(service.Service):
         have been empty longer than --room-days, are forgotten.
         """
         store = self.store
-        if store is None:
-            return defer.succeed(None)
         now = self.clock.seconds()
 
         async def prune() -> None:
@@ -175,13 +181,9 @@ class LocalLedger(service.Service):
         forgotten = self.state.forgotten
         if forgotten:
             self.state.forgotten = []
-            if self.store is not None:
-                d = self.store.forget_topics(forgotten)
-                d.addErrback(lambda f: self.log.failure("forgetting the topics of empty rooms", f))
-        if self.commit is None:
-            fan_out(deliveries)
-        else:
-            self.commit.then(lambda: fan_out(deliveries))
+            d = self.store.forget_topics(forgotten)
+            d.addErrback(lambda f: self.log.failure("forgetting the topics of empty rooms", f))
+        self.commit.then(lambda: fan_out(deliveries))
 
     def _relay(self, recipients: Iterable[User], line: Said | Private) -> defer.Deferred[None]:
         """
@@ -189,10 +191,6 @@ class LocalLedger(service.Service):
         stored, to the members it had when it was accepted.
         """
         event = Event(line)
-        commit = self.commit
-        if commit is None:
-            deliver(recipients, event)
-            return defer.succeed(None)
         members = tuple(recipients)
         d: defer.Deferred[None] = defer.Deferred()
 
@@ -200,11 +198,11 @@ class LocalLedger(service.Service):
             deliver(members, event)
             d.callback(None)
 
-        commit.accept(line, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)))
+        self.commit.accept(line, relay, lambda: d.errback(ChatError("server-error", NOT_STORED)))
         return d
 
     def barrier(self) -> defer.Deferred[None]:
-        return defer.succeed(None) if self.commit is None else self.commit.flushed()
+        return self.commit.flushed()
 
     # -- what the chat service asks ------------------------------------------------
 
@@ -221,9 +219,9 @@ class LocalLedger(service.Service):
         deliveries, created = self.state.join(user, name, may_create)
         room = user.rooms[fold(name)]
         commit, store = self.commit, self.store
-        if commit is None or store is None or not self.replay:
+        if not (self.keeps_history and self.replay):
             # No replay, but its end marker all the same: a client can wait for it.
-            more = store is not None and room.last_id > 0  # with --history-replay 0, what is kept
+            more = self.keeps_history and room.last_id > 0  # with --history-replay 0, what is kept
             self._announce([*deliveries, ((user,), ReplayEnd(room.name, more))])
             return created
         # The replay is the room's lines up to the join (none of which is
@@ -290,9 +288,6 @@ class LocalLedger(service.Service):
     @_answered
     def set_topic(self, user: User, room: Room, change: TopicSet) -> defer.Deferred[None] | None:
         delivery = [self.state.set_topic(room, change)]
-        if self.store is None:
-            self._announce(delivery)
-            return None
         body = record_body(change.standing()).decode("utf-8") if change.text else None
         d = self.store.save_topic(room.key, body)  # stored before anyone is told
         return d.addCallback(lambda _: self._announce(delivery))
@@ -309,7 +304,6 @@ class LocalLedger(service.Service):
     @_answered
     def page(self, room: Room, before: int | None, after: int | None,
              limit: int) -> defer.Deferred[tuple[Sequence[What], bool]]:
-        assert self.store is not None  # the service asks only a ledger that keeps history
         return self.store.page(room.name, before=before, after=after, limit=limit)
 
 

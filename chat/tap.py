@@ -10,7 +10,6 @@ import resource
 import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from twisted.application import service
 from twisted.cred import credentials, strcred
@@ -24,6 +23,7 @@ from twisted.python.failure import Failure
 from chat.accounts import Accounts
 from chat.cluster.address import RedisAddress
 from chat.limits import Limits
+from chat.core.ledger import ILedger
 from chat.core.service import ChatService
 from chat.local import LocalLedger
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
@@ -398,6 +398,26 @@ def limits_from(options: Options) -> Limits:
     )
 
 
+def ledger_from(options: Options, reactor: IReactorCore, address: Callable[[], str]) -> ILedger:
+    """
+    What keeps the chat: a node of a Redis cluster (--redis), which says it
+    is at C{address} unless told --advertise; or this process's memory and
+    history, pruned every L{PRUNE_INTERVAL}.
+    """
+    if options["redis"] is not None:
+        # Imported only here: a single-process server never loads txredisapi.
+        from chat.cluster.node import ClusterNode
+
+        # The cluster's history lives in Redis, shared by every node.
+        return ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
+                           ttl=options["cluster-ttl"], replay=options["history-replay"],
+                           keep=options["history-keep"], advertise_from=address)
+    return LocalLedger(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
+                       replay=options["history-replay"], keep=options["history-keep"],
+                       days=options["history-days"], private_days=options["private-days"],
+                       room_days=options["room-days"], prune_every=PRUNE_INTERVAL)
+
+
 def makeService(options: Options, reactor: IReactorCore | None = None) -> service.IService:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -406,37 +426,27 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     server = ChatServer()
     server.max_clients = options["max-clients"]
     server.front_ends = 1 + bool(options["irc-endpoint"]) + bool(options["web-endpoint"])
-    ledger: LocalLedger | Any
-    if options["redis"] is not None:
-        # Imported only here: a single-process server never loads txredisapi.
-        from chat.cluster.node import ClusterNode
-
-        # The cluster's history lives in Redis, shared by every node.
-        ledger = ClusterNode(reactor, RedisAddress.parse(options["redis"]), options["advertise"] or "",  # type: ignore[arg-type]
-                             ttl=options["cluster-ttl"], replay=options["history-replay"],
-                             keep=options["history-keep"])
-    else:
-        ledger = LocalLedger(reactor, None if options["no-history"] else Path(options["data-dir"]),  # type: ignore[arg-type]
-                             replay=options["history-replay"], keep=options["history-keep"],
-                             days=options["history-days"], private_days=options["private-days"],
-                             room_days=options["room-days"])
+    # The native listeners, once made: a cluster node told no --advertise says it is where they listen.
+    native: list[ListeningService] = []
+    ledger = ledger_from(options, reactor, lambda: native[0].address() if native else "")
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
-    backend = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]
-                          max_new_rooms=options["max-new-rooms"])
-    backend.setServiceParent(server)
+    chat = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]
+                       max_new_rooms=options["max-new-rooms"])
+    chat.setServiceParent(server)
     addresses = AddressCounts()  # --max-per-address holds for every front end together
-    factory = ChatServerFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
+    factory = ChatServerFactory(chat, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
     features = [f"ROOMS={options['max-rooms']}"]
     if options["redis"] is not None or not options["no-history"]:
         features += ["HISTORY", f"REPLAY={options['history-replay']}"]
     if options["redis"] is not None:
         features.append("CLUSTER")
     factory.features = tuple(features)
-    listeners = ListeningService(reactor, options["endpoint"], factory, backend.when_ready)
+    listeners = ListeningService(reactor, options["endpoint"], factory, chat.when_ready)
     listeners.setServiceParent(server)
+    native.append(listeners)
     if options["irc-endpoint"]:
-        irc = IRCFactory(backend, reactor, limits_from(options), addresses)
-        ListeningService(reactor, options["irc-endpoint"], irc, backend.when_ready, "IRC front end").setServiceParent(server)
+        irc = IRCFactory(chat, reactor, limits_from(options), addresses)
+        ListeningService(reactor, options["irc-endpoint"], irc, chat.when_ready, "IRC front end").setServiceParent(server)
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor
         irc_sweeper.setServiceParent(server)
@@ -444,20 +454,13 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
         # Imported only here: Autobahn and twisted.web are loaded only for a server with a web port.
         from chat.web import WebChatFactory, web_site
 
-        web = WebChatFactory(backend, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
+        web = WebChatFactory(chat, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
         web.features = factory.features
-        ListeningService(reactor, options["web-endpoint"], web, backend.when_ready, "web front end",
+        ListeningService(reactor, options["web-endpoint"], web, chat.when_ready, "web front end",
                          listen_with=web_site(web, options["web-origin"], options["web-host"])).setServiceParent(server)
         web_sweeper = TimerService(SWEEP_INTERVAL, web.sweep)
         web_sweeper.clock = reactor
         web_sweeper.setServiceParent(server)
-    if isinstance(ledger, LocalLedger):
-        if not options["no-history"]:  # retention, and empty rooms whose history is gone
-            pruner = TimerService(PRUNE_INTERVAL, ledger.prune)
-            pruner.clock = reactor
-            pruner.setServiceParent(server)
-    elif not ledger.advertise:
-        ledger.advertise_from = listeners.address
     sweeper = TimerService(SWEEP_INTERVAL, factory.sweep)
     sweeper.clock = reactor
     sweeper.setServiceParent(server)

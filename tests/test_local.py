@@ -13,7 +13,8 @@ from twisted.application.service import MultiService
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from chat.local import local_chat
+from chat.history import History
+from chat.local import LocalLedger, local_chat
 from chat.names import ChatError
 from chat.outbox import TurnFlusher
 from chat.service import IUser
@@ -135,13 +136,27 @@ class LocalChatTests(SynchronousTestCase):
         self.addCleanup(scratch.cleanup)
         data = Path(scratch.name) / "data"
         chat = local_chat(self.clock, data_dir=data)
-        self.assertIsNone(chat.ledger.store)
+        self.assertFalse((data / "history.sqlite3").exists(), "opened as the user twistd runs as, at start")
         chat.startService()
         try:
-            assert chat.ledger.store is not None
+            self.assertIsInstance(chat.ledger.store, History)  # type: ignore[attr-defined]
             self.assertTrue((data / "history.sqlite3").exists())
         finally:
-            chat.ledger.store.close()  # type: ignore[union-attr]
+            chat.ledger.store.close()  # type: ignore[attr-defined]
+
+    def test_a_running_ledger_prunes_at_start_and_then_every_interval(self) -> None:
+        ledger = LocalLedger(self.clock, store=self.store, prune_every=600)  # type: ignore[arg-type]
+        ledger.startService()
+        self.assertEqual(len(self.store.pending), 1, "at start: which rooms lost their history")
+        self.store.fire()
+        self.clock.advance(599)
+        self.assertEqual(self.store.pending, [])
+        self.clock.advance(1)
+        self.assertEqual(len(self.store.pending), 1, "again after the interval")
+        self.store.fire()
+        self.successResultOf(ledger.stopService())
+        self.clock.advance(600)
+        self.assertEqual(self.store.pending, [], "not once stopped")
 
     def test_empty_rooms_are_forgotten_with_their_stored_topics(self) -> None:
         """Issue 22: rooms made, given a topic and left, again and again, were all kept (and reloaded at start)."""

@@ -74,7 +74,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
 
     def __init__(self, clock: interfaces.IReactorTime, address: RedisAddress, advertise: str,
                  ttl: float = 10.0, replay: int = 50, keep: int = 10000,
-                 prefix: str = "chat:", node_id: str | None = None) -> None:
+                 prefix: str = "chat:", node_id: str | None = None,
+                 advertise_from: Callable[[], str] = lambda: "") -> None:
         self.clock = clock
         self.address = address
         self.advertise = advertise
@@ -98,7 +99,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         self.registered = False
         self.running = False
         # Where the node's address comes from if none was given (its first listener).
-        self.advertise_from: Callable[[], str] = lambda: ""
+        self.advertise_from = advertise_from
         self._ready: list[defer.Deferred[None]] | None = []
         self._soon: interfaces.IDelayedCall | None = None
         self.commands: Any = None
