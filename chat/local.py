@@ -7,10 +7,9 @@ L{local_chat} puts the chat service in front of it.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, task
@@ -21,30 +20,14 @@ from zope.interface import implementer
 from chat.accounts import Accounts
 from chat.core.events import Event, Private, Problem, ReplayEnd, Said, TopicIs, TopicSet, What, from_record, record_body
 from chat.core.ledger import ILedger
-from chat.core.service import ChatService
+from chat.core.service import ChatService, answered
 from chat.history import MAX_PAGE, GroupCommit, History, Immediately, NoHistory
 from chat.message import Code
 from chat.names import ChatError, fold
 from chat.service import SERVER_ERROR, IClient, Members, Presence
 from chat.state import MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, ChatState, Delivery, Room, User
 
-_T = TypeVar("_T")
-
 NOT_STORED = "the server could not store this message, so it was not delivered; try again later"
-
-
-def _answered(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
-    """A ledger's answer as a Deferred, fired or failed, whatever the method returned or raised."""
-
-    @functools.wraps(method)
-    def answer(*args: Any) -> defer.Deferred[Any]:
-        try:
-            result = method(*args)
-        except Exception:
-            return defer.fail()
-        return result if isinstance(result, defer.Deferred) else defer.succeed(result)
-
-    return answer
 
 
 def fan_out(deliveries: list[Delivery]) -> None:
@@ -206,15 +189,15 @@ class LocalLedger(service.Service):
 
     # -- what the chat service asks ------------------------------------------------
 
-    @_answered
+    @answered
     def logon(self, nick: str, client: IClient) -> User:
         return self.state.logon(nick, client)
 
-    @_answered
+    @answered
     def rename(self, user: User, nick: str) -> None:
         self._announce(self.state.rename(user, nick))
 
-    @_answered
+    @answered
     def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool] | bool:
         deliveries, created = self.state.join(user, name, may_create)
         room = user.rooms[fold(name)]
@@ -252,11 +235,11 @@ class LocalLedger(service.Service):
         commit.then(announced)
         return done
 
-    @_answered
+    @answered
     def leave(self, user: User, room: Room, reason: str) -> None:
         self._announce(self.state.leave(user, room, reason))
 
-    @_answered
+    @answered
     def quit(self, user: User, why: str) -> None:
         # While the whole server stops, every client is being told goodbye:
         # announcing each quit to all the others would cost n squared.
@@ -266,42 +249,42 @@ class LocalLedger(service.Service):
         # The hot path: nothing here raises (the service checked the line), so no wrapper.
         return self._relay(*self.state.say(user, room, text, color, action, notice))
 
-    @_answered
+    @answered
     def private(self, user: User, to: str, text: str, color: str, action: bool,
                 notice: bool) -> defer.Deferred[str | None]:
         recipients, line = self.state.private(user, to, text, color, action, notice)
         away = recipients[0].away  # the target comes first
         return self._relay(recipients, line).addCallback(lambda _: away)
 
-    @_answered
+    @answered
     def set_away(self, user: User, text: str) -> None:
         user.away = text or None
 
-    @_answered
+    @answered
     def members(self, room: str) -> Members:
         return self.state.members(room)
 
-    @_answered
+    @answered
     def room_list(self) -> tuple[str, ...]:
         return self.state.room_list()
 
-    @_answered
+    @answered
     def set_topic(self, user: User, room: Room, change: TopicSet) -> defer.Deferred[None] | None:
         delivery = [self.state.set_topic(room, change)]
         body = record_body(change.standing()).decode("utf-8") if change.text else None
         d = self.store.save_topic(room.key, body)  # stored before anyone is told
         return d.addCallback(lambda _: self._announce(delivery))
 
-    @_answered
+    @answered
     def topic(self, room: str) -> TopicIs:
         return self.state.topic(room)
 
-    @_answered
+    @answered
     def online(self, nicks: Sequence[str]) -> tuple[Presence, ...]:
         found = (self.state.find_user(nick) for nick in nicks)
         return tuple(Presence(user.nick, user.away) for user in found if user is not None)
 
-    @_answered
+    @answered
     def page(self, room: Room, before: int | None, after: int | None,
              limit: int) -> defer.Deferred[tuple[Sequence[What], bool]]:
         return self.store.page(room.name, before=before, after=after, limit=limit)

@@ -128,13 +128,19 @@ local function take_look(fold, looks)
     redis.call('HSET', P .. 'lookof', fold, looks)
 end
 
--- Remove a user from the whole cluster (quit, lost connection, dead node); why: what its rooms are told.
-local function remove_user(node, fold, nick, why)
+-- The rooms a user is in (folded), and their names as shown, in the same order.
+local function rooms_of(fold)
     local rooms = redis.call('SMEMBERS', P .. 'userrooms:' .. fold)
     local names = {}
     for i, room in ipairs(rooms) do
         names[i] = room_name(room)
     end
+    return rooms, names
+end
+
+-- Remove a user from the whole cluster (quit, lost connection, dead node); why: what its rooms are told.
+local function remove_user(node, fold, nick, why)
+    local rooms, names = rooms_of(fold)
     for _, room in ipairs(rooms) do
         remove_member(room, fold, 'quit', {nick = nick, why = why, rooms = names})
     end
@@ -253,11 +259,7 @@ else
 end
 forget_look(oldfold)
 take_look(newfold, newlook)
-local rooms = redis.call('SMEMBERS', P .. 'userrooms:' .. newfold)
-local names = {}
-for i, room in ipairs(rooms) do
-    names[i] = room_name(room)
-end
+local rooms, names = rooms_of(newfold)
 for i, room in ipairs(rooms) do
     redis.call('HDEL', P .. 'members:' .. room, oldfold)
     redis.call('HSET', P .. 'members:' .. room, newfold, newnick)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from twisted.application import service
 from twisted.internet import defer
@@ -29,11 +29,12 @@ from chat.service import MAX_LOOKUP, IChatService, IClient, IUser, Members, Page
 from chat.state import (MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, RoomCreations, User, check_join, check_page,
                         check_private, check_say, leave_reason, member_room)
 
-_T = TypeVar("_T")
-
-
-def _request(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
-    """Give a request the service's contract: a Deferred, fired or failed, whatever the method returned or raised."""
+def answered(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
+    """
+    Give a request the service's contract (and a ledger's answer the
+    ledger's): a Deferred, fired or failed, whatever the method returned,
+    raised, or awaited.
+    """
 
     @functools.wraps(method)
     def request(*args: Any) -> defer.Deferred[Any]:
@@ -99,27 +100,27 @@ class ChatService(service.MultiService):
             self.log.failure("checking the password of {nick}", nick=nick)
             raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
 
-    @_request
+    @answered
     async def logon(self, nick: str, client: IClient, password: str | None = None) -> IUser:
         await self._check_account(nick, password)
         return await self.ledger.logon(nick, client)
 
-    @_request
+    @answered
     async def rename(self, user: User, nick: str, password: str | None = None) -> None:
         await self._check_account(nick, password)
         await self.ledger.rename(user, nick)
 
-    @_request
+    @answered
     def set_away(self, user: User, text: str) -> defer.Deferred[None]:
         return self.ledger.set_away(user, check_away(text))
 
-    @_request
+    @answered
     def online(self, nicks: Sequence[str]) -> defer.Deferred[tuple[Presence, ...]]:
         return self.ledger.online(list(nicks[:MAX_LOOKUP]))
 
     # -- rooms -----------------------------------------------------------------
 
-    @_request
+    @answered
     def join(self, user: User, name: str) -> defer.Deferred[None]:
         name, _ = check_join(user, name, self.max_rooms_per_user)
         # Counted at once, and given back unless the join created the room: joins sent together
@@ -143,28 +144,28 @@ class ChatService(service.MultiService):
 
         return self.ledger.join(user, name, may_create).addCallbacks(joined, failed)
 
-    @_request
+    @answered
     def leave(self, user: User, name: str, reason: str = "") -> defer.Deferred[None]:
         return self.ledger.leave(user, member_room(user, name), leave_reason(reason))
 
-    @_request
+    @answered
     def quit(self, user: User, why: str) -> defer.Deferred[None]:
         return self.ledger.quit(user, reason_text(why))
 
-    @_request
+    @answered
     def members(self, name: str) -> defer.Deferred[Members]:
         return self.ledger.members(check_room(name))
 
-    @_request
+    @answered
     def room_list(self) -> defer.Deferred[tuple[str, ...]]:
         return self.ledger.room_list()
 
-    @_request
+    @answered
     def set_topic(self, user: User, name: str, text: str) -> defer.Deferred[None]:
         room = member_room(user, name)
         return self.ledger.set_topic(user, room, TopicSet(room.name, user.nick, check_topic(text), self._now_ms()))
 
-    @_request
+    @answered
     def topic(self, name: str) -> defer.Deferred[Event]:
         return self.ledger.topic(check_room(name)).addCallback(Event)
 
@@ -172,7 +173,7 @@ class ChatService(service.MultiService):
 
     def say(self, user: IUser, name: str, text: str, color: str | None, action: bool,
             notice: bool = False) -> defer.Deferred[None]:
-        # The hot path: the contract of L{_request}, written out (a frame fewer per line).
+        # The hot path: the contract of L{answered}, written out (a frame fewer per line).
         # Every IUser this service is given is one of its ledger's Users.
         try:
             room, checked_color, checked_text = check_say(cast(User, user), name, text, color)
@@ -180,13 +181,13 @@ class ChatService(service.MultiService):
         except Exception:
             return defer.fail()
 
-    @_request
+    @answered
     def private(self, user: User, to: str, text: str, color: str | None, action: bool,
                 notice: bool = False) -> defer.Deferred[str | None]:
         color, text = check_private(text, color)
         return self.ledger.private(user, to, text, color, action, notice)
 
-    @_request
+    @answered
     def history(self, user: User, name: str, before: int | None, after: int | None,
                 limit: int) -> defer.Deferred[Page]:
         room = member_room(user, name)
