@@ -7,8 +7,10 @@ whichever of the two Redis connections answers first.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import pytest_twisted
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python import usage
@@ -118,3 +120,42 @@ def test_a_node_waiting_for_redis_polls_with_one_timer_however_many_beats() -> N
         defer.ensureDeferred(node._beat())  # heartbeats while waiting
         clock.advance(0.05)
     assert len(clock.getDelayedCalls()) == 1
+
+
+V0_REDIS = Path(__file__).parent / "fixtures" / "redis-v0.json"
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_the_release_before_records_stored_in_redis_replays_the_same(tmp_path: Path) -> None:
+    """Its history stream and topics hold the native JSON (version 0): read as they are, not rewritten."""
+    from tests.redis_server import RedisProcess
+    from tests.service_harness import ClusterHarness
+
+    redis = RedisProcess(tmp_path / "redis")
+    fixture = json.loads(V0_REDIS.read_text())
+    for entry_id, (field, body) in fixture["history:lobby"]:
+        assert entry_id.encode() in redis.command("XADD", "chat:history:lobby", entry_id, field, body)
+    redis.command("HSET", "chat:topics", "lobby", fixture["topics"]["lobby"])
+    redis.command("SET", "chat:lastid:lobby", fixture["lastid:lobby"])
+    chat = ClusterHarness(redis.url, "chat:")
+    await chat.start()
+    try:
+        client, bob = await chat.user("bob")
+        await chat.call(chat.service.join(bob, "lobby"))
+        await chat.settle()
+        got = client.new()
+        assert [m["code"] for m in got] == [1, 3, 12, 5, 5, 5, 11]
+        assert got[2] == {"code": 12, "text": "plans for friday", "history": True, "room": "Lobby", "nick": "ann",
+                          "ts": 1796686649813}
+        lines = got[3:6]
+        assert [(m["text"], m["color"], m.get("action", False), m.get("notice", False), m["id"]) for m in lines] == [
+            ("line 1 ✓", "red", False, False, 1), ("waves", "default", True, False, 2),
+            ("line 3", "default", False, True, 3)]
+        assert all(m["history"] and m["nick"] == "ann" and m["room"] == "Lobby" for m in lines)
+        page = await chat.call(chat.service.history(bob, "lobby", None, None, 10))
+        assert [e.msg.text for e in page.events] == ["line 1 ✓", "waves", "line 3"]
+        await chat.call(chat.service.say(bob, "lobby", "after the upgrade", None, False))
+        page = await chat.call(chat.service.history(bob, "lobby", 5, None, 10))
+        assert [(e.msg.id, e.msg.text) for e in page.events][-1] == (4, "after the upgrade"), "ids go on"
+    finally:
+        await chat.stop()
