@@ -145,6 +145,17 @@ class RenderTests(SynchronousTestCase):
         mine = ansi(styled(Event("chat", "hi", nick="alice", mine=True), False, colors))
         self.assertIn("\x1b[1malice\x1b[0m", mine, "no colour of its own")
 
+    def test_a_history_line_is_dimmed_behind_a_bar_without_other_marks(self) -> None:
+        """Issue 28: history lines read "| [lobby] (history) <bob> ..." in lobby's own window."""
+        ts = int(time.mktime((2026, 12, 7, 9, 5, 0, 0, 0, -1)) * 1000)
+        line = styled(Event("chat", "earlier", room="lobby", nick="bob", ts=ts, history=True), show_room=False)
+        self.assertEqual(line, [Span("09:05 | <bob> earlier", dim=True)])
+        shown_with_room = styled(Event("chat", "waves", room="lobby", nick="bob", ts=ts, history=True, action=True),
+                                 show_room=True)
+        self.assertEqual(shown_with_room, [Span("09:05 | [lobby] * bob waves", dim=True)], "the status window names it")
+        self.assertIn("(history)", plain(Event("chat", "earlier", room="lobby", nick="bob", history=True)),
+                      "pipe mode still says it to scripts")
+
     def test_events_dimmed_errors_red(self) -> None:
         self.assertIn("\x1b[2m-- x", ansi(styled(Event("event", "x"), False)))
         self.assertIn("\x1b[1;31m!! x", ansi(styled(Event("error", "x"), False)))

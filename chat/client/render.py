@@ -138,8 +138,12 @@ def styled(event: Event, show_room: bool, color_of: Callable[[str], str] = nick_
     nickname is shown without a colour of its own, set apart from the others'.
     """
     if event.history and event.kind == "chat":
-        # Said before we were here: all of it dimmed, marked with a bar.
-        return [Span(f"{_clock(event.ts)} | {plain(event)}", dim=True)]
+        # Said before we were here: all of it dimmed, set apart by a bar; no other mark (the room is the
+        # window's, but for the status window; the dimming says it is history).
+        room = f"[{sanitize(event.room)}] " if show_room and event.room else ""
+        nick, text = sanitize(event.nick or ""), sanitize(event.text)
+        body = f"* {nick} {text}" if event.action else f"<{nick}> {text}"
+        return [Span(f"{_clock(event.ts)} | {room}{body}", dim=True)]
     spans = [Span(_clock(event.ts) + " ", dim=True)]
     if show_room and event.room:
         spans.append(Span(f"[{sanitize(event.room)}] ", dim=True))
