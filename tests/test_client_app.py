@@ -133,6 +133,14 @@ class ClientTests(ClientCase):
         self.assertEqual(self.sent(), [{"code": 6, "to": "bob", "text": "just for you", "color": "default"},
                                        {"code": 5, "room": "dev", "text": "for the room", "color": "default"}])
 
+    def test_query_asks_a_view_with_windows_to_show_that_conversation(self) -> None:
+        shown: list[str] = []
+        self.view.show_conversation = shown.append  # type: ignore[attr-defined]  # as the full-screen UI has
+        self.log_on()
+        self.client.line_entered("/query bob")
+        self.client.line_entered("/query")
+        self.assertEqual(shown, ["bob"], "/query alone ends the conversation: no window to show")
+
     def test_lines_typed_before_logon_are_sent_after_the_join(self) -> None:
         self.client.line_entered("early bird")
         self.client.quit()
@@ -306,6 +314,16 @@ class ClientTests(ClientCase):
         self.proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.view.kinds(), [("notice", "The server is shutting down.")])
         self.assertEqual(self.view.exit, 0)
+
+    def test_a_server_that_closes_without_a_goodbye_is_said_to_be_lost_not_closed_cleanly(self) -> None:
+        """Issue 28: after kill -9 of the server the client said "connection lost: ... closed cleanly"."""
+        self.log_on()
+        self.proto.connectionLost(Failure(ConnectionDone()))
+        [(kind, text)] = self.view.kinds()
+        self.assertEqual(kind, "error")
+        self.assertIn("connection lost: the server closed the connection without saying goodbye", text)
+        self.assertNotIn("cleanly", text)
+        self.assertEqual(self.view.exit, 1)
 
     def test_lost_connection_is_shown_and_exits_nonzero(self) -> None:
         self.log_on()

@@ -475,6 +475,18 @@ def test_a_window_per_room_and_conversation_with_an_activity_bar(server: ServerP
     me.type("sure\r")
     got = bob.recv_until(lambda m: m.get("code") == 6 and m.get("nick") == "ned")
     assert got[-1]["text"] == "sure" and got[-1]["to"] == "bob"
+    # Issue 28: /query NICK opens that conversation's window (a new one if need be) and shows it.
+    me.type("/window 1\r")
+    me.wait_for("[1:status]")
+    me.type("/query bob\r")
+    me.wait_for("[4:bob]")
+    me.type("/query carol\r")
+    me.wait_for("[5:caro")  # a new window, in front (the status line is cut at the terminal's width)
+    me.type("/query bob\r")
+    me.wait_for("[4:bob]")  # back to that window (lines typed together would be a paste, asked about first)
+    me.type("again\r")
+    got = bob.recv_until(lambda m: m.get("code") == 6 and m.get("text") == "again")
+    assert got[-1]["to"] == "bob"
 
 
 def test_scrolling_past_the_top_fetches_older_history(tmp_path: Path, terminal: list[PtyProgram]) -> None:

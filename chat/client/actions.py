@@ -60,6 +60,9 @@ class Actions:
 
     def _query(self, command: commands.Query) -> None:
         nick = self.query = command.nick
+        show_conversation = getattr(self.view, "show_conversation", None)
+        if nick and show_conversation is not None:
+            show_conversation(nick)  # the full-screen client: that conversation's window, in front
         self.view.show(Event("info", f"what you type goes to {nick} alone; /query ends it" if nick
                              else f"what you type goes to {self.current or 'no room'} again"))
         self.view.status_changed()

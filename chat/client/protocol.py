@@ -6,12 +6,11 @@ noticed instead of waited for.
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from OpenSSL import SSL
 from service_identity import VerificationError
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHandshakeListener, ISSLTransport
 from twisted.internet.protocol import Factory
 from twisted.protocols.basic import Int32StringReceiver
@@ -108,6 +107,10 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
         elif not tls and not self.heard:
             why = (f"the server closed the connection without a word ({why}): if this is its TLS port, "
                    "connect with --tls")
+        elif reason is not None and reason.check(ConnectionDone):
+            # Twisted says "closed cleanly" of any orderly close, a server killed mid-chat included;
+            # a server that stops as it should says goodbye first, so this one did not.
+            why = "the server closed the connection without saying goodbye (it may have stopped or crashed)"
         self.client.disconnected(self, why)
 
 

@@ -91,6 +91,11 @@ class Windows:
         self.status_changed()
         return window
 
+    def show_conversation(self, nick: str) -> None:
+        """/query NICK: the private conversation's window (made if need be), in front."""
+        window = self._window(nick, "@" + fold(nick), private=True)
+        self.switch_window(self.windows.index(window) + 1)
+
     def switch_window(self, number: int) -> bool:
         """Show window C{number} (1 is the status window); the room or person there is who one talks to."""
         if not 1 <= number <= len(self.windows):
