@@ -530,3 +530,29 @@ class PasswordPromptTests(ClientCase):
         self.assertEqual(self.sent(), [{"code": 4, "text": "Carol", "password": "/slashed secret"}])
         self.server(code=4, text="Carol", nick="Carol")
         self.assertEqual(self.client.nick, "Carol")
+
+
+class TLSProblemTests(SynchronousTestCase):
+    """Issue 28: TLS failures were shown as OpenSSL's error tuples."""
+
+    def test_each_failure_in_plain_words(self) -> None:
+        from OpenSSL import SSL
+        from service_identity import VerificationError
+
+        from chat.client.protocol import tls_problem
+
+        def said(error: Exception) -> str:
+            try:
+                raise error
+            except Exception:
+                return tls_problem(Failure())
+
+        self.assertIn("for another name", said(VerificationError(errors=[])))
+        self.assertIn("not one this client trusts",
+                      said(SSL.Error([("SSL routines", "", "certificate verify failed")])))
+        self.assertEqual(said(SSL.Error([("SSL routines", "", "certificate has expired")])),
+                         "the server's certificate has expired")
+        self.assertEqual(said(SSL.Error([("SSL routines", "", "sslv3 alert handshake failure")])),
+                         "the server refused the TLS handshake (sslv3 alert handshake failure)")
+        self.assertEqual(said(SSL.Error([("SSL routines", "", "unexpected eof while reading")])),
+                         "unexpected eof while reading")

@@ -67,8 +67,9 @@ def test_wrong_host_name_is_refused_and_nothing_is_sent(tmp_path: Path) -> None:
             input=b"secret\n", capture_output=True, timeout=TIMEOUT, env=source_env(),
         )
         assert result.returncode == 1
-        assert b"TLS failed" in result.stdout
+        assert b"TLS failed: the server's certificate is for another name" in result.stdout, result.stdout
         assert b"Traceback" not in result.stdout + result.stderr
+        assert b"VerificationError" not in result.stdout, "in plain words (issue 28)"
         watcher.send(code=3, room="lobby")
         assert watcher.recv_until(lambda m: m["code"] == 3)[-1]["names"] == ["watcher"]
     finally:
@@ -84,7 +85,8 @@ def test_untrusted_certificate_is_refused(tmp_path: Path) -> None:
             input=b"", capture_output=True, timeout=TIMEOUT, env=source_env(),
         )
         assert result.returncode == 1
-        assert b"TLS failed" in result.stdout
+        assert b"TLS failed: the server's certificate is not one this client trusts" in result.stdout, result.stdout
+        assert b"SSL routines" not in result.stdout, "in plain words (issue 28)"
     finally:
         server.kill()
 

@@ -31,6 +31,24 @@ PING_TIMEOUT = 30.0
 
 
 @implementer(IHandshakeListener)
+def tls_problem(reason: Failure) -> str:
+    """Why a TLS handshake failed, in words a person can act on (not OpenSSL's error tuples)."""
+    if reason.check(VerificationError):
+        return ("the server's certificate is for another name than the one connected to: "
+                "connect with the host name the certificate was made for")
+    errors = getattr(reason.value, "args", [[]])[0]
+    reasons = [e[2] for e in errors if isinstance(e, tuple) and len(e) == 3] if isinstance(errors, list) else []
+    text = "; ".join(str(r) for r in reasons) or reason.getErrorMessage()
+    if "certificate verify failed" in text:
+        return ("the server's certificate is not one this client trusts (a self-signed one needs --ca with "
+                "the server's certificate file)")
+    if "certificate has expired" in text:
+        return "the server's certificate has expired"
+    if "alert" in text or "handshake failure" in text:
+        return f"the server refused the TLS handshake ({text})"
+    return text
+
+
 class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
     MAX_LENGTH = MAX_FRAME
     client: ChatClient
@@ -103,7 +121,7 @@ class ChatClientProtocol(Int32StringReceiver, TimeoutMixin):
             if "wrong version number" in why or "packet length too long" in why:
                 why = "the server does not speak TLS on this port: connect without --tls, or to its TLS port"
             else:
-                why = f"TLS failed, the server was not verified and nothing was sent: {why}"
+                why = f"TLS failed: {tls_problem(reason)}; nothing was sent"
         elif not tls and not self.heard:
             why = (f"the server closed the connection without a word ({why}): if this is its TLS port, "
                    "connect with --tls")
