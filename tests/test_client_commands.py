@@ -5,7 +5,8 @@ import time
 from twisted.trial.unittest import SynchronousTestCase
 
 from chat.client import commands as c
-from chat.client.logon import LogonForm
+from chat.client.logon import LogonForm, split_server, tcp_port
+from chat.client.main import endpoint_description
 from chat.client.render import Event, NickColors, Span, ansi, cells, input_window, nick_color, plain, sanitize, styled
 
 
@@ -82,6 +83,21 @@ class LogonFormTests(SynchronousTestCase):
         self.assertIsNone(form.answer("7"))
         self.assertIsNone(form.prompt())
         self.assertEqual(form.values, {"server": "localhost", "nick": "alice", "port": 7})
+
+    def test_a_server_may_be_given_as_host_and_tcp_port(self) -> None:
+        """Issue 28: HOST:PORT was refused at the logon prompt; only 1500+N could be reached."""
+        form = LogonForm()
+        self.assertEqual(form.prompt(), "Server [localhost]: ")
+        self.assertIn("1 to 65535", form.answer("chat.example.org:70000") or "")
+        self.assertIsNone(form.answer("chat.example.org:6000"))
+        self.assertIsNone(form.answer("alice"))
+        self.assertIsNone(form.prompt(), "the port is known: no port number asked")
+        self.assertEqual(form.values, {"server": "chat.example.org", "tcp_port": 6000, "nick": "alice"})
+        self.assertEqual(tcp_port(form.values), 6000)
+        self.assertEqual(endpoint_description(LogonForm(server="[::1]:6001", nick="a").values),
+                         r"tcp:host=\:\:1:port=6001")
+        self.assertEqual(tcp_port(LogonForm(server="localhost", port=3, nick="a").values), 1503, "1500+N as ever")
+        self.assertEqual(split_server("::1"), ("::1", None), "a bare IPv6 address has no port")
 
     def test_given_values_skip_questions(self) -> None:
         form = LogonForm(server="h", nick=None, port=3)

@@ -449,6 +449,13 @@ def test_a_config_file_holds_the_defaults_people_retype(server: ServerProcess, t
                           input=b"/quit\n", capture_output=True, timeout=TIMEOUT, env=env)
     assert done.returncode == 0, done
     assert watcher.recv_until(lambda m: m.get("code") == 1)[-1]["nick"] == "lee", "joined both rooms as lee"
+    # Issue 28: the server as HOST:PORT (any TCP port), or an endpoint, in the config file too.
+    for nick, where in (("mia", f'server = "127.0.0.1:{server.port}"'),
+                        ("noa", f'endpoint = "tcp:host=127.0.0.1:port={server.port}"')):
+        (tmp_path / "chat" / "client.toml").write_text(f'{where}\nnick = "{nick}"\nrooms = ["dev"]\n')
+        done = subprocess.run(CLIENT, input=b"/quit\n", capture_output=True, timeout=TIMEOUT, env=env)
+        assert done.returncode == 0, done
+        assert watcher.recv_until(lambda m: m.get("code") == 1)[-1]["nick"] == nick, where
 
 
 def test_a_window_per_room_and_conversation_with_an_activity_bar(server: ServerProcess,

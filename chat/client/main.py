@@ -23,10 +23,10 @@ from twisted.python import usage
 
 from chat.client.app import ChatClient, Phase
 from chat.client.log import LoggedView
-from chat.client.logon import LogonForm, check_port_number, check_server, checked_nick
+from chat.client.logon import LogonForm, check_port_number, checked_nick, split_server, tcp_port
 from chat.client.protocol import ChatClientFactory
 from chat.client.render import Event
-from chat.message import BASE_PORT, DEFAULT_ROOM, PALETTE
+from chat.message import DEFAULT_ROOM, PALETTE
 from chat.names import ChatError, check_room
 
 
@@ -39,7 +39,8 @@ class Options(usage.Options):
         "message per line and prints one received line per line."
     )
     optParameters = [
-        ["server", "s", None, "server host name or address (asked if absent; default localhost)"],
+        ["server", "s", None, "server host name or address, or HOST:PORT for any TCP port (asked if absent; "
+                              "default localhost)"],
         ["nick", "n", None, "nickname (asked if absent)"],
         ["port", "p", None, "port number N from 0 to 1499: the server's TCP port 1500+N (asked if absent)"],
         ["endpoint", "e", None, "client endpoint description, e.g. tcp:host=example.org:port=1500 (replaces --server and --port)"],
@@ -62,8 +63,9 @@ class Options(usage.Options):
 
     def read_config(self, path: Path, required: bool) -> None:
         """
-        Defaults from a TOML file, for what people retype: server, port,
-        nick, tls, ca, rooms, highlight, text-color, reconnect, log-dir.
+        Defaults from a TOML file, for what people retype: server (HOST or
+        HOST:PORT), port, endpoint, nick, tls, ca, rooms, highlight,
+        text-color, reconnect, log-dir.
         The command line wins over it.
         """
         try:
@@ -75,11 +77,12 @@ class Options(usage.Options):
             return
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise usage.UsageError(f"cannot read the config file {path}: {e}") from None
-        known = {"server", "port", "nick", "tls", "ca", "rooms", "highlight", "text-color", "reconnect", "log-dir"}
+        known = {"server", "port", "endpoint", "nick", "tls", "ca", "rooms", "highlight", "text-color", "reconnect",
+                 "log-dir"}
         unknown = sorted(set(config) - known)
         if unknown:
             raise usage.UsageError(f"{path}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
-        for key in ("server", "nick", "ca", "text-color", "log-dir"):
+        for key in ("server", "endpoint", "nick", "ca", "text-color", "log-dir"):
             if key in config:
                 self[key] = str(config[key])
         if "port" in config:
@@ -118,7 +121,7 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         try:
             if self["server"] is not None:
-                self["server"] = check_server(self["server"])
+                split_server(self["server"])  # HOST, or HOST:PORT (the logon form takes the port from it)
             if self["port"] is not None:
                 self["port"] = check_port_number(self["port"])
             if self["nick"] is not None:
@@ -141,7 +144,7 @@ class Options(usage.Options):
 
 def endpoint_description(values: dict[str, object]) -> str:
     host = str(values["server"]).replace(":", r"\:")
-    return f"tcp:host={host}:port={BASE_PORT + int(values['port'])}"  # type: ignore[call-overload]
+    return f"tcp:host={host}:port={tcp_port(values)}"
 
 
 def read_password(options: Options) -> str | None:
@@ -161,7 +164,7 @@ def make_endpoint(reactor: object, options: Options, values: dict[str, object]) 
         return endpoints.clientFromString(reactor, options["endpoint"])
     if not options["tls"]:
         return endpoints.clientFromString(reactor, endpoint_description(values))
-    host, port = str(values["server"]), BASE_PORT + int(values["port"])  # type: ignore[call-overload]
+    host, port = str(values["server"]), tcp_port(values)
     trust = ssl.Certificate.loadPEM(Path(options["ca"]).read_bytes()) if options["ca"] else ssl.platformTrust()
     tls_options = ssl.optionsForClientTLS(host, trustRoot=trust)
     return endpoints.wrapClientTLS(tls_options, endpoints.HostnameEndpoint(reactor, host, port))
