@@ -96,6 +96,9 @@ class ChatTerminal(Windows, EditedLine):
         self._burst: list[str] = []
         self._burst_call: IDelayedCall | None = None
         self._pasted: list[str] | None = None
+        # Keys typed while the paste question is asked, gathered for a turn: one key alone is the answer.
+        self._paste_keys: list[object] = []
+        self._paste_call: IDelayedCall | None = None
 
     # -- layout --------------------------------------------------------------
 
@@ -266,10 +269,10 @@ class ChatTerminal(Windows, EditedLine):
             self._redraw = self.clock.callLater(0, self._draw_later)
 
     def connectionLost(self, reason: object) -> None:
-        for call in (self._redraw, self._burst_call):
+        for call in (self._redraw, self._burst_call, self._paste_call):
             if call is not None and call.active():
                 call.cancel()
-        self._redraw = self._burst_call = None
+        self._redraw = self._burst_call = self._paste_call = None
         super().connectionLost(reason)
         if self._closed is not None:
             self._closed()
@@ -310,6 +313,9 @@ class ChatTerminal(Windows, EditedLine):
                 self.client.quit("", now=True)
             else:
                 self.finish(0)
+            return
+        if self._pasted is not None:
+            self._paste_key(keyID)
             return
         if keyID == CTRL_L:
             self._layout()
@@ -363,9 +369,6 @@ class ChatTerminal(Windows, EditedLine):
                 self._print([Span("!! " + why, color="red", bold=True)])
             self._ask_or_start()
             return
-        if self._pasted is not None:
-            self._answer_paste(text)
-            return
         if self.client.asking_nick:
             self._set_prompt("> ")
         else:
@@ -383,7 +386,22 @@ class ChatTerminal(Windows, EditedLine):
             return
         self._pasted = lines
         self.show(Event("info", f"you pasted {len(lines)} lines; they are sent as text (commands too) if you say so"))
-        self._set_prompt(f"Send {len(lines)} pasted lines? (y/n) ")
+        self._set_prompt(f"Send {len(lines)} pasted lines? (y/n, no Enter) ")
+
+    def _paste_key(self, key: object) -> None:
+        """A key while the paste question is asked: the answer if it comes alone in its turn."""
+        self._paste_keys.append(key)
+        if self._paste_call is None:
+            self._paste_call = self.clock.callLater(0, self._paste_keys_read)
+
+    def _paste_keys_read(self) -> None:
+        keys, self._paste_keys, self._paste_call = self._paste_keys, [], None
+        key = keys[0] if len(keys) == 1 else None
+        if isinstance(key, bytes) and key in (b"y", b"Y", b"n", b"N"):
+            self._answer_paste(key.decode("ascii"))
+        elif len(keys) > 1:
+            # Another paste, not an answer: nothing of it is sent, and the question stands.
+            self.show(Event("info", "that looked like another paste: it was ignored; answer y or n"))
 
     def _answer_paste(self, answer: str) -> None:
         lines, self._pasted = self._pasted or [], None
