@@ -246,15 +246,27 @@ class History:
             sql = "SELECT body FROM messages WHERE room_key = ? AND id < ? ORDER BY id DESC LIMIT ?"
             args = (key, before if before is not None else 2**62, limit + 1)
 
-        def read(cursor: Any) -> tuple[Sequence[What], bool]:
+        def read(cursor: Any) -> tuple[Sequence[What], bool, int]:
             bodies = [row[0] for row in cursor.execute(sql, args).fetchall()]
             more = len(bodies) > limit
             bodies = bodies[:limit]
             if after is None:
                 bodies.reverse()
-            return [from_body(b) for b in bodies], more
+            lines = []
+            for body in bodies:
+                try:
+                    lines.append(from_body(body))
+                except ProtocolError:
+                    continue  # a damaged row: skipped (and counted), the page goes on
+            return lines, more, len(bodies) - len(lines)
 
-        return self.reader.runInteraction(read)
+        def read_back(page: tuple[Sequence[What], bool, int]) -> tuple[Sequence[What], bool]:
+            lines, more, skipped = page
+            if skipped:
+                self.log.warn("{n} stored lines of {room} could not be read and were skipped", n=skipped, room=room)
+            return lines, more
+
+        return self.reader.runInteraction(read).addCallback(read_back)
 
     def prune(self, keep: int, older_than_ms: int | None,
               private_older_than_ms: int | None = None) -> defer.Deferred[int]:

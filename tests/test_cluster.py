@@ -159,3 +159,25 @@ async def test_what_the_release_before_records_stored_in_redis_replays_the_same(
         assert [(e.msg.id, e.msg.text) for e in page.events][-1] == (4, "after the upgrade"), "ids go on"
     finally:
         await chat.stop()
+
+
+def test_an_entry_the_node_cannot_read_is_skipped_and_the_room_goes_on() -> None:
+    """A damaged entry, or a newer release's record, once stopped the reader for every room (an exception)."""
+    from twisted.logger import globalLogPublisher
+
+    node, room, member, old, joiner, new = _node_with_a_room()
+    seen: list[str] = []
+
+    def observe(event: dict[str, object]) -> None:
+        seen.append(str(event.get("log_format", "")))
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        node._room_entry("lobby", _entry(1))
+        node._room_entry("lobby", {"m": '{"v": 2, "t": "hologram"}', "n": "2"})
+        node._room_entry("lobby", {"m": "not json", "n": "3"})
+        node._room_entry("lobby", _entry(4))
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    assert [f["text"] for f in old.frames] == ["entry 1", "entry 4"]
+    assert sum("cannot read" in f for f in seen) == 2, "each skipped entry is logged"

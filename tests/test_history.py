@@ -310,6 +310,18 @@ def test_a_stored_row_is_checked_like_any_input() -> None:
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_damaged_row_is_skipped_and_the_page_goes_on(tmp_path: Path) -> None:
+    store = History(tmp_path)
+    try:
+        await store.append([line("lobby", i) for i in range(1, 4)])
+        await store.pool.runOperation("UPDATE messages SET body = '{\"v\": 9}' WHERE id = 2")
+        lines, more = await store.page("lobby", limit=10)
+        assert [m.id for m in lines] == [1, 3] and not more  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_database_of_the_release_before_records_is_migrated_and_replays_the_same(tmp_path: Path) -> None:
     shutil.copy(V0_DATABASE, tmp_path / "history.sqlite3")
     store = History(tmp_path)

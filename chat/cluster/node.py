@@ -30,9 +30,8 @@ from chat.adapters import redis_reconnect_delays
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
 from chat.cluster.heartbeat import UNREGISTERED, ClusterUnavailable, Heartbeat
-from chat.cluster.reader import RoomReader, _fields, _PendingJoin, _stream_key
+from chat.cluster.reader import RoomReader, _fields, _PendingJoin, _stream_key, _what_of
 from chat.core.events import Event, Left, Private, Said, TopicIs, TopicSet, What, from_record, record, record_body
-from chat.history import from_body
 from chat.lookalike import look_keys
 from chat.names import ChatError, fold
 from chat.core.ledger import ILedger
@@ -429,5 +428,6 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         entries = entries[:limit]
         if after is None:
             entries.reverse()
-        return [from_body(_fields(flat)["m"]) for _, flat in entries], more
+        lines = (_what_of(_fields(flat)["m"], history=True) for _, flat in entries)
+        return [line for line in lines if line is not None], more
 

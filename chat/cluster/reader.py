@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet import defer, task
+from twisted.logger import Logger
 
 from chat.cluster.base import NodeBase
-from chat.core.events import Event, MemberList, ReplayEnd, RoomNotice, from_record
-from chat.history import from_body
+from chat.core.events import Event, MemberList, ReplayEnd, RoomNotice, What, from_record
+from chat.message import ProtocolError
 from chat.names import fold
 from chat.state import Room, User
 
@@ -42,9 +43,26 @@ def _fields(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def _event_of(body: str) -> Event:
-    """An entry's record, as the event its recipients get."""
-    return Event(from_record(body))
+_log = Logger()
+
+
+def _what_of(body: str, history: bool = False) -> What | None:
+    """
+    An entry's record, or None (logged) if this node cannot read it (a
+    damaged entry, a newer release's record): that entry is skipped, and
+    the room goes on, rather than the reader stopping for every room.
+    """
+    try:
+        return from_record(body, history)
+    except ProtocolError as e:
+        _log.warn("an entry this node cannot read was skipped ({why}): {body}", why=e.text, body=body[:200])
+        return None
+
+
+def _event_of(body: str, history: bool = False) -> Event | None:
+    """An entry's record, as the event its recipients get (None: unreadable, skipped)."""
+    what = _what_of(body, history)
+    return None if what is None else Event(what)
 
 
 @dataclass
@@ -63,7 +81,9 @@ class _PendingJoin:
     topic: str = ""
 
 
-def _deliver(recipients: Any, event: Event) -> None:
+def _deliver(recipients: Any, event: Event | None) -> None:
+    if event is None:
+        return  # an entry this node could not read (logged)
     for user in recipients:
         user.client.deliver(event)
 
@@ -197,11 +217,12 @@ class RoomReader(NodeBase):
         client = joined.user.client
         names = tuple(sorted(joined.names, key=fold))
         client.deliver(Event(MemberList(room.name, names)))
-        if joined.topic:
-            client.deliver(_event_of(joined.topic))
+        events = [_event_of(joined.topic)] if joined.topic else []
         newest = joined.history[:self.replay]  # the script read one more: are there more?
-        for _, flat in reversed(newest):
-            client.deliver(Event(from_body(_fields(flat)["m"])))
+        events += [_event_of(_fields(flat)["m"], history=True) for _, flat in reversed(newest)]
+        for event in events:
+            if event is not None:
+                client.deliver(event)
         # The end marker comes even without a replay (--history-replay 0): a client can wait for it.
         client.deliver(Event(ReplayEnd(room.name, len(joined.history) > self.replay)))
 
@@ -209,6 +230,8 @@ class RoomReader(NodeBase):
         if "m" not in fields:
             return  # a wake-up
         event = _event_of(fields["m"])
+        if event is None:
+            return
         target = self.users.get(fields["r"])
         sender = self.users.get(fields["s"])
         if target is not None:
