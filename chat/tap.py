@@ -13,21 +13,21 @@ from pathlib import Path
 
 from twisted.application import service
 from twisted.cred import credentials, strcred
-from twisted.internet import defer, endpoints
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
+from twisted.internet import defer
+from twisted.internet.interfaces import IReactorCore
 from twisted.application.internet import TimerService
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.python.failure import Failure
 
 from chat.accounts import Accounts
 from chat.cluster.address import RedisAddress
 from chat.limits import Limits
+from chat.listening import FrontEndService
 from chat.core.ledger import ILedger
 from chat.core.service import ChatService
 from chat.local import LocalLedger
 from chat.message import BASE_PORT, MAX_PORT_NUMBER
-from chat.frontend import AddressCounts, FrontEndFactory
+from chat.frontend import AddressCounts
 from chat.history import StoreError, check_store
 from chat.irc import IRCFactory
 from chat.server import ChatServerFactory
@@ -312,82 +312,6 @@ class ChatServer(service.MultiService):
             await defer.maybeDeferred(child.stopService)
 
 
-class ListeningService(service.Service):
-    """
-    Listens on each endpoint for one front end.  The ports are bound at
-    once (in C{privilegedStartService}, so that a port in use stops twistd
-    with the reason) but accept nobody until the backend is ready; on stop,
-    the ports close, then the front end says goodbye to its clients.
-    """
-
-    log = Logger()
-
-    def __init__(self, reactor: IReactorCore, descriptions: Sequence[str], factory: FrontEndFactory,
-                 ready: Callable[[], defer.Deferred[None]], what: str = "chat server",
-                 listen_with: IProtocolFactory | None = None) -> None:
-        self.what = what
-        #: What the ports accept connections with, if not the front end's factory itself (the web's Site).
-        self.listen_with = listen_with or factory
-        self.reactor = reactor
-        self.descriptions = list(descriptions)
-        self.factory = factory
-        self.ready = ready
-        self.ports: list[IListeningPort] = []
-
-    def privilegedStartService(self) -> None:
-        for description in self.descriptions:
-            endpoint = endpoints.serverFromString(self.reactor, description)
-            result: list[object] = []
-            endpoint.listen(self.listen_with).addBoth(result.append)
-            if result and isinstance(result[0], Failure):
-                raise CannotListen(f"cannot listen on {description}: {result[0].getErrorMessage()}")
-            port = result[0]
-            assert IListeningPort.providedBy(port)
-            stop_reading = getattr(port, "stopReading", None)
-            if stop_reading is not None:
-                stop_reading()  # connections wait in the backlog until the backend is ready
-            self.ports.append(port)
-        super().privilegedStartService()
-
-    def startService(self) -> None:
-        super().startService()
-        d = self.ready()
-        d.addCallback(lambda _: self._accept())
-        d.addErrback(lambda f: self.log.failure("the chat backend did not start", f))
-
-    def _accept(self) -> None:
-        for port, description in zip(self.ports, self.descriptions):
-            start_reading = getattr(port, "startReading", None)
-            if start_reading is not None and port.connected:  # type: ignore[attr-defined]
-                start_reading()
-            address = port.getHost()
-            self.log.info(
-                "{what} listening on {host}:{port} ({description})", what=self.what,
-                host=getattr(address, "host", address), port=getattr(address, "port", ""),
-                description=description,
-            )
-
-    def address(self) -> str:
-        """HOST:PORT of the first listener."""
-        if not self.ports:
-            return ""
-        address = self.ports[0].getHost()
-        return f"{getattr(address, 'host', address)}:{getattr(address, 'port', '')}"
-
-    async def _stop(self) -> None:
-        await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in self.ports])
-        self.ports = []
-        await self.factory.shutdown()
-
-    def stopService(self) -> defer.Deferred[None]:
-        super().stopService()
-        return defer.Deferred.fromCoroutine(self._stop())
-
-
-class CannotListen(Exception):
-    """A listening port could not be opened (in use, not allowed...)."""
-
-
 def limits_from(options: Options) -> Limits:
     return Limits(
         max_outgoing=options["max-outgoing"], max_queued=options["max-queued"], max_clients=options["max-clients"],
@@ -427,7 +351,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     server.max_clients = options["max-clients"]
     server.front_ends = 1 + bool(options["irc-endpoint"]) + bool(options["web-endpoint"])
     # The native listeners, once made: a cluster node told no --advertise says it is where they listen.
-    native: list[ListeningService] = []
+    native: list[FrontEndService] = []
     ledger = ledger_from(options, reactor, lambda: native[0].address() if native else "")
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
     chat = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]
@@ -441,12 +365,12 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     if options["redis"] is not None:
         features.append("CLUSTER")
     factory.features = tuple(features)
-    listeners = ListeningService(reactor, options["endpoint"], factory, chat.when_ready)
+    listeners = FrontEndService(reactor, options["endpoint"], factory, chat.when_ready)
     listeners.setServiceParent(server)
     native.append(listeners)
     if options["irc-endpoint"]:
         irc = IRCFactory(chat, reactor, limits_from(options), addresses)
-        ListeningService(reactor, options["irc-endpoint"], irc, chat.when_ready, "IRC front end").setServiceParent(server)
+        FrontEndService(reactor, options["irc-endpoint"], irc, chat.when_ready, "IRC front end").setServiceParent(server)
         irc_sweeper = TimerService(SWEEP_INTERVAL, irc.sweep)
         irc_sweeper.clock = reactor
         irc_sweeper.setServiceParent(server)
@@ -456,7 +380,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
 
         web = WebChatFactory(chat, reactor, limits_from(options), addresses)  # type: ignore[arg-type]
         web.features = factory.features
-        ListeningService(reactor, options["web-endpoint"], web, chat.when_ready, "web front end",
+        FrontEndService(reactor, options["web-endpoint"], web, chat.when_ready, "web front end",
                          listen_with=web_site(web, options["web-origin"], options["web-host"])).setServiceParent(server)
         web_sweeper = TimerService(SWEEP_INTERVAL, web.sweep)
         web_sweeper.clock = reactor
