@@ -1,26 +1,33 @@
 """
-Registered nicknames through twisted.cred: a registered nickname is taken
-only with its password; others stay free unless accounts are required.
-Checkers come from twistd's C{--auth} convention (twisted.cred.strcred),
-e.g. C{--auth file:passwords.txt} with lines C{nick:password}.
+Accounts: registered nicknames and the rules around them.  A registered
+nickname is taken only with its password, on every front end.  Accounts
+come from two places: the ones people register themselves, kept in the
+chat's own store (L{chat.core.accountbook}: SQLite beside the history, or
+Redis in a cluster), and the operator's read-only password files through
+twisted.cred (twistd's C{--auth file:passwords.txt}, lines C{nick:password}).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet import defer, task
+from twisted.internet import defer, task, threads
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from chat.adapters import password_file_users
+from chat.core.accountbook import Account, IAccountStore, name_keys
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
-from chat.names import ChatError, fold
+from chat.names import ChatError, check_nick, fold
+from chat.passwords import COST, hash_password, verify_password, weakness
+
+_T = TypeVar("_T")
 
 #: Seconds before a wrong password is answered: a person's typo costs a moment.
 WRONG_PASSWORD_DELAY = 2.0
@@ -30,11 +37,16 @@ WRONG_PASSWORD_DELAY = 2.0
 #: before the answer, is no faster.
 ATTEMPT_BURST = 5
 ATTEMPT_INTERVAL = 20.0
+#: The same for one address, over every nickname it tries.
+ADDRESS_ATTEMPT_BURST = 10
+ADDRESS_ATTEMPT_INTERVAL = 10.0
 #: An attempt that would wait longer than this for its turn is refused (well
 #: within the default logon timeout, which counts from the connection).
 MAX_ATTEMPT_WAIT = 20.0
-#: Most nicknames whose attempts are remembered (a checker that cannot list
-#: its users guards every nickname).
+#: Accounts one address may register per hour (and at once).
+REGISTRATIONS_PER_HOUR = 3
+#: Most nicknames (or addresses) whose attempts are remembered (a checker
+#: that cannot list its users guards every nickname).
 MAX_TRACKED = 10_000
 
 # A password file's names, read again only when the file changes; the last
@@ -90,41 +102,59 @@ def _unreadable(checker: ICredentialsChecker) -> bool:
         return True
 
 
+def _in_reactor_threads(f: Callable[..., _T], *args: Any) -> defer.Deferred[_T]:
+    from twisted.internet import reactor
+
+    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)  # type: ignore[arg-type,attr-defined]
+
+
 class Accounts:
+    """
+    Who may take which nickname.  C{store} gives the chat's account store
+    (it opens with the ledger, so it is asked for each time); C{in_thread}
+    runs a password hash off the reactor thread.
+    """
+
     log = Logger()
 
     def __init__(self, checkers: Sequence[ICredentialsChecker], clock: IReactorTime,
-                 required: bool = False, delay: float = WRONG_PASSWORD_DELAY) -> None:
+                 required: bool = False, delay: float = WRONG_PASSWORD_DELAY,
+                 store: Callable[[], IAccountStore | None] = lambda: None, registration: bool = True,
+                 in_thread: Callable[..., defer.Deferred[Any]] = _in_reactor_threads,
+                 cost: tuple[int, int, int] = COST, registrations_per_hour: int = REGISTRATIONS_PER_HOUR) -> None:
         self.checkers = list(checkers)
         self.clock = clock
         self.required = required
         self.delay = delay
-        # Per account: its password attempts, as a token bucket.
+        self.store = store
+        self.registration = registration
+        self.in_thread = in_thread
+        self.cost = cost
+        # Per account, and per address: password attempts, as token buckets.
         self._attempts = BucketTable(1 / ATTEMPT_INTERVAL, ATTEMPT_BURST, MAX_TRACKED)
+        self._address_attempts = BucketTable(1 / ADDRESS_ATTEMPT_INTERVAL, ADDRESS_ATTEMPT_BURST, MAX_TRACKED)
+        self._registrations = BucketTable(registrations_per_hour / 3600, registrations_per_hour, MAX_TRACKED)
 
-    def _turn(self, name: bytes, nick: str) -> float:
-        """
-        Count an attempt on C{name}: the seconds it must wait for its turn.
-        Raises L{ChatError} C{try-later} if that is too long.
-        """
-        now = self.clock.seconds()
-        bucket = self._attempts(name, now)
-        wait = bucket.take(now)
-        if wait > MAX_ATTEMPT_WAIT:
-            bucket.give_back()  # not tried: not counted
-            raise ChatError("try-later", f"too many password attempts for {nick}; try again in {int(wait) + 1} s")
-        return wait
+    # -- what is on -------------------------------------------------------------
 
     @property
     def active(self) -> bool:
-        return bool(self.checkers) or self.required
+        """Whether any nickname can be registered (and so need a password)."""
+        return bool(self.checkers) or self.required or self.store() is not None
 
-    def registered_name(self, nick: str) -> bytes | None:
+    @property
+    def registration_open(self) -> bool:
+        """Whether people may register accounts themselves."""
+        return self.registration and self.store() is not None
+
+    # -- finding an account -----------------------------------------------------
+
+    def file_name(self, nick: str) -> bytes | None:
         """
-        The account name for C{nick}, matched case-insensitively as
-        nicknames are, or by looks (C{аlice} with a Cyrillic а is alice's:
-        chat.lookalike), or None.  A checker that cannot list its users is
-        taken to guard every nickname.
+        The operator's account name for C{nick} in a password file, matched
+        case-insensitively as nicknames are, or by looks (C{аlice} with a
+        Cyrillic а is alice's: chat.lookalike), or None.  A checker that
+        cannot list its users is taken to guard every nickname.
         """
         key, looks = fold(nick), look_keys(nick)
         for checker in self.checkers:
@@ -137,19 +167,76 @@ class Accounts:
                     return name if isinstance(name, bytes) else text.encode("utf-8")
         return None
 
-    async def check(self, nick: str, password: str | None) -> None:
-        """Raise L{ChatError} unless C{nick} may be used with C{password}."""
-        name = self.registered_name(nick)
-        if name is None:
-            if self.required:
-                raise ChatError("account-required", "this server only accepts registered nicknames")
-            return
-        if not password:
-            raise ChatError("password-required", f"the nickname {nick} is registered: send its password")
-        wait = self._turn(name, nick)
+    async def _stored(self, nick: str) -> Account | None:
+        store = self.store()
+        if store is None:
+            return None
+        return await store.find(name_keys(nick))
+
+    async def registered(self, nick: str) -> str | None:
+        """The account C{nick} belongs to (however cased or disguised), or None."""
+        name = self.file_name(nick)
+        if name is not None:
+            return name.decode("utf-8", "replace")
+        account = await self._stored(nick)
+        return None if account is None else account.name
+
+    # -- proving one -------------------------------------------------------------
+
+    def _turn(self, table: BucketTable, key: Any, nick: str) -> float:
+        """
+        Count an attempt on C{key}: the seconds it must wait for its turn.
+        Raises L{ChatError} C{try-later} if that is too long.
+        """
+        now = self.clock.seconds()
+        bucket = table(key, now)
+        wait = bucket.take(now)
+        if wait > MAX_ATTEMPT_WAIT:
+            bucket.give_back()  # not tried: not counted
+            raise ChatError("try-later", f"too many password attempts for {nick}; try again in {int(wait) + 1} s")
+        return wait
+
+    async def _wait_turn(self, key: str, nick: str, address: str) -> None:
+        wait = self._turn(self._attempts, key, nick)
+        if address:
+            try:
+                wait = max(wait, self._turn(self._address_attempts, address, nick))
+            except ChatError:
+                self._attempts(key, self.clock.seconds()).give_back()
+                raise
         if wait:
             self.log.info("password attempt for {nick} waits {wait:.0f} s for its turn", nick=nick, wait=wait)
             await task.deferLater(self.clock, wait, lambda: None)
+
+    async def check(self, nick: str, password: str | None, address: str = "") -> str | None:
+        """
+        The account C{nick} is proved for with C{password} (None: the
+        nickname is nobody's).  Raises L{ChatError} unless C{nick} may be
+        used with C{password}.
+        """
+        name = self.file_name(nick)
+        account = None if name is not None else await self._stored(nick)
+        if name is None and account is None:
+            if self.required:
+                raise ChatError("account-required", "this server only accepts registered nicknames")
+            return None
+        if not password:
+            raise ChatError("password-required", f"the nickname {nick} is registered: send its password")
+        key = "f:" + fold(name.decode("utf-8", "replace")) if name is not None else "a:" + account.key  # type: ignore[union-attr]
+        await self._wait_turn(key, nick, address)
+        if account is not None:
+            if await self.in_thread(verify_password, password, account.hash):
+                self._attempts.forget(key)  # the owner is in: a fresh allowance
+                return account.name
+        elif name is not None and await self._check_files(name, password):
+            self._attempts.forget(key)
+            return name.decode("utf-8", "replace")
+        self.log.info("wrong password for {nick}", nick=nick)
+        if self.delay:
+            await task.deferLater(self.clock, self.delay, lambda: None)
+        raise ChatError("bad-password", f"wrong password for {nick}")
+
+    async def _check_files(self, name: bytes, password: str) -> bool:
         if any(_unreadable(c) for c in self.checkers):
             raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later")
         # Checkers keep names as bytes (file:) or as text (memory:): ask in both.
@@ -159,10 +246,64 @@ class Accounts:
             for credentials in tries:
                 try:
                     await defer.maybeDeferred(checker.requestAvatarId, credentials)
-                    self._attempts.forget(name)  # the owner is in: a fresh allowance
-                    return
+                    return True
                 except UnauthorizedLogin:
                     continue
-        self.log.info("wrong password for {nick}", nick=nick)
-        await task.deferLater(self.clock, self.delay, lambda: None)
-        raise ChatError("bad-password", f"wrong password for {nick}")
+        return False
+
+    # -- changing them -------------------------------------------------------------
+
+    def _writable(self) -> IAccountStore:
+        store = self.store()
+        if store is None:
+            raise ChatError("registration-closed", "this server keeps no accounts of its own")
+        return store
+
+    async def register(self, nick: str, password: str, address: str = "") -> str:
+        """Register C{nick} (the caller's own nickname) with C{password}: the account's name."""
+        store = self._writable()
+        if not self.registration:
+            raise ChatError("registration-closed", "registration is closed on this server; ask its operator")
+        nick = check_nick(nick)
+        why = weakness(password)
+        if why is not None:
+            raise ChatError("weak-password", why)
+        if self.file_name(nick) is not None or await self._stored(nick) is not None:
+            raise ChatError("already-registered", f"the nickname {nick} (or one that looks like it) is registered")
+        if address:
+            now = self.clock.seconds()
+            bucket = self._registrations(address, now)
+            wait = bucket.take(now)
+            if wait:
+                bucket.give_back()
+                raise ChatError("try-later", f"too many registrations from your address; try again in "
+                                f"{int(wait) // 60 + 1} min")
+        digest = await self.in_thread(hash_password, password, self.cost)
+        account = Account(nick, digest, int(self.clock.seconds() * 1000))
+        if not await store.create(account, name_keys(nick)):
+            raise ChatError("already-registered", f"the nickname {nick} (or one that looks like it) is registered")
+        self.log.info("account {name} registered", name=nick)
+        return nick
+
+    async def _own(self, account_name: str, password: str, address: str) -> tuple[IAccountStore, Account]:
+        """The stored account, once its C{password} is proved again."""
+        store = self._writable()
+        account = await self._stored(account_name)
+        if account is None or fold(account.name) != fold(account_name):
+            raise ChatError("not-registered", "this nickname has no account here (or its account is the operator's)")
+        await self.check(account.name, password, address)
+        return store, account
+
+    async def change_password(self, account_name: str, current: str, new: str, address: str = "") -> None:
+        why = weakness(new)
+        if why is not None:
+            raise ChatError("weak-password", why)
+        store, account = await self._own(account_name, current, address)
+        digest = await self.in_thread(hash_password, new, self.cost)
+        await store.replace(Account(account.name, digest, account.created))
+        self.log.info("account {name}: password changed", name=account.name)
+
+    async def drop(self, account_name: str, password: str, address: str = "") -> None:
+        store, account = await self._own(account_name, password, address)
+        await store.delete(account, name_keys(account.name))
+        self.log.info("account {name} dropped", name=account.name)

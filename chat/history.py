@@ -27,6 +27,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chat.accountdb import SQLiteAccountStore
+from chat.core.accountbook import MemoryAccountStore
 from chat.core.events import RECORD_VERSION, Private, Said, What, from_record, record_body
 from chat.logthrottle import LogThrottle
 from chat.message import ProtocolError
@@ -49,6 +51,14 @@ CREATE TABLE IF NOT EXISTS topics (
 CREATE TABLE IF NOT EXISTS room_ids (
     room_key TEXT PRIMARY KEY,   -- folded room name
     last_id INTEGER NOT NULL     -- newest id the room had when it was last pruned
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    key TEXT PRIMARY KEY,        -- folded account name
+    body TEXT NOT NULL           -- the account record (chat.core.accountbook.Account): a hash, never a password
+);
+CREATE TABLE IF NOT EXISTS account_keys (
+    name_key TEXT PRIMARY KEY,   -- a key the name is found under (chat.core.accountbook.name_keys)
+    key TEXT NOT NULL            -- the account's key
 );
 """
 
@@ -163,6 +173,8 @@ class History:
             "sqlite3", str(self.path), check_same_thread=False, cp_min=1, cp_max=1,
             cp_openfun=_connect_options, cp_noisy=False,
         )
+        #: The accounts people register, in the same database.
+        self.accounts = SQLiteAccountStore(self.reader, self.pool)
 
     def _open(self, data_dir: Path) -> None:
         """Lock the directory, check the database, read what the server starts from."""
@@ -510,6 +522,8 @@ class NoHistory:
     """
 
     def __init__(self) -> None:
+        #: Accounts, for as long as the process runs.
+        self.accounts = MemoryAccountStore()
         self.last_ids: dict[str, int] = {}
         self.topics: dict[str, str] = {}
 

@@ -17,6 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chat.core.accountbook import IAccountStore
 from chat.accounts import Accounts
 from chat.core.events import Event, Private, Problem, ReplayEnd, Said, TopicIs, TopicSet, What, from_record, record_body
 from chat.core.ledger import ILedger
@@ -84,6 +85,11 @@ class LocalLedger(service.Service):
             if isinstance(topic, TopicIs):
                 self.state.topics[key] = topic
                 self.state.emptied_at[key] = now  # every room is empty at start
+
+    @property
+    def account_store(self) -> IAccountStore:
+        """Accounts: in the database beside the history once it is open; without one, in memory."""
+        return self.store.accounts
 
     # -- life ------------------------------------------------------------------
 

@@ -51,6 +51,9 @@ class Code(IntEnum):
     TOPIC = 12
     AWAY = 13
     INFO = 14
+    REGISTER = 15
+    SET_PASSWORD = 16
+    DROP_ACCOUNT = 17
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.
@@ -109,6 +112,7 @@ class CMsg:
     action: bool = False
     notice: bool = False
     password: str | None = field(default=None, repr=False)  # never in logs
+    new_password: str | None = field(default=None, repr=False)  # never in logs
     history: bool = False
     more: bool = False
     before: int | None = None
@@ -121,7 +125,7 @@ class CMsg:
         return DEFAULT_ROOM if self.room is None else self.room
 
 
-_STR_KEYS = ("text", "room", "nick", "to", "color", "error", "password")
+_STR_KEYS = ("text", "room", "nick", "to", "color", "error", "password", "new_password")
 _INT_KEYS = ("id", "ts", "reply_to", "before", "after", "limit")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _header = struct.Struct("!I")
@@ -269,7 +273,7 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
         d["history"] = True
     if msg.more:
         d["more"] = True
-    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to", "password",
+    for key in ("room", "nick", "to", "color", "id", "ts", "error", "reply_to", "password", "new_password",
                 "before", "after", "limit"):
         value = getattr(msg, key)
         if value is not None:

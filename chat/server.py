@@ -260,6 +260,28 @@ class CMsgConnection(Connection):
         """What this server is and allows (docs/protocol.md, code 14): asked for, as a client needs it."""
         self.send(CMsg(Code.INFO, text=self.factory.info))
 
+    def do_register(self, msg: CMsg) -> None:
+        """Register the present nickname (docs/protocol.md, code 15); the answer names the account."""
+        if not msg.password:
+            raise ChatError("bad-request", "registering needs the new account's 'password'")
+        d = self.factory.service.register(self.me, msg.password)
+        self._waiting_for(msg.code, d.addCallback(lambda name: self.send(CMsg(Code.REGISTER, text=name))))
+
+    def do_set_password(self, msg: CMsg) -> None:
+        """A new password for the account the user is logged in to (code 16), once the current one is proved."""
+        if not msg.password or not msg.new_password:
+            raise ChatError("bad-request", "changing a password needs 'password' (the current one) and 'new_password'")
+        d = self.factory.service.change_password(self.me, msg.password, msg.new_password)
+        self._waiting_for(msg.code, d.addCallback(lambda _: self.send(CMsg(Code.SET_PASSWORD))))
+
+    def do_drop_account(self, msg: CMsg) -> None:
+        """Forget the user's account (code 17), once its password is proved."""
+        if not msg.password:
+            raise ChatError("bad-request", "dropping an account needs its 'password'")
+        account = self.me.account
+        d = self.factory.service.drop_account(self.me, msg.password)
+        self._waiting_for(msg.code, d.addCallback(lambda _: self.send(CMsg(Code.DROP_ACCOUNT, text=account or ""))))
+
     def do_ping(self, msg: CMsg) -> None:
         self.send(CMsg(Code.PONG, text=msg.text))
 
@@ -280,6 +302,9 @@ class CMsgConnection(Connection):
         Code.TOPIC: do_topic,
         Code.AWAY: do_away,
         Code.INFO: do_info,
+        Code.REGISTER: do_register,
+        Code.SET_PASSWORD: do_set_password,
+        Code.DROP_ACCOUNT: do_drop_account,
         Code.ERROR: do_nothing,
     }
     _before_logon = frozenset({Code.SENDING_NICKNAME, Code.PING, Code.PONG, Code.LEAVING_CHAT, Code.ERROR,
@@ -310,4 +335,6 @@ class ChatServerFactory(FrontEndFactory):
             tokens.append(f"FLOOD={limits.flood_rate:g}/{limits.flood_burst}")
         if accounts is not None and accounts.active:
             tokens.append("ACCOUNTS-REQUIRED" if accounts.required else "ACCOUNTS")
+            if accounts.registration_open:
+                tokens.append("REGISTER")
         return " ".join([*tokens, *self.features])

@@ -58,11 +58,15 @@ class IClient(Interface):
     def disconnect(error: ChatError) -> None:
         """The backend can no longer keep this user: close with C{error}."""
 
+    host = Attribute("The address the client connects from ('' if it has none, as a UNIX socket's): "
+                     "password attempts and registrations are limited per address.")
+
 
 class IUser(Interface):
     """A logged-on user, as returned by L{IChatService.logon}."""
 
     nick = Attribute("The user's nickname as shown (a rename changes it).")
+    account = Attribute("The account the user proved for its present nickname (its name as registered), or None.")
 
 
 @attrs.frozen
@@ -111,6 +115,18 @@ class IChatService(Interface):
         its rooms are told (code 4 with C{room}), before or after the
         request's result fires.
         """
+
+    def register(user: IUser, password: str) -> Deferred[str]:
+        """
+        Register C{user}'s present nickname as an account with C{password}:
+        the account's name.  The user is then logged in to it.
+        """
+
+    def change_password(user: IUser, current: str, new: str) -> Deferred[None]:
+        """Give the account C{user} is logged in to a new password, once the current one is proved."""
+
+    def drop_account(user: IUser, password: str) -> Deferred[None]:
+        """Forget the account C{user} is logged in to, once its password is proved: the nickname is free again."""
 
     def join(user: IUser, room: str) -> Deferred[None]:
         """

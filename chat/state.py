@@ -34,11 +34,13 @@ MAX_CREATORS = 10_000
 class User:
     """A logged-on user and the connection it is reached through."""
 
-    __slots__ = ("away", "client", "key", "look", "nick", "rooms")
+    __slots__ = ("account", "away", "client", "key", "look", "nick", "rooms")
 
     def __init__(self, nick: str, client: IClient) -> None:
         self.nick = nick
         self.away: str | None = None
+        #: The account the user proved (its password) for the nickname it has now; None: none.
+        self.account: str | None = None
         self.key = fold(nick)
         self.look = look_keys(nick)
         self.client = client

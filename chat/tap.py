@@ -98,6 +98,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["redis", None, None, "join a cluster of nodes sharing the chat through this Redis, e.g. redis://127.0.0.1:6379/0"],
         ["advertise", None, None, "address:port other nodes and operators see for this node (default: its first listening address)"],
         ["cluster-ttl", None, 10.0, "seconds without a heartbeat before the cluster takes a node for dead", float],
+        ["registration", None, "open", "open: people register their nicknames themselves (kept with the history, "
+         "or in Redis); closed: only the operator's accounts (--auth)"],
         ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
     ]
     optFlags = [
@@ -203,6 +205,8 @@ class Options(usage.Options, strcred.AuthOptionMixin):
                 RedisAddress.parse(self["redis"])
             except ValueError as e:
                 raise usage.UsageError(f"--redis: {e}") from None
+        if self["registration"] not in ("open", "closed"):
+            raise usage.UsageError(f"--registration must be open or closed; got {self['registration']}")
         if self["require-accounts"] and not self.get("credCheckers"):
             raise usage.UsageError("--require-accounts needs --auth (e.g. --auth file:passwords.txt)")
         tls = (self["tls-port"], self["tls-cert"], self["tls-key"])
@@ -342,6 +346,9 @@ def ledger_from(options: Options, reactor: IReactorCore, address: Callable[[], s
                        room_days=options["room-days"], prune_every=PRUNE_INTERVAL)
 
 
+log = Logger()
+
+
 def makeService(options: Options, reactor: IReactorCore | None = None) -> service.IService:
     if reactor is None:
         from twisted.internet import reactor as default_reactor
@@ -353,7 +360,10 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     # The native listeners, once made: a cluster node told no --advertise says it is where they listen.
     native: list[FrontEndService] = []
     ledger = ledger_from(options, reactor, lambda: native[0].address() if native else "")
-    accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"])  # type: ignore[arg-type]
+    accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"],  # type: ignore[arg-type]
+                        store=lambda: ledger.account_store, registration=options["registration"] == "open")
+    if options["redis"] is None and options["no-history"] and options["registration"] == "open":
+        log.warn("accounts people register last until the server stops (--no-history keeps nothing on disk)")
     chat = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]
                        max_new_rooms=options["max-new-rooms"])
     chat.setServiceParent(server)

@@ -86,6 +86,15 @@ class FakeService:
     def topic(self, room: str) -> defer.Deferred[Event]:
         return self._call("topic", room)
 
+    def register(self, user: Any, password: str) -> defer.Deferred[str]:
+        return self._call("register", user, password)
+
+    def change_password(self, user: Any, current: str, new: str) -> defer.Deferred[None]:
+        return self._call("change_password", user, current, new)
+
+    def drop_account(self, user: Any, password: str) -> defer.Deferred[None]:
+        return self._call("drop_account", user, password)
+
     def barrier(self) -> defer.Deferred[None]:
         return self._call("barrier")
 
@@ -93,6 +102,7 @@ class FakeService:
 class FakeUser:
     def __init__(self, nick: str) -> None:
         self.nick = nick
+        self.account: str | None = None
 
     @property
     def key(self) -> str:

@@ -15,6 +15,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
+from chat.core.accountbook import MemoryAccountStore
 from chat.core.events import Event
 from chat.history import MAX_PAGE, Row, from_body
 from chat.limits import MAX_OUTGOING
@@ -27,6 +28,8 @@ from chat.service import IChatService, IClient, IUser
 @implementer(IClient)
 class Recorder:
     """A client that keeps every frame it is sent, through the real L{Outbox}."""
+
+    host = "127.0.0.1"
 
     def __init__(self, flusher: TurnFlusher) -> None:
         self.data = b""
@@ -76,6 +79,7 @@ class ManualStore:
         self.topics: dict[str, str] = {}
         self.closed = False
         self.failing = False
+        self.accounts = MemoryAccountStore()
 
     def append_rows(self, rows: list[Row]) -> defer.Deferred[None]:
         d: defer.Deferred[None] = defer.Deferred()

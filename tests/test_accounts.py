@@ -123,10 +123,10 @@ class FileAccountsTests(SynchronousTestCase):
         path = Path(tempfile.mkdtemp()) / "passwords.txt"
         path.write_text("Alice:secret\nbob:pw\n")
         accounts = Accounts([FilePasswordDB(str(path))], MemoryReactorClock())
-        self.assertEqual(accounts.registered_name("alice"), b"Alice")
-        self.assertIsNone(accounts.registered_name("carol"))
+        self.assertEqual(accounts.file_name("alice"), b"Alice")
+        self.assertIsNone(accounts.file_name("carol"))
         path.write_text("Alice:secret\nbob:pw\ncarol:new\n")
-        self.assertEqual(accounts.registered_name("CAROL"), b"carol", "a changed file is read again")
+        self.assertEqual(accounts.file_name("CAROL"), b"carol", "a changed file is read again")
 
     def test_a_password_file_that_goes_away_unregisters_nobody(self) -> None:
         """It fails closed: the last good copy still says who is registered, and passwords wait."""
@@ -207,3 +207,97 @@ def test_terminal_asks_for_the_password_without_echoing_it(tmp_path: Path) -> No
     finally:
         me.close()
         server.kill()
+
+
+class RegistrationInServerTests(SynchronousTestCase):
+    """Codes 15, 16 and 17 (docs/protocol.md), over StringTransport."""
+
+    def setUp(self) -> None:
+        from tests.test_passwords import CHEAP
+        from tests.test_registration import in_thread_now
+
+        self.clock = MemoryReactorClock()
+        chat = local_chat(self.clock)
+        self.accounts = Accounts([], self.clock, store=lambda: chat.ledger.account_store,  # type: ignore[attr-defined]
+                                 in_thread=in_thread_now, cost=CHEAP)
+        chat.accounts = self.accounts
+        self.factory = ChatServerFactory(chat, self.clock, Limits(flood_rate=0))
+        self.port = 1
+
+    def connect(self, nick: str | None = None, password: str | None = None) -> Client:
+        self.port += 1
+        c = Client(self.factory, self.port)
+        if nick is not None:
+            c.send(code=4, text=nick, **({"password": password} if password else {}))
+            self.assertEqual(c.received()[-1], {"code": 4, "text": nick, "nick": nick})
+        return c
+
+    def test_info_says_registration_is_open(self) -> None:
+        c = self.connect()
+        c.send(code=14)
+        self.assertIn("REGISTER", c.received()[0]["text"].split())
+        self.accounts.registration = False
+        c.send(code=14)
+        self.assertNotIn("REGISTER", c.received()[0]["text"].split())
+
+    def test_register_then_log_on_with_the_password_only(self) -> None:
+        alice = self.connect("alice")
+        alice.send(code=15, password="wonderland")
+        self.assertEqual(alice.received(), [{"code": 15, "text": "alice"}])
+        alice.drop()
+        stranger = self.connect()
+        stranger.send(code=4, text="alice")
+        self.assertEqual(stranger.received()[0]["error"], "password-required")
+        self.connect("alice", "wonderland")
+
+    def test_a_wrong_password_is_answered_after_the_delay(self) -> None:
+        self.connect("alice").send(code=15, password="wonderland")
+        c = self.connect()
+        c.send(code=4, text="alice", password="not-the-one")
+        self.assertEqual(c.received(), [], "nothing before the delay")
+        self.clock.advance(WRONG_PASSWORD_DELAY)
+        self.assertEqual(c.received()[0]["error"], "bad-password")
+
+    def test_register_refusals_are_errors_that_say_why(self) -> None:
+        c = self.connect()
+        c.send(code=15, password="wonderland")
+        self.assertEqual(c.received()[0]["error"], "not-logged-on")
+        c = self.connect("bob")
+        c.send(code=15)
+        got = c.received()[0]
+        self.assertEqual((got["error"], got["reply_to"]), ("bad-request", 15))
+        c.send(code=15, password="short")
+        got = c.received()[0]
+        self.assertEqual((got["error"], got["reply_to"]), ("weak-password", 15))
+        self.assertIn("at least 8", got["text"])
+
+    def test_change_the_password_then_drop_the_account(self) -> None:
+        alice = self.connect("alice")
+        alice.send(code=16, password="x", new_password="looking-glass")
+        self.assertEqual(alice.received()[0]["error"], "not-registered")
+        alice.send(code=15, password="wonderland")
+        alice.received()
+        alice.send(code=16, password="wonderland", new_password="looking-glass")
+        self.assertEqual(alice.received(), [{"code": 16}])
+        alice.send(code=17, password="looking-glass")
+        self.assertEqual(alice.received(), [{"code": 17, "text": "alice"}])
+        alice.drop()
+        self.connect("alice")  # anyone's again
+
+    def test_passwords_never_reach_the_log(self) -> None:
+        from twisted.logger import globalLogPublisher
+
+        seen: list[str] = []
+        observer = lambda event: seen.append(repr(event))  # noqa: E731
+        globalLogPublisher.addObserver(observer)
+        try:
+            alice = self.connect("alice")
+            alice.send(code=15, password="wonderland-secret")
+            alice.send(code=16, password="wonderland-secret", new_password="glass-secret")
+            alice.send(code=16, password="bad-secret-guess", new_password="other-secret")
+            self.clock.advance(WRONG_PASSWORD_DELAY)
+        finally:
+            globalLogPublisher.removeObserver(observer)
+        self.assertTrue(any("registered" in s for s in seen))
+        for secret in ("wonderland-secret", "glass-secret", "bad-secret-guess", "other-secret"):
+            self.assertFalse(any(secret in s for s in seen), secret)

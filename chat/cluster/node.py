@@ -26,6 +26,7 @@ from twisted.internet import defer, interfaces, task
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chat.cluster.accounts import RedisAccountStore
 from chat.adapters import redis_reconnect_delays
 from chat.cluster import scripts
 from chat.cluster.address import RedisAddress
@@ -108,6 +109,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         self._reading: defer.Deferred[None] | None = None
         self._check_gaps = False
         self.inbox = f"{prefix}inbox:{self.node_id}"
+        #: The whole cluster's accounts, in Redis.
+        self.account_store = RedisAccountStore(self._run)
 
     # -- life ----------------------------------------------------------------
 

@@ -28,6 +28,8 @@ class ILedger(Interface):
     """Users, rooms and their history, for the one chat service in front of it."""
 
     keeps_history = Attribute("Whether the ledger keeps history (HISTORY requests can be answered).")
+    account_store = Attribute("Where accounts are kept (L{chat.core.accountbook.IAccountStore}): beside the "
+                              "history, or in memory without one; it may change when the ledger starts.")
 
     def when_ready() -> Deferred[None]:
         """Fires once the ledger can serve (a cluster node once it joined the cluster)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from twisted.application import service
 from twisted.internet import defer
@@ -24,10 +24,13 @@ from zope.interface import implementer
 from chat.accounts import Accounts
 from chat.core.events import Event, TopicSet
 from chat.core.ledger import ILedger, RoomCreationRefused
-from chat.names import ChatError, check_away, check_room, check_topic, reason_text
+from chat.names import ChatError, check_away, check_room, check_topic, fold, reason_text
 from chat.service import MAX_LOOKUP, IChatService, IClient, IUser, Members, Page, Presence
 from chat.state import (MAX_NEW_ROOMS, MAX_ROOMS_PER_USER, RoomCreations, User, check_join, check_page,
                         check_private, check_say, leave_reason, member_room)
+
+_T = TypeVar("_T")
+
 
 def answered(method: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
     """
@@ -87,28 +90,77 @@ class ChatService(service.MultiService):
 
     # -- nicknames -------------------------------------------------------------
 
-    async def _check_account(self, nick: str, password: str | None) -> None:
-        """A registered nickname (however cased or disguised) only with its password; with accounts required, only those."""
-        accounts = self.accounts
-        if accounts is None or not accounts.active:
-            return
+    async def _accounts_do(self, work: Coroutine[Any, Any, _T], what: str) -> _T:
+        """Run an accounts request; a failure of the store is the documented C{accounts-unavailable}."""
         try:
-            await accounts.check(nick, password)
+            return await work
         except ChatError:
             raise
         except Exception as e:
-            self.log.failure("checking the password of {nick}", nick=nick)
+            self.log.failure("accounts: {what}", what=what)
             raise ChatError("accounts-unavailable", "accounts cannot be checked now; try again later") from e
+
+    async def _check_account(self, nick: str, password: str | None, client: IClient,
+                             proved: str | None = None) -> str | None:
+        """
+        A registered nickname (however cased or disguised) only with its
+        password, unless it is the account the user has C{proved} already;
+        with accounts required, only those.  The account proved, or None.
+        """
+        accounts = self.accounts
+        if accounts is None or not accounts.active:
+            return None
+        host = getattr(client, "host", "")
+        if proved is not None:
+            owner = await self._accounts_do(accounts.registered(nick), f"finding {nick}")
+            if owner is not None and fold(owner) == fold(proved):
+                return proved
+        return await self._accounts_do(accounts.check(nick, password, host), f"checking the password of {nick}")
 
     @answered
     async def logon(self, nick: str, client: IClient, password: str | None = None) -> IUser:
-        await self._check_account(nick, password)
-        return await self.ledger.logon(nick, client)
+        account = await self._check_account(nick, password, client)
+        user = await self.ledger.logon(nick, client)
+        user.account = account
+        return user
 
     @answered
     async def rename(self, user: User, nick: str, password: str | None = None) -> None:
-        await self._check_account(nick, password)
+        account = await self._check_account(nick, password, user.client, user.account)
         await self.ledger.rename(user, nick)
+        user.account = account
+
+    def _own_accounts(self) -> Accounts:
+        if self.accounts is None or self.accounts.store() is None:
+            raise ChatError("registration-closed", "this server keeps no accounts of its own")
+        return self.accounts
+
+    @answered
+    async def register(self, user: User, password: str) -> str:
+        accounts = self._own_accounts()
+        if user.account is not None:
+            raise ChatError("already-registered", f"you are logged in to the account {user.account} already")
+        name = await self._accounts_do(accounts.register(user.nick, password, getattr(user.client, "host", "")),
+                                       f"registering {user.nick}")
+        user.account = name
+        return name
+
+    def _account_of(self, user: User) -> str:
+        if user.account is None:
+            raise ChatError("not-registered", "your nickname has no account: register it first")
+        return user.account
+
+    @answered
+    async def change_password(self, user: User, current: str, new: str) -> None:
+        accounts, name = self._own_accounts(), self._account_of(user)
+        await self._accounts_do(accounts.change_password(name, current, new, getattr(user.client, "host", "")),
+                                f"changing the password of {name}")
+
+    @answered
+    async def drop_account(self, user: User, password: str) -> None:
+        accounts, name = self._own_accounts(), self._account_of(user)
+        await self._accounts_do(accounts.drop(name, password, getattr(user.client, "host", "")), f"dropping {name}")
+        user.account = None
 
     @answered
     def set_away(self, user: User, text: str) -> defer.Deferred[None]:

@@ -106,15 +106,18 @@ class Registration(IRCConnection):
             return
         accounts = self.factory.accounts
         assert accounts is not None
-        if not account or identity not in ("", account) or accounts.registered_name(account) is None:
-            self.reply(ERR_SASLFAIL, "SASL authentication failed")  # only a registered nickname is an account
+        if not account or identity not in ("", account):
+            self.reply(ERR_SASLFAIL, "SASL authentication failed")
             return
-        d = defer.Deferred.fromCoroutine(accounts.check(account, password))
+        d = defer.Deferred.fromCoroutine(accounts.check(account, password, self.host))
 
-        def authenticated(_: object) -> None:
-            self.sasl_account, self.password = account, password
-            self.line(f":{server} {RPL_LOGGEDIN} {self.target} {mask(self.nick or account)} {account} "
-                      f":You are now logged in as {account}")
+        def authenticated(name: str | None) -> None:
+            if name is None:  # only a registered nickname is an account
+                self.reply(ERR_SASLFAIL, "SASL authentication failed")
+                return
+            self.sasl_account, self.password = name, password
+            self.line(f":{server} {RPL_LOGGEDIN} {self.target} {mask(self.nick or name)} {name} "
+                      f":You are now logged in as {name}")
             self.reply(RPL_SASLSUCCESS, "SASL authentication successful")
 
         d.addCallback(authenticated)

@@ -1,0 +1,133 @@
+"""Accounts people register themselves, through the chat service, on both backends."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest_twisted
+from twisted.internet import defer, reactor
+
+from chat.accounts import Accounts
+from chat.service import IUser
+from tests.redis_server import RedisProcess
+from tests.service_harness import ClusterHarness, Harness
+from tests.test_passwords import CHEAP
+from tests.test_service import on_both_backends, refused
+
+
+def in_thread_now(f: Any, *args: Any) -> defer.Deferred[Any]:
+    """The hash, at once on this thread (the real one goes to the reactor's thread pool)."""
+    return defer.maybeDeferred(f, *args)
+
+
+def with_accounts(chat: Harness, **options: Any) -> Accounts:
+    """Accounts kept by the harness's ledger, as makeService sets them up."""
+    ledger = chat.service.ledger  # type: ignore[attr-defined]
+    accounts = Accounts([], getattr(chat, "clock", reactor), store=lambda: ledger.account_store,
+                        in_thread=in_thread_now, cost=CHEAP, delay=0, **options)
+    chat.service.accounts = accounts  # type: ignore[misc]
+    return accounts
+
+
+async def logged_on(chat: Harness, nick: str, password: str | None = None) -> IUser:
+    return await chat.call(chat.service.logon(nick, chat.client(), password))  # type: ignore[no-any-return]
+
+
+@on_both_backends
+async def test_a_nickname_registered_is_taken_only_with_its_password(chat: Harness) -> None:
+    with_accounts(chat)
+    alice = await logged_on(chat, "alice")
+    assert alice.account is None
+    assert await chat.call(chat.service.register(alice, "wonderland")) == "alice"  # type: ignore[attr-defined]
+    assert alice.account == "alice", "registering logs the user in to the account"
+    await chat.call(chat.service.quit(alice, "bye"))
+    assert await refused(chat.service.logon("alice", chat.client())) == "password-required"
+    assert await refused(chat.service.logon("ALICE", chat.client(), "guess-guess")) == "bad-password"
+    assert await refused(chat.service.logon("аlice", chat.client())) == "password-required", "a look-alike"
+    again = await logged_on(chat, "Alice", "wonderland")
+    assert (again.nick, again.account) == ("Alice", "alice")
+
+
+@on_both_backends
+async def test_renaming_into_a_registered_nickname_needs_its_password_but_not_for_its_owner(chat: Harness) -> None:
+    with_accounts(chat)
+    alice = await logged_on(chat, "alice")
+    await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+    bob = await logged_on(chat, "bob")
+    await chat.call(chat.service.quit(alice, "bye"))
+    assert await refused(chat.service.rename(bob, "ALICE")) == "password-required"
+    assert await refused(chat.service.rename(bob, "alice", "guess-guess")) == "bad-password"
+    assert (bob.nick, bob.account) == ("bob", None)
+    alice = await logged_on(chat, "carol")
+    await chat.call(chat.service.rename(alice, "alice", "wonderland"))
+    assert alice.account == "alice"
+    await chat.call(chat.service.rename(alice, "ALICE"))  # its owner: no password asked again
+    assert (alice.nick, alice.account) == ("ALICE", "alice")
+    await chat.call(chat.service.rename(alice, "alice_away"))
+    assert alice.account is None, "the account is the nickname's: an unregistered one has none"
+
+
+@on_both_backends
+async def test_registering_is_refused_with_the_reason(chat: Harness) -> None:
+    accounts = with_accounts(chat)
+    alice = await logged_on(chat, "alice")
+    assert await refused(chat.service.register(alice, "short")) == "weak-password"  # type: ignore[attr-defined]
+    await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+    assert await refused(chat.service.register(alice, "wonderland")) == "already-registered"  # type: ignore[attr-defined]
+    accounts.registration = False
+    carol = await logged_on(chat, "carol")
+    assert await refused(chat.service.register(carol, "carol-pass")) == "registration-closed"  # type: ignore[attr-defined]
+
+
+@on_both_backends
+async def test_registrations_from_one_address_are_limited(chat: Harness) -> None:
+    with_accounts(chat, registrations_per_hour=2)
+    for n in range(2):
+        user = await logged_on(chat, f"user{n}")
+        await chat.call(chat.service.register(user, "a-good-password"))  # type: ignore[attr-defined]
+    third = await logged_on(chat, "user2")
+    assert await refused(chat.service.register(third, "a-good-password")) == "try-later"  # type: ignore[attr-defined]
+    assert third.account is None
+
+
+@on_both_backends
+async def test_a_password_is_changed_and_an_account_dropped_with_the_current_password(chat: Harness) -> None:
+    with_accounts(chat)
+    alice = await logged_on(chat, "alice")
+    assert await refused(chat.service.change_password(alice, "x", "new-password")) == "not-registered"  # type: ignore[attr-defined]
+    await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+    assert await refused(chat.service.change_password(alice, "wrong-one", "new-password")) == "bad-password"  # type: ignore[attr-defined]
+    assert await refused(chat.service.change_password(alice, "wonderland", "new")) == "weak-password"  # type: ignore[attr-defined]
+    await chat.call(chat.service.change_password(alice, "wonderland", "looking-glass"))  # type: ignore[attr-defined]
+    await chat.call(chat.service.quit(alice, "bye"))
+    assert await refused(chat.service.logon("alice", chat.client(), "wonderland")) == "bad-password"
+    alice = await logged_on(chat, "alice", "looking-glass")
+    assert await refused(chat.service.drop_account(alice, "wonderland")) == "bad-password"  # type: ignore[attr-defined]
+    await chat.call(chat.service.drop_account(alice, "looking-glass"))  # type: ignore[attr-defined]
+    assert alice.account is None
+    await chat.call(chat.service.quit(alice, "bye"))
+    assert (await logged_on(chat, "alice")).account is None, "the nickname is anyone's again"
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_account_registered_on_one_node_logs_on_at_another(tmp_path: Path) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    prefix = f"t{secrets.token_hex(4)}:"
+    a, b = ClusterHarness(redis.url, prefix), ClusterHarness(redis.url, prefix)
+    await a.start()
+    await b.start()
+    try:
+        with_accounts(a)
+        with_accounts(b)
+        alice = await logged_on(a, "alice")
+        await a.call(a.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+        await a.call(a.service.quit(alice, "bye"))
+        assert await refused(b.service.logon("alice", b.client())) == "password-required"
+        assert (await logged_on(b, "alice", "wonderland")).account == "alice"
+        stored = await b.node.commands.hgetall(f"{prefix}accounts")
+        assert "wonderland" not in repr(stored) and "scrypt$" in repr(stored)
+    finally:
+        await a.stop()
+        await b.stop()
