@@ -82,11 +82,17 @@ def fold(name: str) -> str:
     return unicodedata.normalize("NFKC", name).casefold()
 
 
+#: The nickname of the server's account service on IRC (folded): nobody may take it.
+NICKSERV_KEY = "nickserv"
+
+
 def check_nick(nick: str) -> str:
     """Return C{nick} in NFC if it is a valid nickname."""
     nick = unicodedata.normalize("NFC", nick)
     if not 1 <= len(nick) <= MAX_NICK:
         raise ChatError("bad-nick", f"a nickname has 1 to {MAX_NICK} characters")
+    if fold(nick) == NICKSERV_KEY:
+        raise ChatError("bad-nick", "NickServ is the server's account service: choose another nickname")
     if not _name_ok(nick, first_may_be_digit=False):
         raise ChatError(
             "bad-nick",

@@ -144,6 +144,6 @@ class IRCConnection(Connection, LineReceiver):
             return []
         return chosen
 
-    def _online(self, nicks: list[str], then: Callable[[tuple[Presence, ...]], None]) -> None:
+    def _online(self, nicks: list[str], then: Callable[[tuple[Presence, ...]], object]) -> None:
         d = self.factory.service.online([chat_nick(n) for n in nicks]).addCallback(then)
         self.waiting_for(d, lambda f: self._failed(f, {}))

@@ -40,6 +40,10 @@ COMMANDS: dict[str, Command] = {
     "PING": Command("irc_PING", 1, registered=False),
     "PONG": Command("irc_PONG", registered=False),
     "QUIT": Command("irc_QUIT", registered=False),
+    # accounts
+    "REGISTER": Command("irc_REGISTER", registered=False),  # before registration: FAIL ... COMPLETE_CONNECTION_REQUIRED
+    "NICKSERV": Command("irc_NICKSERV"),
+    "NS": Command("irc_NICKSERV"),
     # channels
     "JOIN": Command("irc_JOIN", 1),
     "PART": Command("irc_PART", 1),

@@ -17,7 +17,7 @@ from chat.irc.numerics import CHANNEL_ERRORS, ERR_NORECIPIENT, ERR_NOTEXTTOSEND,
 from chat.irc.render import chat_nick, id_of, room_of
 from chat.ircformat import colour_of, strip_formatting
 from chat.limits import PAGE_PER_TOKEN, TEXT_PER_TOKEN
-from chat.names import ChatError, fold
+from chat.names import NICKSERV_KEY, ChatError, fold
 from chat.service import MAX_PAGE, Page
 
 
@@ -44,6 +44,10 @@ class Messages(IRCConnection):
         text = strip_formatting(text)
         service = self.factory.service
         for target in self._targets(params[0], command, lambda t: fold(chat_nick(t))):
+            if fold(target) == NICKSERV_KEY:
+                if not notice:  # a NOTICE is never answered
+                    self.nickserv(params[1])
+                continue
             room = room_of(target)
             d: defer.Deferred[Any]
             if room is not None:
@@ -63,6 +67,9 @@ class Messages(IRCConnection):
         if room is None:
             d.addCallback(self._away_reply, target)
         d.addErrback(self._failed, MESSAGE_ERRORS, target)
+
+    #: NickServ's commands (L{chat.irc.accounts}).
+    nickserv: Callable[[str], None]
 
     def _in_order(self, d: defer.Deferred[Any], answers: Callable[[defer.Deferred[Any]], None]) -> None:
         """

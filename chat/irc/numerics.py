@@ -22,6 +22,7 @@ ERR_INVALIDCAPCMD = "410"
 #: IRCv3 SASL.
 RPL_LOGGEDIN, RPL_SASLSUCCESS, ERR_SASLFAIL, ERR_SASLTOOLONG = "900", "903", "904", "905"
 ERR_SASLABORTED, ERR_SASLALREADY, RPL_SASLMECHS = "906", "907", "908"
+RPL_WHOISACCOUNT = "330"
 
 #: Chat error slugs as numerics, for errors about a nickname, a channel, or a message.
 NICK_ERRORS = {"bad-nick": ERR_ERRONEUSNICKNAME, "nick-in-use": ERR_NICKNAMEINUSE,
@@ -32,6 +33,10 @@ RENAME_ERRORS = {**NICK_ERRORS, "password-required": ERR_NICKNAMEINUSE, "bad-pas
                  "account-required": ERR_NICKNAMEINUSE, "try-later": ERR_NICKNAMEINUSE}
 CHANNEL_ERRORS = {"bad-room": ERR_NOSUCHCHANNEL, "no-such-room": ERR_NOSUCHCHANNEL,
                   "too-many-rooms": ERR_TOOMANYCHANNELS, "not-in-room": ERR_NOTONCHANNEL}
+#: Chat error slugs as the codes of IRCv3 account-registration's C{FAIL REGISTER}.
+REGISTER_FAILS = {"weak-password": "WEAK_PASSWORD", "already-registered": "ACCOUNT_EXISTS",
+                  "bad-nick": "BAD_ACCOUNT_NAME", "registration-closed": "TEMPORARILY_UNAVAILABLE",
+                  "try-later": "TEMPORARILY_UNAVAILABLE", "accounts-unavailable": "TEMPORARILY_UNAVAILABLE"}
 MESSAGE_ERRORS = {"not-in-room": ERR_CANNOTSENDTOCHAN, "no-such-nick": ERR_NOSUCHNICK,
                   "empty-text": ERR_NOTEXTTOSEND, "text-too-long": ERR_INPUTTOOLONG}
 
@@ -45,5 +50,5 @@ __all__ = ["ERR_ALREADYREGISTERED", "ERR_CANNOTSENDTOCHAN", "ERR_ERRONEUSNICKNAM
            "RPL_ISUPPORT", "RPL_LIST", "RPL_LISTEND", "RPL_LISTSTART", "RPL_LOGGEDIN", "RPL_LUSERCLIENT", "RPL_LUSERME",
            "RPL_MYINFO", "RPL_NAMREPLY", "RPL_NOTOPIC", "RPL_NOWAWAY", "RPL_SASLMECHS", "RPL_SASLSUCCESS", "RPL_TOPIC",
            "RPL_TOPICWHOTIME", "RPL_UMODEIS", "RPL_UNAWAY", "RPL_USERHOST", "RPL_WELCOME", "RPL_WHOISSERVER",
-           "RPL_WHOISUSER", "RPL_WHOREPLY", "RPL_YOURHOST", "CHANNEL_ERRORS", "MESSAGE_ERRORS", "NICK_ERRORS",
-           "RENAME_ERRORS"]
+           "RPL_WHOISACCOUNT", "RPL_WHOISUSER", "RPL_WHOREPLY", "RPL_YOURHOST", "CHANNEL_ERRORS", "MESSAGE_ERRORS", "NICK_ERRORS",
+           "REGISTER_FAILS", "RENAME_ERRORS"]

@@ -16,6 +16,7 @@ from zope.interface import implementer
 
 from chat.core.events import Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
 from chat.frontend import FrontEndFactory
+from chat.irc.accounts import Accounts
 from chat.irc.channels import Channels
 from chat.irc.commands import COMMANDS, MAX_CLIENT_TAGS
 from chat.irc.messages import Messages
@@ -28,7 +29,7 @@ from chat.service import ChatError, IClient, Members
 
 
 @implementer(interfaces.IPushProducer, IClient)
-class IRCServerProtocol(Registration, Channels, Messages, Queries):
+class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
     """One IRC client."""
 
     # -- IClient ------------------------------------------------------------------------

@@ -6,8 +6,10 @@ keeping the connection (PING, PONG, QUIT).
 from __future__ import annotations
 
 
+from twisted.internet import defer
+
 from chat.irc.base import IRCConnection
-from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY,
+from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY, RPL_WHOISACCOUNT,
                                RPL_ENDOFWHOIS, RPL_ISON, RPL_LUSERCLIENT, RPL_LUSERME, RPL_NOWAWAY, RPL_UNAWAY,
                                RPL_USERHOST, RPL_WHOISSERVER, RPL_WHOISUSER)
 from chat.irc.render import irc_nick
@@ -55,16 +57,26 @@ class Queries(IRCConnection):
         nick = params[-1]
         server = self.factory.server_name
 
-        def whois(found: tuple[Presence, ...]) -> None:
+        def whois(found: tuple[Presence, ...]) -> defer.Deferred[None] | None:
             if not found:
                 self.reply(ERR_NOSUCHNICK, nick, "No such nick")
                 self.reply(RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
-                return
+                return None
             shown = irc_nick(found[0].nick)
             self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", found[0].nick)
             self.reply(RPL_WHOISSERVER, shown, server, "chat")
             if found[0].away is not None:
                 self.reply(RPL_AWAY, shown, found[0].away)
+            accounts = self.factory.accounts
+            if accounts is None or not accounts.active:
+                self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
+                return None
+            # Nobody holds a registered nickname without its password: its account is the user's.
+            return defer.Deferred.fromCoroutine(accounts.registered(found[0].nick)).addCallback(logged_in, shown)
+
+        def logged_in(account: str | None, shown: str) -> None:
+            if account is not None:
+                self.reply(RPL_WHOISACCOUNT, shown, account, "is logged in as")
             self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
 
         self._online([nick], whois)

@@ -32,6 +32,8 @@ class Registration(IRCConnection):
         accounts = self.factory.accounts
         if accounts is not None and accounts.active:
             offered["sasl"] = "PLAIN" if version_302 else ""
+        if accounts is not None and accounts.registration_open:
+            offered["draft/account-registration"] = ""
         return offered
 
     def irc_CAP(self, params: list[str]) -> None:

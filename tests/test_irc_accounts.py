@@ -1,0 +1,145 @@
+"""Accounts on IRC over StringTransport: REGISTER (IRCv3), SASL PLAIN, NickServ, WHOIS 330."""
+
+from __future__ import annotations
+
+import base64
+
+from twisted.internet.testing import MemoryReactorClock
+from twisted.trial.unittest import SynchronousTestCase
+
+from chat.accounts import WRONG_PASSWORD_DELAY, Accounts
+from chat.irc import IRCFactory
+from chat.limits import Limits
+from chat.local import local_chat
+from tests.test_irc import IRCClient
+from tests.test_passwords import CHEAP
+from tests.test_registration import in_thread_now
+
+OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN "
+           "draft/account-registration")
+
+
+def plain(account: str, password: str) -> str:
+    return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+
+
+class IRCAccountTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.clock.advance(1_700_000_000)
+        chat = local_chat(self.clock)
+        self.accounts = chat.accounts = Accounts([], self.clock, store=lambda: chat.ledger.account_store,  # type: ignore[attr-defined]
+                                                 in_thread=in_thread_now, cost=CHEAP)
+        self.irc = IRCFactory(chat, self.clock, Limits(flood_rate=0), server_name="irc.test")
+        self.port = 50000
+
+    def connect(self) -> IRCClient:
+        self.port += 1
+        return IRCClient(self.irc, self.port)
+
+    def registered(self, nick: str, *before_end: str) -> IRCClient:
+        c = self.connect()
+        c.send("CAP LS 302")
+        self.assertEqual(c.received(), [f":irc.test CAP * LS :{OFFERED}"])
+        c.send(*before_end, f"NICK {nick}", f"USER {nick} 0 * :x", "CAP END")
+        self.clock.advance(0)
+        return c
+
+    def test_register_then_sasl_plain_on_the_next_connection(self) -> None:
+        """The issue's first 'done when', over StringTransport (end to end: tests/test_e2e_accounts.py)."""
+        c = self.registered("alice")
+        self.assertIn(" 001 alice ", c.received()[0])
+        c.send("REGISTER * * wonderland")
+        self.assertEqual(c.received(), [":irc.test REGISTER SUCCESS alice :Account alice registered",
+                                        ":irc.test 900 alice alice!alice@chat alice :You are now logged in as alice"])
+        c.send("QUIT :bye")
+        c.received()
+        c.proto.connectionLost(None)  # type: ignore[arg-type]
+
+        again = self.connect()
+        again.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        again.received()
+        again.send("AUTHENTICATE " + plain("alice", "wonderland"))
+        self.assertEqual(again.received(), [
+            ":irc.test 900 * alice!alice@chat alice :You are now logged in as alice",
+            ":irc.test 903 * :SASL authentication successful"])
+        again.send("NICK alice", "USER alice 0 * :x", "CAP END")
+        self.assertIn(" 001 alice ", again.received()[0])
+        again.send("WHOIS alice")
+        got = again.received()
+        self.assertIn(":irc.test 330 alice alice alice :is logged in as", got)
+        self.assertEqual(got[-1], ":irc.test 318 alice alice :End of /WHOIS list")
+
+    def test_a_wrong_sasl_password_is_904_and_the_nickname_stays_refused(self) -> None:
+        self.registered("alice").send("REGISTER alice * wonderland")
+        c = self.connect()
+        c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        c.received()
+        c.send("AUTHENTICATE " + plain("alice", "not-it-at-all"))
+        self.clock.advance(WRONG_PASSWORD_DELAY)
+        self.assertEqual(c.received(), [":irc.test 904 * :SASL authentication failed"])
+        c.send("NICK alice", "USER alice 0 * :x", "CAP END")
+        self.clock.advance(0)
+        self.assertTrue(c.received()[0].startswith(":irc.test 464 * :the nickname alice is registered"))
+
+    def test_register_refusals_are_standard_replies(self) -> None:
+        c = self.connect()
+        c.send("REGISTER * * wonderland")
+        self.assertEqual(c.received(), [":irc.test FAIL REGISTER COMPLETE_CONNECTION_REQUIRED "
+                                        ":Register once you are connected"])
+        c = self.registered("bob")
+        c.received()
+        c.send("REGISTER carol * wonderland")
+        self.assertEqual(c.received(), [":irc.test FAIL REGISTER ACCOUNT_NAME_MUST_BE_NICK carol "
+                                        ":An account is named for your nickname: change nickname first"])
+        c.send("REGISTER * * short")
+        self.assertEqual(c.received(), [":irc.test FAIL REGISTER WEAK_PASSWORD bob "
+                                        ":a password needs at least 8 characters"])
+        c.send("REGISTER BOB * good-password")
+        self.assertEqual(c.received()[0], ":irc.test REGISTER SUCCESS bob :Account bob registered")
+        c.send("REGISTER * * good-password")
+        self.assertEqual(c.received(), [":irc.test FAIL REGISTER ALREADY_AUTHENTICATED bob "
+                                        ":You are logged in to an account already"])
+        c.send("REGISTER *")
+        self.assertEqual(c.received(), [":irc.test 461 bob REGISTER :Not enough parameters"])
+
+    def test_nickserv_register_identify_passwd_drop(self) -> None:
+        c = self.registered("alice")
+        c.received()
+        c.send("PRIVMSG NickServ :REGISTER wonderland")
+        self.assertEqual(c.received(), [
+            ":irc.test 900 alice alice!alice@chat alice :You are now logged in as alice",
+            ":NickServ!NickServ@irc.test NOTICE alice :Account alice registered; you are logged in to it"])
+        c.send("NS PASSWD wonderland looking-glass")
+        self.assertEqual(c.received(), [":NickServ!NickServ@irc.test NOTICE alice :Password changed"])
+        c.send("NICK alice_")
+        self.assertEqual(c.received(), [":alice!alice@chat NICK :alice_"])
+        c.send("NICKSERV IDENTIFY alice wonderland")
+        self.clock.advance(WRONG_PASSWORD_DELAY)
+        self.assertEqual(c.received(), [":NickServ!NickServ@irc.test NOTICE alice_ :wrong password for alice"])
+        c.send("PRIVMSG nickserv :identify alice looking-glass")
+        self.assertEqual(c.received(), [
+            ":alice_!alice_@chat NICK :alice",
+            ":irc.test 900 alice alice!alice@chat alice :You are now logged in as alice",
+            ":NickServ!NickServ@irc.test NOTICE alice :You are now logged in as alice"])
+        c.send("NS DROP looking-glass")
+        self.assertEqual(c.received(), [
+            ":NickServ!NickServ@irc.test NOTICE alice :Account dropped; your nickname is anyone's again"])
+        c.send("NS HELP")
+        self.assertEqual(len(c.received()), 6)
+
+    def test_nobody_may_take_the_nickname_nickserv(self) -> None:
+        c = self.registered("NickServ")
+        self.assertTrue(c.received()[0].startswith(":irc.test 432 * NickServ :NickServ is the server's"))
+
+    def test_without_open_registration_no_capability_and_register_fails(self) -> None:
+        self.accounts.registration = False
+        c = self.connect()
+        c.send("CAP LS 302")
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch "
+                                        "draft/chathistory sasl=PLAIN"])
+        c.send("NICK bob", "USER bob 0 * :x", "CAP END")
+        c.received()
+        c.send("REGISTER * * good-password")
+        self.assertEqual(c.received(), [":irc.test FAIL REGISTER TEMPORARILY_UNAVAILABLE bob "
+                                        ":registration is closed on this server; ask its operator"])
