@@ -41,6 +41,7 @@ class HeldUntilReady:
         self.ready = ready
         #: The port, once bound.
         self.port: IListeningPort | None = None
+        self._started = False
 
     def listen(self, factory: IProtocolFactory) -> defer.Deferred[IListeningPort]:
         d = self.endpoint.listen(factory)
@@ -52,10 +53,20 @@ class HeldUntilReady:
         stop_reading = getattr(port, "stopReading", None)
         if stop_reading is not None:
             stop_reading()
+        if self._started:
+            self._when_ready(port)
+        return port
+
+    def start(self) -> None:
+        """The services have started (the backend among them): accept once it is ready."""
+        self._started = True
+        if self.port is not None:
+            self._when_ready(self.port)
+
+    def _when_ready(self, port: IListeningPort) -> None:
         ready = self.ready()
         ready.addCallback(lambda _: self._accept(port))
         ready.addErrback(lambda f: self.log.failure("the chat backend did not start", f))
-        return port
 
     def _accept(self, port: IListeningPort) -> None:
         start_reading = getattr(port, "startReading", None)
@@ -86,6 +97,11 @@ class FrontEndService(MultiService):
             listener._raiseSynchronously = True
             listener.setServiceParent(self)
             self.endpoints.append(held)
+
+    def startService(self) -> None:
+        super().startService()
+        for held in self.endpoints:
+            held.start()
 
     def address(self) -> str:
         """HOST:PORT of the first listener, once bound."""

@@ -1,0 +1,97 @@
+"""
+Accounts end to end: a real twistd with its IRC front end, raw IRC and
+native sockets on 127.0.0.1.  An account registered over IRC survives a
+restart (SQLite in the data directory) and is known on every node of a
+cluster (a real redis-server); no password is ever stored in clear.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from pathlib import Path
+
+from tests.processes import ServerProcess, WireClient
+from tests.redis_server import RedisProcess
+from tests.test_e2e_cluster import node
+from tests.test_e2e_irc import IRCSocket, irc_address
+
+PASSWORD = "wonderland-9f3c"  # distinctive: searched for in the data directory
+
+
+def plain(account: str, password: str) -> str:
+    return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+
+
+def register_over_irc(host: str, port: int, nick: str) -> None:
+    irc = IRCSocket(host, port)
+    irc.send("CAP LS 302")
+    offered = irc.until(lambda line: " CAP * LS " in line)[-1]
+    assert "draft/account-registration" in offered and "sasl=PLAIN" in offered
+    irc.send("CAP END", f"NICK {nick}", f"USER {nick} 0 * :x")
+    irc.until(lambda line: " 001 " in line)
+    irc.send(f"REGISTER * * {PASSWORD}")
+    irc.until(lambda line: line.endswith(f" REGISTER SUCCESS {nick} :Account {nick} registered"))
+    irc.send("QUIT :registered")
+    irc.until(lambda line: line.startswith("ERROR"))
+
+
+def sasl(host: str, port: int, account: str, password: str) -> list[str]:
+    """An IRC connection's SASL PLAIN exchange: the lines up to 903 or 904."""
+    irc = IRCSocket(host, port)
+    irc.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+    irc.until(lambda line: line == "AUTHENTICATE +")
+    irc.send("AUTHENTICATE " + plain(account, password))
+    return irc.until(lambda line: " 903 " in line or " 904 " in line)
+
+
+def irc_server(tmp_path: Path) -> ServerProcess:
+    return ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1",
+                                    "--irc-endpoint", "tcp:0:interface=127.0.0.1"])
+
+
+def test_an_account_registered_over_irc_survives_a_restart(tmp_path: Path) -> None:
+    first = irc_server(tmp_path)
+    register_over_irc(*irc_address(first), "alice")
+    first.stop()
+    server = irc_server(tmp_path)
+    host, port = irc_address(server)
+
+    assert " 903 " in sasl(host, port, "alice", PASSWORD)[-1]
+    assert " 904 " in sasl(host, port, "alice", "not-the-password")[-1]
+    stranger = IRCSocket(host, port)
+    stranger.send("NICK alice", "USER alice 0 * :x")
+    assert " 464 * :the nickname alice is registered" in stranger.until(lambda line: " 464 " in line)[-1]
+
+    # The native front end and the web page's share the same accounts.
+    native = WireClient(server.host, server.port)
+    native.send(code=4, text="alice")
+    assert native.recv()["error"] == "password-required"  # type: ignore[index]
+    native.send(code=4, text="alice", password=PASSWORD)
+    assert native.recv() == {"code": 4, "text": "alice", "nick": "alice"}
+    server.stop()
+
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "chat-data").iterdir() if p.is_file())
+    assert PASSWORD.encode() not in stored
+    assert b"scrypt$" in stored
+    assert b"account alice registered" in first.output
+    assert PASSWORD.encode() not in first.output + server.output, "nor in the log"
+
+
+def test_an_account_registered_on_one_node_logs_on_at_another(tmp_path: Path) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        a = node(tmp_path, redis, "--irc-endpoint", "tcp:0:interface=127.0.0.1")
+        b = node(tmp_path, redis, "--irc-endpoint", "tcp:0:interface=127.0.0.1")
+        register_over_irc(*irc_address(a), "carol")
+        host, port = irc_address(b)
+        assert " 903 " in sasl(host, port, "carol", PASSWORD)[-1]
+        assert " 904 " in sasl(host, port, "carol", "not-the-password")[-1]
+        native = WireClient(b.host, b.port)
+        native.send(code=4, text="Carol")
+        assert native.recv()["error"] == "password-required"  # type: ignore[index]
+        dump = subprocess.run(["redis-cli", "-p", str(redis.port), "--no-raw", "HGETALL", "chat:accounts"],
+                              capture_output=True, text=True, check=True, timeout=30).stdout
+        assert "scrypt$" in dump and PASSWORD not in dump
+    finally:
+        redis.kill()
