@@ -21,6 +21,7 @@ class RecordingView:
     def __init__(self) -> None:
         self.events: list[Event] = []
         self.asked = 0
+        self.prompts: list[str] = []
         self.exit: int | None = None
         self.statuses = 0
 
@@ -33,8 +34,9 @@ class RecordingView:
     def ask_nickname(self) -> None:
         self.asked += 1
 
-    def ask_password(self) -> None:
+    def ask_password(self, prompt: str = "Password") -> None:
         self.asked += 1
+        self.prompts.append(prompt)
 
     def finish(self, code: int) -> None:
         self.exit = code
@@ -556,3 +558,59 @@ class TLSProblemTests(SynchronousTestCase):
                          "the server refused the TLS handshake (sslv3 alert handshake failure)")
         self.assertEqual(said(SSL.Error([("SSL routines", "", "unexpected eof while reading")])),
                          "unexpected eof while reading")
+
+
+class AccountCommandTests(ClientCase):
+    """/register, /identify and /password: passwords asked for unseen, or given on the line."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.view.hides_input = True  # type: ignore[attr-defined]  # as the full-screen client does
+        self.log_on()
+
+    def test_register_asks_for_the_password_then_registers(self) -> None:
+        self.client.line_entered("/register")
+        self.assertEqual((self.view.prompts, self.sent()), (["New password"], []))
+        self.client.line_entered("wonderland")
+        self.assertEqual(self.sent(), [{"code": 15, "password": "wonderland"}])
+        self.server(code=15, text="alice")
+        self.assertIn("registered: alice is your account", self.view.kinds()[0][1])
+
+    def test_a_command_instead_of_the_password_cancels(self) -> None:
+        self.client.line_entered("/register")
+        self.client.line_entered("/join dev")
+        self.assertEqual(self.sent(), [{"code": 1, "room": "dev"}])
+
+    def test_password_asks_for_the_current_then_the_new_one(self) -> None:
+        self.client.line_entered("/password")
+        self.client.line_entered("wonderland")
+        self.assertEqual((self.view.prompts, self.sent()), (["Current password", "New password"], []))
+        self.client.line_entered("looking-glass")
+        self.assertEqual(self.sent(), [{"code": 16, "password": "wonderland", "new_password": "looking-glass"}])
+        self.server(code=16)
+        self.assertEqual(self.view.kinds(), [("info", "your password is changed")])
+
+    def test_identify_takes_the_nickname_asking_for_its_password(self) -> None:
+        self.client.line_entered("/identify Bob")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "Bob"}])
+        self.server(code=8, error="password-required", text="the nickname Bob is registered: send its password",
+                    reply_to=4)
+        self.assertEqual(self.view.prompts, ["Password"])
+        self.client.line_entered("builder")
+        self.assertEqual(self.sent(), [{"code": 4, "text": "Bob", "password": "builder"}])
+
+    def test_passwords_on_the_line_go_at_once(self) -> None:
+        self.client.line_entered("/register wonderland")
+        self.client.line_entered("/password wonderland looking-glass")
+        self.client.line_entered("/identify Bob builder")
+        self.assertEqual(self.sent(), [{"code": 15, "password": "wonderland"},
+                                       {"code": 16, "password": "wonderland", "new_password": "looking-glass"},
+                                       {"code": 4, "text": "Bob", "password": "builder"}])
+
+    def test_a_view_that_cannot_hide_input_asks_for_the_password_on_the_line(self) -> None:
+        self.view.hides_input = False  # type: ignore[attr-defined]  # pipe mode
+        self.client.line_entered("/register")
+        self.assertEqual(self.sent(), [])
+        self.assertEqual(self.view.kinds(), [("error", "type the password on the line: /register PASSWORD")])
+        self.client.line_entered("not a password")
+        self.assertEqual(self.sent(), [{"code": 5, "room": "lobby", "text": "not a password", "color": "default"}])

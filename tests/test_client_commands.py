@@ -175,3 +175,20 @@ class RenderTests(SynchronousTestCase):
     def test_events_dimmed_errors_red(self) -> None:
         self.assertIn("\x1b[2m-- x", ansi(styled(Event("event", "x"), False)))
         self.assertIn("\x1b[1;31m!! x", ansi(styled(Event("error", "x"), False)))
+
+
+def test_account_commands_parse_and_keep_passwords_out_of_reprs() -> None:
+    from chat.client.commands import Identify, Invalid, Register, SetPassword, holds_secret, parse
+
+    assert parse("/register") == Register()
+    assert parse("/register s3cret-pw") == Register("s3cret-pw")
+    assert "s3cret" not in repr(parse("/register s3cret-pw"))
+    assert parse("/identify bob") == Identify("bob")
+    assert parse("/identify bob builder") == Identify("bob", "builder")
+    assert parse("/password") == SetPassword()
+    assert parse("/password old-one new-one") == SetPassword("old-one", "new-one")
+    for bad in ("/register a b", "/identify", "/identify a b c", "/password only-one"):
+        assert isinstance(parse(bad), Invalid), bad
+    assert holds_secret("/register s3cret-pw") and holds_secret("/identify bob builder")
+    assert holds_secret("/password a b")
+    assert not holds_secret("/register") and not holds_secret("/identify bob") and not holds_secret("hello")

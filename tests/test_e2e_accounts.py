@@ -95,3 +95,49 @@ def test_an_account_registered_on_one_node_logs_on_at_another(tmp_path: Path) ->
         assert "scrypt$" in dump and PASSWORD not in dump
     finally:
         redis.kill()
+
+
+def test_a_person_registers_in_chat_client_and_logs_on_again_with_the_password(tmp_path: Path) -> None:
+    """chat-client in a pseudo-terminal, typed at as a person would; the passwords are never shown."""
+    import time
+
+    from tests.terminal import PtyProgram
+    from tests.test_e2e_client import CLIENT
+
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1"])
+    endpoint = f"tcp:host=127.0.0.1:port={server.port}"
+    me = PtyProgram(CLIENT + ["--endpoint", endpoint, "--nick", "dave"])
+    try:
+        me.wait_for("dave has joined lobby")
+        me.type("/register\r")
+        me.wait_for("New password:")
+        me.type(PASSWORD + "\r")
+        me.wait_for("registered: dave is your account")
+        me.type("/password\r")
+        me.wait_for("Current password:")
+        me.type(PASSWORD + "\r")
+        me.wait_for("New password:")
+        me.type("second-" + PASSWORD + "\r")
+        me.wait_for("your password is changed")
+        me.type("\x1b[A\x1b[A")  # neither password is in the input history
+        time.sleep(0.3)
+        assert PASSWORD not in me.text()
+        me.type("\x03")
+        assert me.wait_exit() == 0
+    finally:
+        me.close()
+
+    again = PtyProgram(CLIENT + ["--endpoint", endpoint, "--nick", "dave"])
+    try:
+        again.wait_for("Password:")
+        again.type(PASSWORD + "\r")  # the old one
+        again.wait_for("wrong password for dave")
+        again.wait_for("Password:")
+        again.type("second-" + PASSWORD + "\r")
+        again.wait_for("dave has joined lobby")
+        assert PASSWORD not in again.text()
+        again.type("\x03")
+        assert again.wait_exit() == 0
+    finally:
+        again.close()
+        server.kill()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chat.client import commands
+from chat.client.asking import Asking
 from chat.client.render import Event
 from chat.message import PALETTE, CMsg, Code
 from chat.names import fold
@@ -23,6 +24,7 @@ ACTIONS: dict[type[Any], str] = {
     commands.Rooms: "_rooms", commands.Who: "_who", commands.Msg: "_msg", commands.Nick: "_nick",
     commands.Topic: "_topic", commands.Window: "_window", commands.Away: "_away", commands.Color: "_color",
     commands.Quit: "_quit", commands.History: "_history", commands.Help: "_help", commands.Invalid: "_invalid",
+    commands.Register: "_register", commands.Identify: "_identify", commands.SetPassword: "_set_password",
 }
 
 
@@ -40,6 +42,8 @@ class Actions:
     _password_sent: bool
     _send: Callable[[CMsg], bool]
     _send_nick: Callable[[], None]
+    asking: Asking
+    password: str | None
     quit: Callable[[str], None]
 
     def _in_a_room(self) -> str | None:
@@ -101,6 +105,36 @@ class Actions:
         self._renaming_to = command.nick
         self._password_sent = False
         self._send_nick()
+
+    def _can_ask_unseen(self, usage: str) -> bool:
+        """Whether the view can take a password unseen; if not, say how to give it on the line."""
+        if getattr(self.view, "hides_input", False):
+            return True
+        self.view.show(Event("error", f"type the password on the line: {usage}"))
+        return False
+
+    def _register(self, command: commands.Register) -> None:
+        if command.password is not None:
+            self._send(CMsg(Code.REGISTER, password=command.password))
+        elif self._can_ask_unseen("/register PASSWORD"):
+            self.asking = Asking.NEW_PASSWORD
+            self.view.ask_password("New password")
+
+    def _identify(self, command: commands.Identify) -> None:
+        # Logging in to an account is taking its nickname with its password (asked for when not given).
+        self._renaming_to = command.nick
+        if command.password is not None:
+            self.password, self._password_sent = command.password, True
+        else:
+            self._password_sent = False
+        self._send_nick()
+
+    def _set_password(self, command: commands.SetPassword) -> None:
+        if command.current is not None and command.new is not None:
+            self._send(CMsg(Code.SET_PASSWORD, password=command.current, new_password=command.new))
+        elif self._can_ask_unseen("/password CURRENT NEW"):
+            self.asking = Asking.CURRENT_PASSWORD
+            self.view.ask_password("Current password")
 
     def _topic(self, command: commands.Topic) -> None:
         room = self._in_a_room()

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
+from chat.client.asking import Asking
 from chat.client import commands
 from chat.client.actions import ACTIONS, Actions
 from chat.client.incoming import Incoming
@@ -51,14 +52,6 @@ MOVES: dict[Phase, frozenset[Phase]] = {
 }
 
 
-class Asking(Enum):
-    """What a line the person types is: a line of the chat, or the answer the client asked for."""
-
-    NOTHING = "nothing"
-    NICKNAME = "a nickname"
-    PASSWORD = "a password"
-
-
 class View(Protocol):
     def show(self, event: Event) -> None: ...
 
@@ -67,8 +60,8 @@ class View(Protocol):
     def ask_nickname(self) -> None:
         """The nickname was refused: get another one into C{line_entered}."""
 
-    def ask_password(self) -> None:
-        """The nickname is registered: get its password (not echoed) into C{line_entered}."""
+    def ask_password(self, prompt: str = "Password") -> None:
+        """A password (not echoed) into C{line_entered}: the registered nickname's, or as C{prompt} says."""
 
     def finish(self, code: int) -> None:
         """End the program with exit status C{code}."""
@@ -115,6 +108,8 @@ class ChatClient(Incoming, Actions):
         self._last_history_id: dict[str, int] = {}
         # The password goes out only once the server asks for it.
         self._password_sent = False
+        # /password: the current password, while the new one is asked for.
+        self._changing_from: str | None = None
         # What the person typed before logon and the first join completed:
         # sent, in order, once they have (None stands for a quit).
         self._pending: list[str | None] = []
@@ -326,6 +321,8 @@ class ChatClient(Incoming, Actions):
         asking, self.asking = self.asking, Asking.NOTHING
         if asking is Asking.PASSWORD:
             self._password_entered(line)
+        elif asking in (Asking.NEW_PASSWORD, Asking.CURRENT_PASSWORD, Asking.CHANGED_PASSWORD):
+            self._account_password_entered(asking, line)
         elif asking is Asking.NICKNAME:
             self._nick_entered(line)
         elif self._pending or not self._ready():
@@ -350,6 +347,25 @@ class ChatClient(Incoming, Actions):
         self.password = line[1:] if line.startswith("//") else line
         self._password_sent = True
         self._send_nick()
+
+    def _account_password_entered(self, asking: Asking, line: str) -> None:
+        """A password for /register or /password; a command instead cancels it."""
+        if line.startswith("/") and not line.startswith("//"):
+            self._changing_from = None
+            command = commands.parse(line)
+            if command is not None:
+                self.do(command)
+            return
+        password = line[1:] if line.startswith("//") else line
+        if asking is Asking.NEW_PASSWORD:
+            self._send(CMsg(Code.REGISTER, password=password))
+        elif asking is Asking.CURRENT_PASSWORD:
+            self._changing_from = password
+            self.asking = Asking.CHANGED_PASSWORD
+            self.view.ask_password("New password")
+        else:
+            current, self._changing_from = self._changing_from, None
+            self._send(CMsg(Code.SET_PASSWORD, password=current, new_password=password))
 
     def _nick_entered(self, line: str) -> None:
         if line.strip():

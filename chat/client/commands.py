@@ -6,7 +6,7 @@ tested without a terminal or a server.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HELP = """\
 /join ROOM        join ROOM and make it the current room
@@ -22,6 +22,9 @@ HELP = """\
                   private conversation has its own); also Alt-1..9, Alt-Left/Right
 Keys: PageUp/PageDown scroll back and forth, TAB completes nicknames, commands
 and rooms, Ctrl-A/E Ctrl-U/K/W Alt-B/F edit the line, Ctrl-L draws it all again
+/register         register your nickname as an account (the password is asked for, unseen)
+/identify NICK    log in to your account NICK (you take that nickname; its password is asked for)
+/password         change your account's password (the current and new ones are asked for)
 /color [NAME]     colour your text; with no NAME, list the colours; also /colour
 /me ACTION        say that you do ACTION
 /history [N]      show N earlier lines of the current room (default 20)
@@ -112,6 +115,29 @@ class Help:
 
 
 @dataclass(frozen=True)
+class Register:
+    """Register one's nickname; without a password on the line, it is asked for (unseen)."""
+
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Identify:
+    """Log in to the account NICK: take the nickname with its password."""
+
+    nick: str
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SetPassword:
+    """Change one's account's password; without them on the line, both are asked for (unseen)."""
+
+    current: str | None = field(default=None, repr=False)
+    new: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A line that is a mistake; C{why} is shown locally, nothing is sent."""
 
@@ -119,7 +145,7 @@ class Invalid:
 
 
 Command = (Say | Join | Leave | Rooms | Who | Msg | Query | Nick | Topic | Away | Window | Color | History | Quit | Help
-           | Invalid)
+           | Register | Identify | SetPassword | Invalid)
 
 
 def _one_word(name: str, rest: str, usage: str) -> str | Invalid:
@@ -176,6 +202,35 @@ def _history(name: str, rest: str) -> Command:
     return History(int(rest))
 
 
+def _register(name: str, rest: str) -> Command:
+    words = rest.split()
+    if len(words) > 1:
+        return Invalid("usage: /register (the password is asked for), or /register PASSWORD")
+    return Register(words[0] if words else None)
+
+
+def _identify(name: str, rest: str) -> Command:
+    words = rest.split()
+    if not 1 <= len(words) <= 2:
+        return Invalid("usage: /identify NICK (its password is asked for), or /identify NICK PASSWORD")
+    return Identify(words[0], words[1] if len(words) == 2 else None)
+
+
+def _set_password(name: str, rest: str) -> Command:
+    words = rest.split()
+    if len(words) not in (0, 2):
+        return Invalid("usage: /password (both are asked for), or /password CURRENT NEW")
+    return SetPassword(*words) if words else SetPassword()
+
+
+def holds_secret(line: str) -> bool:
+    """Whether a typed line carries a password (kept out of the input history)."""
+    command = parse(line) if line.startswith("/") else None
+    return (isinstance(command, Register) and command.password is not None
+            or isinstance(command, Identify) and command.password is not None
+            or isinstance(command, SetPassword) and command.current is not None)
+
+
 #: Each command's parser (of its name as typed and the rest of the line), aliases included.
 _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "join": _join, "leave": _leave, "part": _leave, "who": _who, "names": _who, "msg": _msg, "query": _msg,
@@ -184,6 +239,7 @@ _PARSERS: dict[str, Callable[[str, str], Command]] = {
     "topic": lambda name, rest: Topic(rest), "away": lambda name, rest: Away(rest),
     "quit": lambda name, rest: Quit(rest), "exit": lambda name, rest: Quit(rest),
     "help": lambda name, rest: Help(), "?": lambda name, rest: Help(),
+    "register": _register, "identify": _identify, "password": _set_password,
 }
 
 
@@ -204,8 +260,8 @@ def parse(line: str) -> Command | None:
 
 
 #: The commands TAB completes (aliases included).
-COMMANDS = ("away", "color", "colour", "exit", "help", "history", "join", "leave", "list", "me", "msg", "names",
-            "nick", "part", "query", "quit", "rooms", "topic", "who", "window")
+COMMANDS = ("away", "color", "colour", "exit", "help", "history", "identify", "join", "leave", "list", "me", "msg",
+            "names", "nick", "part", "password", "query", "quit", "register", "rooms", "topic", "who", "window")
 
 
 def _choices(before: list[str], start: int, nicks: Sequence[str], rooms: Sequence[str]) -> tuple[list[str], str]:

@@ -105,6 +105,16 @@ class Incoming:
             text = f"{msg.nick} is away: {msg.text}"
         self.view.show(Event("info", text))
 
+    def _on_15(self, msg: CMsg) -> None:  # REGISTER: done
+        self.view.show(Event("info", f"registered: {msg.text} is your account, and you are logged in to it; "
+                                     "logging on as it now needs the password"))
+
+    def _on_16(self, msg: CMsg) -> None:  # SET_PASSWORD: done
+        self.view.show(Event("info", "your password is changed"))
+
+    def _on_17(self, msg: CMsg) -> None:  # DROP_ACCOUNT: done
+        self.view.show(Event("info", f"the account {msg.text} is dropped: the nickname is anyone's again"))
+
     def _on_6(self, msg: CMsg) -> None:  # PRIVATE_MESSAGE
         self.view.show(Event("private", msg.text, nick=msg.nick, to=msg.to, color=msg.color,
                              ts=msg.ts, action=msg.action, highlight=not self._is_me(msg.nick),

@@ -109,7 +109,7 @@ class PipeUI(LineReceiver):
         self.show(Event("error", "nickname refused; start again with another --nick"))
         self.finish(2)
 
-    def ask_password(self) -> None:
+    def ask_password(self, prompt: str = "Password") -> None:
         self.show(Event("error", "password refused or missing; set CHAT_PASSWORD or --password-file"))
         self.finish(2)
 

@@ -19,6 +19,7 @@ from typing import cast, overload
 from twisted.conch.insults.insults import ServerProtocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from chat.client import commands
 from chat.client.app import ChatClient
 from chat.client.editing import EditedLine
 from chat.client.logon import LogonForm
@@ -243,9 +244,12 @@ class ChatTerminal(Windows, EditedLine):
     def ask_nickname(self) -> None:
         self._set_prompt("Nickname: ")
 
-    def ask_password(self) -> None:
+    #: A password typed here is not shown (L{ask_password}).
+    hides_input = True
+
+    def ask_password(self, prompt: str = "Password") -> None:
         self.masked = True
-        self._set_prompt("Password: ")
+        self._set_prompt(f"{prompt}: ")
 
     def characterReceived(self, ch: bytes, moreCharactersComing: bool) -> None:
         # Typed in place while the line fits (each character is at most two
@@ -356,7 +360,7 @@ class ChatTerminal(Windows, EditedLine):
             assert self.client is not None
             self.client.line_entered(line.decode("utf-8", "replace"))
             return
-        if line:
+        if line and not commands.holds_secret(line.decode("utf-8", "replace")):
             self.historyLines.append(line)
         self.historyPosition = len(self.historyLines)
         self.lineBuffer = []
