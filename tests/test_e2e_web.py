@@ -240,3 +240,39 @@ def test_the_page_answers_the_servers_keepalive(tmp_path: Path, people: list[Bro
     say(page, "still here")
     assert bob.recv_until(lambda m: m.get("code") == 5)[-1]["text"] == "still here"
     server.stop()
+
+
+def test_an_account_made_on_the_page_signs_in_on_another_and_changes_its_password(
+        tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    """Issue 24: a sign-up / sign-in choice on the logon form; the password changed from the page."""
+    server, url = web_server(tmp_path, 0)
+    first = Browser(url)
+    people.append(first)
+    first.find("#nick").send_keys("erin")
+    first.find('input[name="mode"][value="signup"]').click()
+    first.wait(lambda: first.find("#password").is_displayed(), "the password field")
+    first.find("#password").send_keys("erin-secret-1", Keys.ENTER)
+    first.wait_for_text("erin has joined lobby")
+    first.wait_for_text("erin is your account")
+
+    second = Browser(url)
+    people.append(second)
+    second.find("#nick").send_keys("erin", Keys.ENTER)  # as a guest: the nickname is now an account's
+    second.wait(lambda: "registered" in second.find("#logon-error").text, "the refusal")
+    second.wait(lambda: second.find("#password").is_displayed(), "the password field")
+
+    first.find("#show-account").click()
+    first.find("#current-password").send_keys("erin-secret-1")
+    first.find("#new-password").send_keys("erin-secret-2", Keys.ENTER)
+    first.wait_for_text("Your password is changed.")
+    first.close()
+    people.remove(first)
+
+    second.find('input[name="mode"][value="signin"]').click()
+    second.find("#password").send_keys("erin-secret-1", Keys.ENTER)  # the old one
+    second.wait(lambda: "wrong password" in second.find("#logon-error").text, "the refusal of the old password")
+    second.find("#password").clear()
+    second.find("#password").send_keys("erin-secret-2", Keys.ENTER)
+    second.wait_for_text("erin has joined lobby")
+    assert "erin-secret" not in server.output.decode(errors="replace")
+    server.stop()

@@ -325,6 +325,12 @@ function received(msg) {
     case Code.INFO:
       info(`Server: ${msg.text || ""}`);
       return;
+    case Code.REGISTER:
+      info(`Your nickname is registered: ${msg.text} is your account. Sign in with its password next time.`);
+      return;
+    case Code.SET_PASSWORD:
+      info("Your password is changed.");
+      return;
     default:
       return;   // a code this page does not know (a newer server's)
   }
@@ -345,7 +351,8 @@ function older() {
 
 const HELP = [
   "/join ROOM, /part [reason], /me ACTION, /msg NICK TEXT, /query NICK, /nick NEW,",
-  "/topic [TEXT], /away [TEXT], /back, /names, /list, /info, /close, /quit [reason].",
+  "/topic [TEXT], /away [TEXT], /back, /names, /list, /info, /close, /quit [reason],",
+  "/register or /password (your account: the Account button does the same).",
   "Keys: Alt+1…9 or Alt+↑/↓ switch windows, PageUp/PageDown scroll, Tab completes a nickname.",
 ];
 
@@ -408,6 +415,9 @@ function command(line) {
     case "quit":
       chat.quit(args);
       return;
+    case "register": case "password": case "account":
+      $("show-account").click();   // passwords go in its fields, never in the message box
+      return;
     case "help":
       HELP.forEach((h) => info(h));
       return;
@@ -458,6 +468,9 @@ function setStatus(text, state) {
 
 // -- wiring ---------------------------------------------------------------------------
 
+// The password of the account being created at logon, until the nickname is taken.
+let signingUp = null;
+
 function start() {
   $("server").value = location.host;
   for (const color of COLORS) {
@@ -468,13 +481,30 @@ function start() {
   const saved = sessionStorage.getItem("chat-nick");
   if (saved) $("nick").value = saved;
 
+  const mode = () => document.querySelector('input[name="mode"]:checked').value;
+  for (const choice of document.querySelectorAll('input[name="mode"]')) {
+    choice.addEventListener("change", () => {
+      $("password-row").hidden = mode() === "guest";
+      $("password").autocomplete = mode() === "signup" ? "new-password" : "current-password";
+      $("enter").textContent = {guest: "Enter the chat", signin: "Sign in", signup: "Create the account"}[mode()];
+    });
+  }
+
   $("logon-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const nick = $("nick").value.trim();
     if (!nick) return;
+    const password = $("password").value;
+    if (mode() !== "guest" && !password) {
+      $("logon-error").textContent = "Type the password.";
+      $("password").focus();
+      return;
+    }
     $("logon-error").textContent = "";
     $("enter").disabled = true;
-    chat.logon(nick, $("password").value);
+    // Creating an account: log on with the nickname (anyone's until then), then register it.
+    signingUp = mode() === "signup" ? password : null;
+    chat.logon(nick, signingUp ? "" : password);
   });
 
   chat.addEventListener("logon-failed", (event) => {
@@ -483,6 +513,11 @@ function start() {
     if (msg.error === "password-required" || msg.error === "bad-password") {
       $("password-row").hidden = false;
       $("password").focus();
+      if (signingUp !== null) {
+        signingUp = null;
+        $("logon-error").textContent = "This nickname has an account already: choose another, or sign in.";
+        return;
+      }
     }
     if (chat.everOnline && !msg.final) return;   // retried by the connection; the status says why
     if (msg.final) {   // given up: the person chooses another nickname (the rooms are joined again)
@@ -496,6 +531,10 @@ function start() {
 
   chat.addEventListener("logon", (event) => {
     $("password").value = "";
+    if (signingUp !== null) {
+      chat.register(signingUp);
+      signingUp = null;
+    }
     sessionStorage.setItem("chat-nick", event.detail.nick);
     $("me").textContent = event.detail.nick;
     $("logon").hidden = true;
@@ -571,6 +610,22 @@ function start() {
     const name = $("join-room").value.trim();
     $("join-room").value = "";
     if (name) command(`/join ${name}`);
+  });
+  const showAccount = () => {
+    for (const name of document.querySelectorAll(".account-name")) name.value = chat.nick || "";
+    $("account").showModal();
+  };
+  $("show-account").addEventListener("click", showAccount);
+  $("close-account").addEventListener("click", () => $("account").close());
+  $("register-form").addEventListener("submit", () => {
+    const password = $("register-password").value;
+    $("register-password").value = "";
+    if (password) chat.register(password);
+  });
+  $("change-form").addEventListener("submit", () => {
+    const current = $("current-password").value, next = $("new-password").value;
+    $("current-password").value = $("new-password").value = "";
+    if (current && next) chat.changePassword(current, next);
   });
   $("show-windows").addEventListener("click", () => document.body.classList.toggle("show-windows"));
   $("show-members").addEventListener("click", () => document.body.classList.toggle("show-members"));

@@ -5,7 +5,7 @@
 
 export const Code = Object.freeze({
   JOIN: 1, LEAVE: 2, NAMES: 3, NICK: 4, MESSAGE: 5, PRIVATE: 6, ROOMS: 7, ERROR: 8,
-  PING: 9, PONG: 10, HISTORY: 11, TOPIC: 12, AWAY: 13, INFO: 14,
+  PING: 9, PONG: 10, HISTORY: 11, TOPIC: 12, AWAY: 13, INFO: 14, REGISTER: 15, SET_PASSWORD: 16,
 });
 
 // Seconds between reconnection attempts (then the last, again and again), and jitter.
@@ -28,6 +28,7 @@ export class ChatConnection extends EventTarget {
     this.nick = null;          // as the server accepted it
     this.wanted = null;        // as typed on the logon form
     this.password = "";
+    this.pendingPassword = null;   // registered or changed, once the server says so
     this.online = false;       // logged on, now
     this.everOnline = false;   // logged on once: a drop is then reconnected
     this.quitting = false;
@@ -64,6 +65,17 @@ export class ChatConnection extends EventTarget {
   }
 
   join(room) { this.send({code: Code.JOIN, room}); }
+
+  // Accounts: the password the answer confirms becomes the one this page logs on with when it reconnects.
+  register(password) {
+    this.pendingPassword = password;
+    this.send({code: Code.REGISTER, password});
+  }
+
+  changePassword(current, next) {
+    this.pendingPassword = next;
+    this.send({code: Code.SET_PASSWORD, password: current, new_password: next});
+  }
 
   quit(reason) {
     this.quitting = true;
@@ -155,6 +167,11 @@ export class ChatConnection extends EventTarget {
         break;
       case Code.HISTORY:
         this._pageEnded(msg);
+        break;
+      case Code.REGISTER:
+      case Code.SET_PASSWORD:
+        if (this.pendingPassword) this.password = this.pendingPassword;
+        this.pendingPassword = null;
         break;
       case Code.ERROR:
         if (msg.reply_to === Code.NICK && !this.online) {
