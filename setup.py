@@ -47,6 +47,7 @@ setup(
     entry_points={
         "console_scripts": [
             "chat-client = chat.client.main:main",
+            "chat-accounts = chat.accounttool:main",
         ],
     },
 )

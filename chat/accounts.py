@@ -121,7 +121,8 @@ class Accounts:
                  required: bool = False, delay: float = WRONG_PASSWORD_DELAY,
                  store: Callable[[], IAccountStore | None] = lambda: None, registration: bool = True,
                  in_thread: Callable[..., defer.Deferred[Any]] = _in_reactor_threads,
-                 cost: tuple[int, int, int] = COST, registrations_per_hour: int = REGISTRATIONS_PER_HOUR) -> None:
+                 cost: tuple[int, int, int] = COST, registrations_per_hour: int = REGISTRATIONS_PER_HOUR,
+                 opers: Iterable[str] = ()) -> None:
         self.checkers = list(checkers)
         self.clock = clock
         self.required = required
@@ -130,6 +131,8 @@ class Accounts:
         self.registration = registration
         self.in_thread = in_thread
         self.cost = cost
+        #: The accounts with the server operator's rights (--oper), folded.
+        self.opers = frozenset(fold(name) for name in opers)
         # Per account, and per address: password attempts, as token buckets.
         self._attempts = BucketTable(1 / ATTEMPT_INTERVAL, ATTEMPT_BURST, MAX_TRACKED)
         self._address_attempts = BucketTable(1 / ADDRESS_ATTEMPT_INTERVAL, ADDRESS_ATTEMPT_BURST, MAX_TRACKED)
@@ -146,6 +149,10 @@ class Accounts:
     def registration_open(self) -> bool:
         """Whether people may register accounts themselves."""
         return self.registration and self.store() is not None
+
+    def is_oper(self, account: str | None) -> bool:
+        """Whether C{account} (one a user proved) has the server operator's rights."""
+        return account is not None and fold(account) in self.opers
 
     # -- finding an account -----------------------------------------------------
 

@@ -117,6 +117,20 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         self["web-endpoint"] = []
         self["web-origin"] = []
         self["web-host"] = []
+        self["oper"] = []
+
+    def opt_oper(self, account: str) -> None:
+        """an account with the server operator's rights (repeatable)"""
+        self["oper"].append(account)
+
+    def opt_oper_file(self, path: str) -> None:
+        """a file of accounts with the server operator's rights, one a line (# starts a comment)"""
+        try:
+            with open(path, encoding="utf-8") as f:
+                lines = [line.split("#", 1)[0].strip() for line in f]
+        except OSError as e:
+            raise usage.UsageError(f"--oper-file: cannot read {path}: {e.strerror}") from None
+        self["oper"].extend(line for line in lines if line)
 
     def opt_web_endpoint(self, description: str) -> None:
         """also serve the chat page and its WebSocket on this server endpoint, e.g. tcp:8080 or ssl:8443:privateKey=...:certKey=... (repeatable)"""
@@ -361,7 +375,8 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     native: list[FrontEndService] = []
     ledger = ledger_from(options, reactor, lambda: native[0].address() if native else "")
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"],  # type: ignore[arg-type]
-                        store=lambda: ledger.account_store, registration=options["registration"] == "open")
+                        store=lambda: ledger.account_store, registration=options["registration"] == "open",
+                        opers=options["oper"])
     if options["redis"] is None and options["no-history"] and options["registration"] == "open":
         log.warn("accounts people register last until the server stops (--no-history keeps nothing on disk)")
     chat = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import sys
 from pathlib import Path
 
-from tests.processes import ServerProcess, WireClient
+from tests.processes import ServerProcess, WireClient, source_env
 from tests.redis_server import RedisProcess
 from tests.test_e2e_cluster import node
 from tests.test_e2e_irc import IRCSocket, irc_address
@@ -141,3 +142,58 @@ def test_a_person_registers_in_chat_client_and_logs_on_again_with_the_password(t
     finally:
         again.close()
         server.kill()
+
+
+ACCOUNTS_TOOL = [sys.executable, "-m", "chat.accounttool"]
+
+
+def accounts_tool(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ACCOUNTS_TOOL, *args], input=stdin, capture_output=True, text=True, timeout=60,
+                          env=source_env())
+
+
+def test_the_operator_adds_imports_and_drops_accounts_while_the_server_runs(tmp_path: Path) -> None:
+    """chat-accounts: for --registration closed, and to move a password file's accounts into the chat."""
+    server = ServerProcess(tmp_path, ["--endpoint", "tcp:0:interface=127.0.0.1", "--registration", "closed"])
+    data = str(tmp_path / "chat-data")
+    added = accounts_tool("--data-dir", data, "add", "bob", stdin="builder-pass\n")
+    assert (added.returncode, added.stdout) == (0, "added bob\n"), added
+    (tmp_path / "passwords.txt").write_text("carol:carol-pass-1\nweak:short\nBOB:other-pass\n")
+    imported = accounts_tool("--data-dir", data, "import", str(tmp_path / "passwords.txt"))
+    assert imported.returncode == 1, "a line was refused"
+    assert imported.stdout.splitlines() == [
+        "added carol", "chat-accounts: weak: a password needs at least 8 characters",
+        "chat-accounts: BOB: the nickname BOB (or one that looks like it) is registered"]
+
+    for nick, password in (("bob", "builder-pass"), ("carol", "carol-pass-1")):
+        client = WireClient(server.host, server.port)
+        client.send(code=4, text=nick)
+        assert client.recv()["error"] == "password-required"  # type: ignore[index]
+        client.send(code=4, text=nick, password=password)
+        assert client.recv() == {"code": 4, "text": nick, "nick": nick}
+        client.close()
+    closed = WireClient(server.host, server.port).logon("dave", room=None)
+    closed.send(code=15, password="dave-pass-1")
+    assert closed.recv()["error"] == "registration-closed"  # type: ignore[index]
+
+    dropped = accounts_tool("--data-dir", data, "drop", "Carol")
+    assert (dropped.returncode, dropped.stdout) == (0, "dropped carol\n"), dropped
+    WireClient(server.host, server.port).logon("carol", room=None)
+    assert accounts_tool("--data-dir", data, "drop", "carol").returncode == 1
+    server.stop()
+    assert b"carol-pass-1" not in (tmp_path / "chat-data" / "history.sqlite3").read_bytes()
+
+
+def test_the_operator_adds_an_account_to_a_cluster(tmp_path: Path) -> None:
+    redis = RedisProcess(tmp_path / "redis")
+    try:
+        a = node(tmp_path, redis)
+        added = accounts_tool("--redis", redis.url, "add", "erin", stdin="erin-pass-1\n")
+        assert added.returncode == 0, added
+        client = WireClient(a.host, a.port)
+        client.send(code=4, text="erin")
+        assert client.recv()["error"] == "password-required"  # type: ignore[index]
+        client.send(code=4, text="erin", password="erin-pass-1")
+        assert client.recv() == {"code": 4, "text": "erin", "nick": "erin"}
+    finally:
+        redis.kill()

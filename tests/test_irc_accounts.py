@@ -143,3 +143,21 @@ class IRCAccountTests(SynchronousTestCase):
         c.send("REGISTER * * good-password")
         self.assertEqual(c.received(), [":irc.test FAIL REGISTER TEMPORARILY_UNAVAILABLE bob "
                                         ":registration is closed on this server; ask its operator"])
+
+    def test_an_operator_account_is_told_and_shown(self) -> None:
+        """--oper: the rights come with moderation (issue 25); here, that the server knows its operators."""
+        self.accounts.opers = frozenset({"alice"})
+        self.registered("alice").send("REGISTER * * wonderland", "QUIT")
+        c = self.connect()
+        c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN", "AUTHENTICATE " + plain("alice", "wonderland"),
+               "NICK alice", "USER alice 0 * :x", "CAP END")
+        got = c.received()
+        self.assertIn(":irc.test 381 alice :You are now a server operator", got)
+        bob = self.registered("bob")
+        bob.received()
+        bob.send("WHOIS alice")
+        got = bob.received()
+        self.assertIn(":irc.test 313 bob alice :is a server operator", got)
+        self.assertIn(":irc.test 330 bob alice alice :is logged in as", got)
+        bob.send("WHOIS bob")
+        self.assertFalse(any(" 313 " in line or " 330 " in line for line in bob.received()))

@@ -80,3 +80,15 @@ def test_after_a_usage_error_the_usage_is_one_line() -> None:
     with pytest.raises(usage.UsageError):
         options.parseOptions(["--port", "5000"])
     assert str(options).count("\n") <= 1 and "twistd chat --help" in str(options)
+
+
+def test_operators_from_the_command_line_and_a_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    opers = tmp_path / "opers.txt"
+    opers.write_text("# the operators\ncarol\n\ndave  # on call\n")
+    options = Options()
+    options.parseOptions(["--oper", "alice", "--oper-file", str(opers), "--no-history"])
+    assert options["oper"] == ["alice", "carol", "dave"]
+    with pytest.raises(usage.UsageError, match="--oper-file: cannot read"):
+        Options().parseOptions(["--oper-file", str(tmp_path / "missing"), "--no-history"])
+    with pytest.raises(usage.UsageError, match="--registration must be open or closed"):
+        Options().parseOptions(["--registration", "maybe", "--no-history"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from twisted.internet import defer
 
 from chat.irc.base import IRCConnection
-from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY, RPL_WHOISACCOUNT,
+from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY, RPL_WHOISACCOUNT, RPL_WHOISOPERATOR,
                                RPL_ENDOFWHOIS, RPL_ISON, RPL_LUSERCLIENT, RPL_LUSERME, RPL_NOWAWAY, RPL_UNAWAY,
                                RPL_USERHOST, RPL_WHOISSERVER, RPL_WHOISUSER)
 from chat.irc.render import irc_nick
@@ -76,6 +76,8 @@ class Queries(IRCConnection):
 
         def logged_in(account: str | None, shown: str) -> None:
             if account is not None:
+                if self.factory.accounts is not None and self.factory.accounts.is_oper(account):
+                    self.reply(RPL_WHOISOPERATOR, shown, "is a server operator")
                 self.reply(RPL_WHOISACCOUNT, shown, account, "is logged in as")
             self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
 

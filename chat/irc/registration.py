@@ -17,7 +17,7 @@ from chat.irc.commands import SASL_CHUNK, TARGMAX
 from chat.irc.numerics import (ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_INVALIDCAPCMD, ERR_NOMOTD,
                                ERR_NONICKNAMEGIVEN, ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG,
                                NICK_ERRORS, RENAME_ERRORS, RPL_CREATED, RPL_ISUPPORT, RPL_LOGGEDIN, RPL_MYINFO,
-                               RPL_SASLMECHS, RPL_SASLSUCCESS, RPL_WELCOME, RPL_YOURHOST)
+                               RPL_SASLMECHS, RPL_SASLSUCCESS, RPL_WELCOME, RPL_YOUREOPER, RPL_YOURHOST)
 from chat.irc.render import chat_nick, irc_nick, mask
 from chat.names import MAX_NICK, MAX_ROOM
 from chat.service import MAX_PAGE, IClient
@@ -201,3 +201,6 @@ class Registration(IRCConnection):
                    "UTF8ONLY", f"CHATHISTORY={MAX_PAGE}", "TARGMAX=" + ",".join(f"{k}:{v}" for k, v in TARGMAX.items()), "MSGREFTYPES=msgid", "CLIENTTAGDENY=*", "are supported by this server")
         self.irc_LUSERS([])
         self.reply(ERR_NOMOTD, "MOTD File is missing")
+        accounts = self.factory.accounts
+        if self.user is not None and accounts is not None and accounts.is_oper(self.user.account):
+            self.reply(RPL_YOUREOPER, "You are now a server operator")
