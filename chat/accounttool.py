@@ -41,7 +41,7 @@ class Options(usage.Options):
         ["redis", None, None, "the cluster's Redis, e.g. redis://127.0.0.1:6379/0 (a cluster)"],
     ]
 
-    def parseArgs(self, command: str, argument: str) -> None:
+    def parseArgs(self, command: str, argument: str) -> None:  # type: ignore[override]  # usage.Options passes the words
         if command not in ("add", "drop", "import"):
             raise usage.UsageError(f"unknown command {command}: add, drop or import")
         self["command"], self["argument"] = command, argument
