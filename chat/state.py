@@ -226,7 +226,7 @@ class ChatState:
         room.members[user.key] = user
         user.rooms[key] = room
         deliveries: list[Delivery] = [
-            (tuple(room.members.values()), Joined(room.name, user.nick)),
+            (tuple(room.members.values()), Joined(room.name, user.nick, user.account)),
             ((user,), MemberList(room.name, room.names())),
         ]
         topic = self.topics.get(key)

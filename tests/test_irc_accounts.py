@@ -15,7 +15,7 @@ from tests.test_irc import IRCClient
 from tests.test_passwords import CHEAP
 from tests.test_registration import in_thread_now
 
-OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN "
+OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join "
            "draft/account-registration")
 
 
@@ -137,7 +137,7 @@ class IRCAccountTests(SynchronousTestCase):
         c = self.connect()
         c.send("CAP LS 302")
         self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch "
-                                        "draft/chathistory sasl=PLAIN"])
+                                        "draft/chathistory sasl=PLAIN extended-join"])
         c.send("NICK bob", "USER bob 0 * :x", "CAP END")
         c.received()
         c.send("REGISTER * * good-password")
@@ -161,3 +161,19 @@ class IRCAccountTests(SynchronousTestCase):
         self.assertIn(":irc.test 330 bob alice alice :is logged in as", got)
         bob.send("WHOIS bob")
         self.assertFalse(any(" 313 " in line or " 330 " in line for line in bob.received()))
+
+    def test_extended_join_names_the_joiners_account(self) -> None:
+        watcher = self.connect()
+        watcher.send("CAP LS 302", "CAP REQ :extended-join server-time", "NICK watcher", "USER w 0 * :x", "CAP END",
+                     "JOIN #lobby")
+        watcher.received()
+        alice = self.registered("alice")
+        alice.send("REGISTER * * wonderland", "JOIN #lobby", "PART #lobby")
+        guest = self.registered("guest")
+        guest.send("JOIN #lobby")
+        alice.send("JOIN #lobby")
+        joins = [line.split(" ", 1)[1] if line.startswith("@") else line
+                 for line in watcher.received() if " JOIN " in line]
+        self.assertEqual(joins, [":alice!alice@chat JOIN #lobby alice :alice", ":guest!guest@chat JOIN #lobby * :guest",
+                                 ":alice!alice@chat JOIN #lobby alice :alice"])
+        self.assertIn(":alice!alice@chat JOIN #lobby", guest.received(), "a client without the capability: plain JOIN")

@@ -131,3 +131,25 @@ async def test_an_account_registered_on_one_node_logs_on_at_another(tmp_path: Pa
     finally:
         await a.stop()
         await b.stop()
+
+
+@on_both_backends
+async def test_a_join_carries_the_joiners_account(chat: Harness) -> None:
+    """For IRCv3 extended-join; in the cluster the account travels in the room's stream."""
+    from chat.core.events import Joined
+
+    with_accounts(chat)
+    seen: list[object] = []
+    client = chat.client()
+    deliver = client.deliver
+    client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
+    watcher = await chat.call(chat.service.logon("watcher", client))
+    await chat.call(chat.service.join(watcher, "lobby"))
+    alice = await logged_on(chat, "alice")
+    await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+    await chat.call(chat.service.join(alice, "lobby"))
+    guest = await logged_on(chat, "guest")
+    await chat.call(chat.service.join(guest, "lobby"))
+    await chat.settle()
+    joins = [(w.nick, w.account) for w in seen if isinstance(w, Joined) and w.nick != "watcher"]
+    assert joins == [("alice", "alice"), ("guest", None)]

@@ -269,7 +269,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
 
     def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool]:
         key = fold(name)
-        d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create))
+        d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create),
+                      user.account or "")
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name)

@@ -288,7 +288,9 @@ redis.call('PERSIST', P .. 'seq:' .. room)
 name = room_name(room)
 redis.call('HSET', P .. 'members:' .. room, fold, nick)
 redis.call('SADD', P .. 'userrooms:' .. fold, room)
-local id = event(room, record('joined', {nick = nick, room = name}), 'j', node .. '\t' .. fold)
+local joined = {nick = nick, room = name}
+if ARGV[9] ~= '' then joined.account = ARGV[9] end
+local id = event(room, record('joined', joined), 'j', node .. '\t' .. fold)
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
 return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or '',

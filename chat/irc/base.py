@@ -14,11 +14,11 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from chat.core.events import Event, ReplayEnd, Said
+from chat.core.events import Event, Joined, ReplayEnd, Said, What
 from chat.frontend import SHUTDOWN_TEXT, Connection
 from chat.irc.commands import TARGMAX
 from chat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, ERR_TOOMANYTARGETS
-from chat.irc.render import channel, chat_nick, render, tagged, with_tag
+from chat.irc.render import channel, chat_nick, mask, render, tagged, with_tag
 from chat.ircformat import MAX_LINE, MAX_TAGS
 from chat.names import fold, refusal
 from chat.service import SERVER_ERROR, Presence
@@ -67,11 +67,24 @@ class IRCConnection(Connection, LineReceiver):
     def _lines(self, event: Event) -> list[str]:
         """The event as this client negotiated to see it (rendered once per kind of client)."""
         caps = self.caps
+        if "extended-join" in caps and type(event.what) is Joined:
+            return self._extended_join(event)
         server_time, msgid = "server-time" in caps, "message-tags" in caps
         if not (server_time or msgid):
             return event.rendered("irc", render)
         return event.rendered(f"irc/{server_time:d}{msgid:d}",
                               lambda m: tagged(m, render(m, not server_time), server_time, msgid))
+
+    def _extended_join(self, event: Event) -> list[str]:
+        """IRCv3 extended-join: the joiner's account (or *) and its real name (the chat keeps none: its nickname)."""
+        server_time, msgid = "server-time" in self.caps, "message-tags" in self.caps
+
+        def render_extended(what: What) -> list[str]:
+            assert isinstance(what, Joined)
+            line = f":{mask(what.nick)} JOIN {channel(what.room)} {what.account or '*'} :{what.nick}"
+            return tagged(what, [line], server_time, msgid) if server_time or msgid else [line]
+
+        return event.rendered(f"irc-xj/{server_time:d}{msgid:d}", render_extended)
 
     def _history_lines(self, events: Sequence[Event], room: str | None = None) -> list[str]:
         """A history replay or page: a C{chathistory} batch where the client takes batches."""

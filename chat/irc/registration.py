@@ -32,6 +32,7 @@ class Registration(IRCConnection):
         accounts = self.factory.accounts
         if accounts is not None and accounts.active:
             offered["sasl"] = "PLAIN" if version_302 else ""
+            offered["extended-join"] = ""
         if accounts is not None and accounts.registration_open:
             offered["draft/account-registration"] = ""
         return offered
