@@ -276,3 +276,92 @@ def test_an_account_made_on_the_page_signs_in_on_another_and_changes_its_passwor
     second.wait_for_text("erin has joined lobby")
     assert "erin-secret" not in server.output.decode(errors="replace")
     server.stop()
+
+
+def test_what_a_newcomer_missed_on_the_page(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    """
+    Issue 28's page defects, each seen in Chromium: mentions highlighted,
+    safe links, a rename told once, older pages above the join line, the
+    phone's menu badge and topic, the tab's icon, a timestamp that never
+    wraps, and the words of a failed reconnection.
+    """
+    server, url = web_server(tmp_path, 0, "--history-replay", "3")
+    early = WireClient(server.host, server.port).logon("early")
+    for n in range(8):
+        early.send(code=5, text=f"earlier line {n}")
+    early.recv_until(lambda m: m.get("text") == "earlier line 7")
+    early.send(code=12, room="lobby", text="friday plans")
+    alice = browser(people, url, "alice")
+    alice.wait_for_text("earlier line 7")
+
+    # The join's replay (3 lines) is under the join line; an older page goes above it.
+    alice.run("document.getElementById('log').scrollTop = 0; document.getElementById('log')"
+              ".dispatchEvent(new Event('scroll'))")
+    alice.wait_for_text("earlier line 0")
+    texts = alice.run("return [...document.querySelectorAll('.pane:not([hidden]) .line')].map(l => l.textContent)")
+    joined = next(i for i, t in enumerate(texts) if "alice has joined lobby" in t)
+    assert all(i > joined for i, t in enumerate(texts) if "earlier line 5" in t or "earlier line 7" in t)
+    assert all(i < joined for i, t in enumerate(texts) if any(f"earlier line {n}" in t for n in range(5))), texts
+
+    # A line that names me is highlighted; one that only contains my name is not.
+    early.send(code=5, text="alice: lunch? see https://example.org/menu?day=fri. or javascript:alert(1)")
+    early.send(code=5, text="malice aforethought")
+    alice.wait_for_text("malice aforethought")
+    marked = alice.run("return [...document.querySelectorAll('.line.mention')].map(l => l.textContent)")
+    assert len(marked) == 1 and "lunch?" in marked[0]
+    links = alice.run("return [...document.querySelectorAll('#log a')].map(a => [a.href, a.rel, a.target])")
+    assert links == [["https://example.org/menu?day=fri", "noopener noreferrer", "_blank"]]
+
+    # My own rename: the room says it, once.
+    say(alice, "/nick alicia")
+    alice.wait_for_text("alice is now known as alicia")
+    time.sleep(0.3)
+    assert alice.log_text().count("alicia") == 1, alice.log_text()
+
+    # The timestamp never wraps, however long the word beside it.
+    assert alice.run("return getComputedStyle(document.querySelector('.line .when')).whiteSpace") == "nowrap"
+
+    # A phone: the topic stays in view, and the menu button shows what waits unread.
+    alice.driver.set_window_size(390, 780)
+    alice.wait(lambda: alice.find("#show-windows").is_displayed(), "the narrow layout")
+    assert alice.find("#topic").is_displayed() and alice.find("#topic").text == "friday plans"
+    early.send(code=6, to="alicia", text="psst, private")
+    alice.wait(lambda: alice.find("#show-windows").get_attribute("data-unread") == "1", "the badge")
+    assert "mentioned" in alice.find("#show-windows").get_attribute("class")
+    assert alice.run("return document.querySelector('link[rel=icon]').href").endswith("favicon-unread.svg")
+    assert alice.run("return document.title").startswith("(1) ")
+    save(alice, tmp_path, "web-client-phone-unread.png")
+
+    # The server goes away: the status says the connection was lost, never "lost again".
+    server.stop()
+    alice.wait(lambda: "connection lost" in alice.find("#status").text, "the lost connection")
+    alice.wait(lambda: "cannot be reached" in alice.find("#status").text, "the failed reconnection")
+    assert "again" not in alice.find("#status").text
+    assert alice.console() == [] or all("WebSocket" in line for line in alice.console()), alice.console()
+
+
+def test_a_hidden_tab_notifies_of_a_private_message_and_a_mention(
+        tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    """Issue 28: desktop notifications, asked for on the logon click, shown while the tab is hidden."""
+    server, url = web_server(tmp_path)
+    page = Browser(url)
+    people.append(page)
+    page.driver.execute_cdp_cmd("Browser.grantPermissions", {"origin": url.rstrip("/"),
+                                                             "permissions": ["notifications"]})
+    # Chromium shows notifications outside the page: record what the page asks it to show.
+    page.run("window.shown = []; const Shown = window.Notification; window.Notification = class extends Shown {"
+             " constructor(title, options) { super(title, options); window.shown.push(`${title}: ${options.body}`); } };")
+    page.find("#nick").send_keys("alice", Keys.ENTER)
+    page.wait_for_text("alice has joined lobby")
+    bob = WireClient(server.host, server.port).logon("bob")
+    first = page.driver.current_window_handle
+    page.driver.switch_to.new_window("tab")  # the chat's tab is now hidden
+    bob.send(code=5, text="nothing for you, malice aside")
+    bob.send(code=5, text="alice, are you there?")
+    bob.send(code=6, to="alice", text="psst")
+    time.sleep(1.0)
+    page.driver.close()
+    page.driver.switch_to.window(first)
+    assert page.run("return window.shown") == ["bob in lobby: alice, are you there?", "bob (private): psst"]
+    assert page.run("return document.title").startswith("(3) ")
+    server.stop()

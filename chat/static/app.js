@@ -116,7 +116,16 @@ function drawWindows() {
     list.append(item);
   });
   const unread = [...windows.values()].reduce((n, w) => n + w.unread, 0);
+  const mentioned = [...windows.values()].some((w) => w.mentioned);
   document.title = (unread ? `(${unread}) ` : "") + (current ? `${current.name} · chat` : "chat");
+  // The phone's menu button and the tab's icon say that something waits, and whether it is for me.
+  const menu = $("show-windows");
+  menu.dataset.unread = unread ? `${unread}` : "";
+  menu.classList.toggle("mentioned", mentioned);
+  menu.setAttribute("aria-label", unread ? `Rooms and conversations: ${unread} unread` : "Rooms and conversations");
+  const icon = document.querySelector('link[rel="icon"]');
+  const wanted = unread ? "favicon-unread.svg" : "favicon.svg";
+  if (icon && !icon.href.endsWith(wanted)) icon.href = wanted;
 }
 
 function drawMembers() {
@@ -163,15 +172,19 @@ function addLine(win, line, id) {
     win.ids.add(id);
     line.dataset.id = id;
     if (win.oldest === null || id < win.oldest) win.oldest = id;
-    let before = null;
+    let before = null, after = null;
     for (let node = pane.lastElementChild; node; node = node.previousElementSibling) {
       if (node.dataset.id === undefined) continue;
       if (Number(node.dataset.id) > id) before = node;
-      else break;
+      else { after = node; break; }
     }
     if (before) {
       const height = log.scrollHeight;
-      pane.insertBefore(line, before);
+      // Right after the line said before it, above the notices that came later (the join line);
+      // older than every line: at the top, under "the beginning of ..." only.
+      let at = after ? after.nextElementSibling : pane.firstElementChild;
+      if (!after && at && at.classList.contains("beginning")) at = at.nextElementSibling;
+      pane.insertBefore(line, at);
       if (win === current && !follow) log.scrollTop += log.scrollHeight - height;
       return true;
     }
@@ -191,17 +204,41 @@ function addLine(win, line, id) {
   return true;
 }
 
+// http and https addresses in a line become links (nothing else: never javascript: or data:).
+const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+
+function withLinks(span, text) {
+  let at = 0;
+  for (const match of text.matchAll(LINK)) {
+    const address = match[0].replace(/[.,;:!?)\]]+$/, "");   // a sentence's punctuation is not the link's
+    let url = null;
+    try { url = new URL(address); } catch { url = null; }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) continue;
+    span.append(text.slice(at, match.index));
+    const link = el("a", "link", address);
+    link.href = url.href;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    span.append(link);
+    at = match.index + address.length;
+  }
+  span.append(text.slice(at));
+  return span;
+}
+
 function textLine(msg, mine) {
-  const line = el("div", "line" + (msg.history ? " history" : "") + (msg.notice ? " notice" : ""));
+  const mentioned = !mine && msg.code === Code.MESSAGE && mentions(msg.text);
+  const line = el("div", "line" + (msg.history ? " history" : "") + (msg.notice ? " notice" : "") +
+    (mentioned ? " mention" : ""));
   line.append(el("time", "when", clock(msg.ts)));
   const color = COLORS.includes(msg.color) ? msg.color : "default";
   if (msg.action) {
     line.classList.add("action");
     line.append(el("span", "star", "* "), el("span", `nick ${nickClass(msg.nick)}`, msg.nick),
-      el("span", `text c-${color}`, ` ${msg.text || ""}`));
+      withLinks(el("span", `text c-${color}`), ` ${msg.text || ""}`));
   } else {
     line.append(el("span", `nick ${nickClass(msg.nick)}${mine ? " me" : ""}`, msg.nick),
-      el("span", `text c-${color}`, msg.text || ""));
+      withLinks(el("span", `text c-${color}`), msg.text || ""));
   }
   return line;
 }
@@ -217,18 +254,36 @@ function info(text, kind = "info", win = current) {
   addLine(win, noticeLine(text, kind));
 }
 
+// Whether a line names me: my nickname as a word of its own ("malice" does not mention alice).
 function mentions(text) {
   if (!chat.nick || !text) return false;
-  const at = fold(text).indexOf(fold(chat.nick));
-  return at >= 0;
+  const words = fold(text).split(/[^\p{L}\p{N}_\-|]+/u);
+  return words.includes(fold(chat.nick));
 }
 
 function arrived(win, msg, counted) {
-  if (win !== current && counted && !msg.history) {
+  if (!counted || msg.history) return;
+  const personal = msg.code === Code.PRIVATE || mentions(msg.text);
+  if (win !== current || document.hidden) {
     win.unread += 1;
-    if (msg.code === Code.PRIVATE || mentions(msg.text)) win.mentioned = true;
+    if (personal) win.mentioned = true;
     drawWindows();
   }
+  if (personal && document.hidden) notify(win, msg);
+}
+
+// -- desktop notifications: asked for once, on a click; shown for what is mine while the tab is hidden --
+
+function askToNotify() {
+  if (!("Notification" in window) || Notification.permission !== "default") return;
+  Notification.requestPermission();
+}
+
+function notify(win, msg) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const title = win.kind === "private" ? `${msg.nick} (private)` : `${msg.nick} in ${win.name}`;
+  const shown = new Notification(title, {body: msg.text || "", tag: win.key});
+  shown.onclick = () => { window.focus(); show(win); shown.close(); };
 }
 
 // -- what the server says -----------------------------------------------------------
@@ -296,7 +351,7 @@ function received(msg) {
       if (msg.after === undefined) win.more = Boolean(msg.more);
       if (msg.before !== undefined) {
         win.loadingOlder = false;
-        if (!msg.more) win.pane.prepend(noticeLine(`the beginning of ${win.name}`, "event"));
+        if (!msg.more) win.pane.prepend(noticeLine(`the beginning of ${win.name}`, "event beginning"));
       }
       return;
     }
@@ -492,6 +547,7 @@ function start() {
 
   $("logon-form").addEventListener("submit", (event) => {
     event.preventDefault();
+    askToNotify();   // a click (or Enter) of the person's: the one moment a browser lets a page ask
     const nick = $("nick").value.trim();
     if (!nick) return;
     const password = $("password").value;
@@ -552,7 +608,8 @@ function start() {
 
   chat.addEventListener("renamed", (event) => {
     $("me").textContent = event.detail.nick;
-    info(`You are now known as ${event.detail.nick}`);
+    // In a room, its announcement says it; said here only where no room will.
+    if (!current || current.kind !== "room" || !current.joined) info(`You are now known as ${event.detail.nick}`);
   });
 
   chat.addEventListener("caught-up", (event) => {

@@ -117,7 +117,7 @@ export class ChatConnection extends EventTarget {
       }
       const delay = RETRY[Math.min(this.attempt, RETRY.length - 1)] * (0.8 + 0.4 * Math.random());
       this.attempt += 1;
-      const why = this.refused ? `${this.refused.text}` : `connection lost${was ? "" : " again"}`;
+      const why = this.refused ? `${this.refused.text}` : (was ? "connection lost" : "the chat server cannot be reached");
       this._status("down", `${why}: reconnecting in ${Math.max(1, Math.round(delay))} s`);
       this.retryTimer = setTimeout(() => this._open(), delay * 1000);
     };
