@@ -196,12 +196,16 @@ class LocalLedger(service.Service):
     # -- what the chat service asks ------------------------------------------------
 
     @answered
-    def logon(self, nick: str, client: IClient) -> User:
-        return self.state.logon(nick, client)
+    def logon(self, nick: str, client: IClient, account: str | None = None) -> User:
+        return self.state.logon(nick, client, account)
 
     @answered
-    def rename(self, user: User, nick: str) -> None:
-        self._announce(self.state.rename(user, nick))
+    def rename(self, user: User, nick: str, account: str | None = None) -> None:
+        self._announce(self.state.rename(user, nick, account))
+
+    @answered
+    def announce_account(self, user: User, account: str | None) -> None:
+        self._announce(self.state.account_changed(user, account))
 
     @answered
     def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool] | bool:

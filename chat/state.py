@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from zope.interface import implementer
 
-from chat.core.events import Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs, TopicSet, What
+from chat.core.events import AccountChanged, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs, TopicSet, What
 from chat.message import PALETTE
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
@@ -162,24 +162,27 @@ class ChatState:
     def find_user(self, nick: str) -> User | None:
         return self.users.get(fold(nick))
 
-    def logon(self, nick: str, client: IClient) -> User:
-        """Register C{nick} for C{client}; unique case-insensitively."""
+    def logon(self, nick: str, client: IClient, account: str | None = None) -> User:
+        """Register C{nick} for C{client} (logged in to C{account}); unique case-insensitively."""
         nick, key = check_logon(self.users, nick, self.looks)
         user = User(nick, client)
+        user.account = account
         self.users[key] = user
         for look in user.look:
             self.looks[look] = user
         return user
 
-    def rename(self, user: User, new: str) -> list[Delivery]:
+    def rename(self, user: User, new: str, account: str | None = None) -> list[Delivery]:
         """
-        Change C{user}'s nickname.  The caller answers the user itself; the
-        deliveries are the announcements to each room the user is in.
+        Change C{user}'s nickname (and the account it is logged in to with
+        it).  The caller answers the user itself; the deliveries are the
+        announcements to each room the user is in.
         """
         new, key = check_rename(self.users, user, new, self.looks)
-        old = user.nick
+        old, was = user.nick, user.account
         if new == old:
             return []  # no change: nothing to tell
+        user.account = account
         del self.users[user.key]
         self._forget_look(user)
         for room in user.rooms.values():
@@ -192,8 +195,15 @@ class ChatState:
         rooms = tuple(room.name for room in user.rooms.values())
         for room in user.rooms.values():
             room.members[key] = user
-            deliveries.append((tuple(room.members.values()), Renamed(room.name, old, new, rooms)))
+            deliveries.append((tuple(room.members.values()), Renamed(room.name, old, new, rooms, account, was)))
         return deliveries
+
+    def account_changed(self, user: User, account: str | None) -> list[Delivery]:
+        """C{user} logged in to C{account} or out of its account: each of its rooms is told."""
+        user.account = account
+        rooms = tuple(room.name for room in user.rooms.values())
+        return [(tuple(room.members.values()), AccountChanged(room.name, user.nick, account, rooms))
+                for room in user.rooms.values()]
 
     # -- rooms -------------------------------------------------------------
 
@@ -329,7 +339,7 @@ class ChatState:
         """A line (checked: L{check_say}) to a room the user is in: the hot path."""
         room.last_id += 1
         return room.members.values(), Said(room.name, user.nick, text, room.last_id, self._now_ms(), color, action,
-                                           notice)
+                                           notice, False, user.account)
 
     def private(self, user: User, to: str, text: str, color: str = "default", action: bool = False,
                 notice: bool = False) -> tuple[Sequence[User], Private]:
@@ -338,7 +348,8 @@ class ChatState:
         if target is None:
             raise ChatError("no-such-nick", f"nobody is called {to}")
         recipients: Sequence[User] = (user,) if target is user else (target, user)
-        return recipients, Private(user.nick, target.nick, text, self._now_ms(), color, action, notice)
+        return recipients, Private(user.nick, target.nick, text, self._now_ms(), color, action, notice, False,
+                                   user.account)
 
 
 # -- the checks every backend makes -------------------------------------------

@@ -229,7 +229,7 @@ class IRCv3Tests(SynchronousTestCase):
         c = IRCClient(self.irc, 1)
         c.send("CAP LS 302")
         offered = c.received()[0]
-        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join")
+        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join account-notify account-tag")
         if caps:
             c.send("CAP REQ :" + " ".join(caps))
             self.assertEqual(c.received(), [f":irc.test CAP * ACK :{' '.join(caps)}"])

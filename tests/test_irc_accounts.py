@@ -15,8 +15,8 @@ from tests.test_irc import IRCClient
 from tests.test_passwords import CHEAP
 from tests.test_registration import in_thread_now
 
-OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join "
-           "draft/account-registration")
+OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join account-notify "
+           "account-tag draft/account-registration")
 
 
 def plain(account: str, password: str) -> str:
@@ -137,7 +137,7 @@ class IRCAccountTests(SynchronousTestCase):
         c = self.connect()
         c.send("CAP LS 302")
         self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch "
-                                        "draft/chathistory sasl=PLAIN extended-join"])
+                                        "draft/chathistory sasl=PLAIN extended-join account-notify account-tag"])
         c.send("NICK bob", "USER bob 0 * :x", "CAP END")
         c.received()
         c.send("REGISTER * * good-password")
@@ -177,3 +177,33 @@ class IRCAccountTests(SynchronousTestCase):
         self.assertEqual(joins, [":alice!alice@chat JOIN #lobby alice :alice", ":guest!guest@chat JOIN #lobby * :guest",
                                  ":alice!alice@chat JOIN #lobby alice :alice"])
         self.assertIn(":alice!alice@chat JOIN #lobby", guest.received(), "a client without the capability: plain JOIN")
+
+    def test_account_notify_and_account_tag(self) -> None:
+        watcher = self.connect()
+        watcher.send("CAP LS 302", "CAP REQ :account-notify account-tag", "NICK watcher", "USER w 0 * :x", "CAP END",
+                     "JOIN #lobby")
+        plain_client = self.registered("plain")
+        plain_client.send("JOIN #lobby")
+        alice = self.registered("alice")
+        alice.send("JOIN #lobby")
+        watcher.received()
+        plain_client.received()
+        alice.send("PRIVMSG #lobby :before", "REGISTER * * wonderland", "PRIVMSG #lobby :after")
+        self.assertEqual([line for line in watcher.received() if "alice" in line], [
+            ":alice!alice@chat PRIVMSG #lobby :before",
+            ":alice!alice@chat ACCOUNT alice",
+            "@account=alice :alice!alice@chat PRIVMSG #lobby :after"])
+        self.assertEqual(plain_client.received(), [":alice!alice@chat PRIVMSG #lobby :before",
+                                                   ":alice!alice@chat PRIVMSG #lobby :after"])
+        alice.send("NICK alice_away", "NICK ALICE")
+        self.assertEqual(watcher.received(), [":alice!alice@chat NICK :alice_away",
+                                              ":alice_away!alice_away@chat ACCOUNT *"],
+                         "ALICE is registered: refused without its password, so nothing more")
+        self.assertEqual(alice.received()[-1], ":irc.test 433 alice_away ALICE :the nickname ALICE is registered: "
+                                               "send its password")
+        alice.send("NICKSERV IDENTIFY ALICE wonderland")
+        self.assertEqual(watcher.received(), [":alice_away!alice_away@chat NICK :ALICE",
+                                              ":ALICE!ALICE@chat ACCOUNT alice"])
+        alice.send("NS DROP wonderland")
+        self.assertEqual(watcher.received(), [":ALICE!ALICE@chat ACCOUNT *"])
+        self.assertEqual(plain_client.received()[-1], ":alice_away!alice_away@chat NICK :ALICE")

@@ -153,3 +153,36 @@ async def test_a_join_carries_the_joiners_account(chat: Harness) -> None:
     await chat.settle()
     joins = [(w.nick, w.account) for w in seen if isinstance(w, Joined) and w.nick != "watcher"]
     assert joins == [("alice", "alice"), ("guest", None)]
+
+
+@on_both_backends
+async def test_rooms_are_told_of_account_changes_and_lines_carry_the_account(chat: Harness) -> None:
+    """For IRCv3 account-notify and account-tag; in the cluster all of it travels in the room's stream."""
+    from chat.core.events import AccountChanged, Renamed, Said
+
+    with_accounts(chat)
+    seen: list[object] = []
+    client = chat.client()
+    deliver = client.deliver
+    client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
+    watcher = await chat.call(chat.service.logon("watcher", client))
+    await chat.call(chat.service.join(watcher, "lobby"))
+    alice = await logged_on(chat, "alice")
+    await chat.call(chat.service.join(alice, "lobby"))
+    await chat.call(chat.service.say(alice, "lobby", "before", None, False))
+    await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
+    await chat.call(chat.service.say(alice, "lobby", "after", None, False))
+    await chat.call(chat.service.rename(alice, "alice_away"))
+    await chat.call(chat.service.rename(alice, "Alice", "wonderland"))
+    await chat.call(chat.service.drop_account(alice, "wonderland"))  # type: ignore[attr-defined]
+    await chat.settle()
+    told = [(type(w).__name__, w.text, w.account) if isinstance(w, Said)
+            else (type(w).__name__, w.new, w.account, w.was) if isinstance(w, Renamed)
+            else (type(w).__name__, w.nick, w.account)
+            for w in seen if isinstance(w, (Said, Renamed, AccountChanged))]
+    assert told == [("Said", "before", None), ("AccountChanged", "alice", "alice"), ("Said", "after", "alice"),
+                    ("Renamed", "alice_away", None, "alice"), ("Renamed", "Alice", "alice", None),
+                    ("AccountChanged", "Alice", None)]
+    native = [m for m in client.all() if m["code"] == 15]
+    assert native == [{"code": 15, "room": "lobby", "nick": "alice", "text": "alice"},
+                      {"code": 15, "room": "lobby", "nick": "Alice"}]

@@ -105,7 +105,9 @@ class Incoming:
             text = f"{msg.nick} is away: {msg.text}"
         self.view.show(Event("info", text))
 
-    def _on_15(self, msg: CMsg) -> None:  # REGISTER: done
+    def _on_15(self, msg: CMsg) -> None:  # REGISTER: done; with a room, someone's account changed (not shown)
+        if msg.room is not None:
+            return
         self.view.show(Event("info", f"registered: {msg.text} is your account, and you are logged in to it; "
                                      "logging on as it now needs the password"))
 

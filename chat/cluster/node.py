@@ -220,10 +220,10 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
 
         return d.addErrback(failed)
 
-    def logon(self, nick: str, client: IClient) -> defer.Deferred[User]:
-        return self._answer(self._logon(nick, client))
+    def logon(self, nick: str, client: IClient, account: str | None = None) -> defer.Deferred[User]:
+        return self._answer(self._logon(nick, client, account))
 
-    async def _logon(self, nick: str, client: IClient) -> User:
+    async def _logon(self, nick: str, client: IClient, account: str | None) -> User:
         nick, key = check_logon(self.users, nick)
         taken = await self._run(scripts.LOGON, self.node_id, key, nick, "\t".join(sorted(look_keys(nick))))
         if taken == -1:
@@ -235,18 +235,19 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         if key in self.users:  # taken here meanwhile
             raise ChatError("nick-in-use", f"the nickname {nick} is in use")
         user = User(nick, client)
+        user.account = account
         self.users[key] = user
         return user
 
-    def rename(self, user: User, new: str) -> defer.Deferred[None]:
-        return self._answer(self._rename(user, new))
+    def rename(self, user: User, new: str, account: str | None = None) -> defer.Deferred[None]:
+        return self._answer(self._rename(user, new, account))
 
-    async def _rename(self, user: User, new: str) -> None:
+    async def _rename(self, user: User, new: str, account: str | None) -> None:
         new, key = check_rename(self.users, user, new)
         if new == user.nick:
             return  # no change: nothing to tell
         renamed = await self._run(scripts.RENAME, self.node_id, user.key, user.nick, key, new,
-                                  "\t".join(sorted(look_keys(new))))
+                                  "\t".join(sorted(look_keys(new))), account or "", user.account or "")
         if renamed == -2:
             raise ChatError("nick-in-use", f"the nickname {new} looks too much like one in use")
         if not renamed:
@@ -264,8 +265,13 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
             pending = self.pending.pop((room.key, user.key), None)
             if pending is not None:
                 self.pending[(room.key, key)] = pending
-        user.nick, user.key = new, key
+        user.nick, user.key, user.account = new, key, account
         self.users[key] = user
+
+    def announce_account(self, user: User, account: str | None) -> defer.Deferred[None]:
+        user.account = account
+        d = self._run(scripts.ACCOUNT, user.key, user.nick, account or "")
+        return self._answer(d.addCallback(lambda _: None))
 
     def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool]:
         key = fold(name)
@@ -327,7 +333,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         return d
 
     def say(self, user: User, room: Room, text: str, color: str, action: bool, notice: bool) -> defer.Deferred[None]:
-        line = Said(room.name, user.nick, text, 0, int(self.clock.seconds() * 1000), color, action, notice)
+        line = Said(room.name, user.nick, text, 0, int(self.clock.seconds() * 1000), color, action, notice, False,
+                    user.account)
         # Messages keep their order on the one Redis connection.
         d = self._run(scripts.SAY, room.key, _open_record(line, "id"), self.keep)
 
@@ -338,7 +345,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
 
     def private(self, user: User, to: str, text: str, color: str, action: bool,
                 notice: bool) -> defer.Deferred[str | None]:
-        line = Private(user.nick, "", text, int(self.clock.seconds() * 1000), color, action, notice)
+        line = Private(user.nick, "", text, int(self.clock.seconds() * 1000), color, action, notice, False,
+                       user.account)
         d = self._run(scripts.PRIVATE, self.node_id, user.key, fold(to), _open_record(line, "to"))
 
         def sent(found: list[str] | None) -> str | None:

@@ -263,7 +263,20 @@ local rooms, names = rooms_of(newfold)
 for i, room in ipairs(rooms) do
     redis.call('HDEL', P .. 'members:' .. room, oldfold)
     redis.call('HSET', P .. 'members:' .. room, newfold, newnick)
-    event(room, record('renamed', {room = names[i], old = oldnick, new = newnick, rooms = names}))
+    local renamed = {room = names[i], old = oldnick, new = newnick, rooms = names}
+    if ARGV[8] ~= '' then renamed.account = ARGV[8] end
+    if ARGV[9] ~= '' then renamed.was = ARGV[9] end
+    event(room, record('renamed', renamed))
+end
+return 1
+"""
+ACCOUNT = _COMMON + r"""
+local fold, nick, account = ARGV[2], ARGV[3], ARGV[4]
+local rooms, names = rooms_of(fold)
+for i, room in ipairs(rooms) do
+    local changed = {room = names[i], nick = nick, rooms = names}
+    if account ~= '' then changed.account = account end
+    event(room, record('account', changed))
 end
 return 1
 """

@@ -86,6 +86,9 @@ class Renamed:
     old: str
     new: str
     rooms: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    #: The account the user is logged in to under the new nickname, and was under the old one.
+    account: str | None = None
+    was: str | None = None
 
     def native(self) -> CMsg:
         return CMsg(Code.SENDING_NICKNAME, text=self.new, nick=self.old, room=self.room)
@@ -105,6 +108,7 @@ class Said:
     action: bool = False
     notice: bool = False
     history: bool = False
+    account: str | None = None  # the sender's (IRCv3 account-tag); not in the native frame
 
     def native(self) -> CMsg:
         return CMsg(Code.NORMAL_MESSAGE, text=self.text, nick=self.nick, room=self.room, color=self.color,
@@ -124,10 +128,25 @@ class Private:
     action: bool = False
     notice: bool = False
     history: bool = False
+    account: str | None = None  # the sender's (IRCv3 account-tag); not in the native frame
 
     def native(self) -> CMsg:
         return CMsg(Code.PRIVATE_MESSAGE, text=self.text, nick=self.nick, to=self.to, color=self.color,
                     ts=self.ts, action=self.action, notice=self.notice, history=self.history)
+
+
+@attrs.frozen
+class AccountChanged:
+    """C{nick} logged in to C{account} (registered it), or out of its account (None: dropped it); told as L{Quit}."""
+
+    kind: ClassVar[str] = "account"
+    room: str
+    nick: str
+    account: str | None = None
+    rooms: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def native(self) -> CMsg:
+        return CMsg(Code.REGISTER, text=self.account or "", nick=self.nick, room=self.room)
 
 
 @attrs.frozen
@@ -212,12 +231,12 @@ class Problem:
 
 
 What = Union[Joined, Left, Quit, Renamed, Said, Private, TopicSet, TopicIs, MemberList, ReplayEnd, RoomNotice,
-             Problem]
+             Problem, AccountChanged]
 
 #: Every kind of event, by its record name.
 KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in
                                (Joined, Left, Quit, Renamed, Said, Private, TopicSet, TopicIs, MemberList, ReplayEnd,
-                                RoomNotice, Problem)}
+                                RoomNotice, Problem, AccountChanged)}
 
 
 class Event:
@@ -315,6 +334,8 @@ def record(what: What) -> dict[str, Any]:
             obj["action"] = True
         if what.notice:
             obj["notice"] = True
+        if what.account is not None:
+            obj["account"] = what.account
         return obj
     obj = {"v": RECORD_VERSION, "t": what.kind}
     for name, default in _STORED_FIELDS[type(what)]:

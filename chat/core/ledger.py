@@ -37,11 +37,20 @@ class ILedger(Interface):
     def barrier() -> Deferred[None]:
         """Fires once everything accepted so far has been relayed."""
 
-    def logon(nick: str, client: IClient) -> Deferred[User]:
-        """Take the (valid) nickname C{nick} for C{client}, unless it is in use or looks like one that is."""
+    def logon(nick: str, client: IClient, account: str | None = None) -> Deferred[User]:
+        """
+        Take the (valid) nickname C{nick} for C{client}, unless it is in use
+        or looks like one that is; the user is logged in to C{account} (proved).
+        """
 
-    def rename(user: User, nick: str) -> Deferred[None]:
-        """Change C{user}'s nickname (valid, its password checked); its rooms are told (L{Renamed})."""
+    def rename(user: User, nick: str, account: str | None = None) -> Deferred[None]:
+        """
+        Change C{user}'s nickname (valid, its password checked) and the
+        account it is logged in to with it; its rooms are told (L{Renamed}).
+        """
+
+    def announce_account(user: User, account: str | None) -> Deferred[None]:
+        """C{user} is logged in to C{account} now (None: to none); its rooms are told (L{AccountChanged})."""
 
     def join(user: User, name: str, may_create: bool) -> Deferred[bool]:
         """

@@ -120,15 +120,12 @@ class ChatService(service.MultiService):
     @answered
     async def logon(self, nick: str, client: IClient, password: str | None = None) -> IUser:
         account = await self._check_account(nick, password, client)
-        user = await self.ledger.logon(nick, client)
-        user.account = account
-        return user
+        return await self.ledger.logon(nick, client, account)
 
     @answered
     async def rename(self, user: User, nick: str, password: str | None = None) -> None:
         account = await self._check_account(nick, password, user.client, user.account)
-        await self.ledger.rename(user, nick)
-        user.account = account
+        await self.ledger.rename(user, nick, account)
 
     def _own_accounts(self) -> Accounts:
         if self.accounts is None or self.accounts.store() is None:
@@ -142,7 +139,7 @@ class ChatService(service.MultiService):
             raise ChatError("already-registered", f"you are logged in to the account {user.account} already")
         name = await self._accounts_do(accounts.register(user.nick, password, getattr(user.client, "host", "")),
                                        f"registering {user.nick}")
-        user.account = name
+        await self.ledger.announce_account(user, name)
         return name
 
     def _account_of(self, user: User) -> str:
@@ -160,7 +157,7 @@ class ChatService(service.MultiService):
     async def drop_account(self, user: User, password: str) -> None:
         accounts, name = self._own_accounts(), self._account_of(user)
         await self._accounts_do(accounts.drop(name, password, getattr(user.client, "host", "")), f"dropping {name}")
-        user.account = None
+        await self.ledger.announce_account(user, None)
 
     @answered
     def set_away(self, user: User, text: str) -> defer.Deferred[None]:

@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from chat.core.events import Event, Joined, ReplayEnd, Said, What
+from chat.core.events import AccountChanged, Event, Joined, Private, Renamed, ReplayEnd, Said, What
 from chat.frontend import SHUTDOWN_TEXT, Connection
 from chat.irc.commands import TARGMAX
 from chat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, ERR_TOOMANYTARGETS
@@ -67,13 +67,42 @@ class IRCConnection(Connection, LineReceiver):
     def _lines(self, event: Event) -> list[str]:
         """The event as this client negotiated to see it (rendered once per kind of client)."""
         caps = self.caps
-        if "extended-join" in caps and type(event.what) is Joined:
-            return self._extended_join(event)
+        if "extended-join" in caps or "account-notify" in caps or "account-tag" in caps:
+            lines = self._account_lines(event)
+            if lines is not None:
+                return lines
+        return self._plain_lines(event)
+
+    def _plain_lines(self, event: Event) -> list[str]:
+        caps = self.caps
         server_time, msgid = "server-time" in caps, "message-tags" in caps
         if not (server_time or msgid):
             return event.rendered("irc", render)
         return event.rendered(f"irc/{server_time:d}{msgid:d}",
                               lambda m: tagged(m, render(m, not server_time), server_time, msgid))
+
+    def _account_lines(self, event: Event) -> list[str] | None:
+        """
+        The event as a client that asked to see accounts sees it (IRCv3
+        extended-join, account-notify, account-tag), or None if those make
+        no difference to it.
+        """
+        caps, what = self.caps, event.what
+        if type(what) is Joined:
+            return self._extended_join(event) if "extended-join" in caps else None
+        if type(what) is Said or type(what) is Private:
+            if "account-tag" not in caps or what.account is None:
+                return None
+            tag = f"account={what.account}"
+            return event.rendered(f"irc-at/{'server-time' in caps:d}{'message-tags' in caps:d}",
+                                  lambda _: [with_tag(line, tag) for line in self._plain_lines(event)])
+        if "account-notify" not in caps:
+            return None
+        if isinstance(what, AccountChanged):
+            return [f":{mask(what.nick)} ACCOUNT {what.account or '*'}"]
+        if isinstance(what, Renamed) and what.account != what.was:
+            return [*self._plain_lines(event), f":{mask(what.new)} ACCOUNT {what.account or '*'}"]
+        return None
 
     def _extended_join(self, event: Event) -> list[str]:
         """IRCv3 extended-join: the joiner's account (or *) and its real name (the chat keeps none: its nickname)."""

@@ -14,7 +14,7 @@ from typing import Any
 from twisted.internet import interfaces
 from zope.interface import implementer
 
-from chat.core.events import Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
+from chat.core.events import AccountChanged, Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
 from chat.frontend import FrontEndFactory
 from chat.irc.accounts import Accounts
 from chat.irc.channels import Channels
@@ -45,7 +45,7 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
         else:
             self.channels.discard(fold(what.room))
 
-    def _told_once(self, what: Quit | Renamed) -> bool:
+    def _told_once(self, what: Quit | Renamed | AccountChanged) -> bool:
         """
         Whether this room's copy of a quit or a rename is the one to show:
         each room it was in is told, and IRC shows it once, in the first of
@@ -64,7 +64,7 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
     def _wire(self, event: Event) -> bytes:
         """The event's lines as bytes, CR-LF included: encoded once for every client like this one."""
         caps = self.caps
-        kind = f"irc-wire/{'server-time' in caps:d}{'message-tags' in caps:d}"
+        kind = f"irc-wire/{'server-time' in caps:d}{'message-tags' in caps:d}{'account-tag' in caps:d}"
         return event.rendered(kind, lambda _: "".join(line + "\r\n" for line in self._lines(event)).encode("utf-8"))
 
     def deliver(self, event: Event) -> None:
@@ -82,7 +82,7 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
         elif isinstance(what, TopicIs):
             self._topic_is(what)  # the topic as it stands, on joining
             return
-        elif isinstance(what, (Quit, Renamed)) and not self._told_once(what):
+        elif isinstance(what, (Quit, Renamed, AccountChanged)) and not self._told_once(what):
             return
         for text in self._lines(event):
             self.line(text)

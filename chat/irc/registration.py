@@ -33,6 +33,8 @@ class Registration(IRCConnection):
         if accounts is not None and accounts.active:
             offered["sasl"] = "PLAIN" if version_302 else ""
             offered["extended-join"] = ""
+            offered["account-notify"] = ""
+            offered["account-tag"] = ""
         if accounts is not None and accounts.registration_open:
             offered["draft/account-registration"] = ""
         return offered

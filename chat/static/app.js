@@ -381,6 +381,7 @@ function received(msg) {
       info(`Server: ${msg.text || ""}`);
       return;
     case Code.REGISTER:
+      if (msg.room !== undefined) return;   // someone in a room logged in or out of an account
       info(`Your nickname is registered: ${msg.text} is your account. Sign in with its password next time.`);
       return;
     case Code.SET_PASSWORD:
