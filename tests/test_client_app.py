@@ -492,11 +492,20 @@ class ClientKeepaliveTests(ClientCase):
 
 
 class ClientPasswordTests(SynchronousTestCase):
-    def test_password_is_sent_only_when_the_server_asks(self) -> None:
+    def test_a_password_goes_with_the_first_logon_where_it_stays_secret(self) -> None:
+        """Issue 28: with CHAT_PASSWORD set, no round trip and no error first; but never in clear to another host."""
         reactor, view = MemoryReactorClock(), RecordingView()
         client = ChatClient(view, reactor, "alice", password="pw")
         proto = ChatClientFactory(client).buildProtocol(None)
-        transport = StringTransport()
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 1600))
+        proto.makeConnection(transport)
+        self.assertIn(b'"password":"pw"', transport.value())
+
+    def test_over_plain_tcp_to_another_host_a_password_goes_only_when_the_server_asks(self) -> None:
+        reactor, view = MemoryReactorClock(), RecordingView()
+        client = ChatClient(view, reactor, "alice", password="pw")
+        proto = ChatClientFactory(client).buildProtocol(None)
+        transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 1600))
         proto.makeConnection(transport)
         self.assertNotIn(b"pw", transport.value())
         transport.clear()

@@ -57,7 +57,8 @@ def test_info_tells_a_client_what_the_running_server_keeps(server: ServerProcess
     assert info is not None and info["code"] == 14
     tokens = info["text"].split()
     assert {"PROTOCOL=1", "HISTORY", "REPLAY=50", "ROOMS=20", "FLOOD=10/20"} <= set(tokens), tokens
-    assert "ACCOUNTS" not in tokens and "CLUSTER" not in tokens
+    # Accounts are on by default, and people may register (issue 24); not a cluster.
+    assert {"ACCOUNTS", "REGISTER"} <= set(tokens) and "CLUSTER" not in tokens and "ACCOUNTS-REQUIRED" not in tokens
 
 
 def test_bad_frames_hurt_only_their_sender(server: ServerProcess) -> None:

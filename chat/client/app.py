@@ -180,6 +180,11 @@ class ChatClient(Incoming, Actions):
         self.server_closing = False
         self._list_parts.clear()  # a list cut off by the old connection never gets its last frame
         self.move(Phase.CONNECTED if verified else Phase.VERIFYING)
+        # A password given beforehand (CHAT_PASSWORD, --password-file, an earlier answer) goes with
+        # the first logon where it stays secret (TLS already verified, or this machine); elsewhere,
+        # only once the server asks for it, with a warning.
+        if self.password and verified and connection.private():
+            self._password_sent = True
         self._send_nick()
 
     def verified(self) -> None:
