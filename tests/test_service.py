@@ -409,7 +409,7 @@ async def test_a_nickname_that_looks_like_one_in_use_is_refused(chat: Harness) -
 
 @on_both_backends
 async def test_without_a_replay_the_end_marker_still_says_whether_there_is_history(chat: Harness) -> None:
-    chat.service.ledger.replay = 0  # type: ignore[attr-defined]  # --history-replay 0
+    chat.service.replay = 0  # type: ignore[attr-defined]  # --history-replay 0
     quiet = chat.client()
     await chat.call(chat.service.join(await chat.service.logon("quiet", quiet), "empty"))
     await chat.settle()

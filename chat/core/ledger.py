@@ -28,6 +28,7 @@ class ILedger(Interface):
     """Users, rooms and their history, for the one chat service in front of it."""
 
     keeps_history = Attribute("Whether the ledger keeps history (HISTORY requests can be answered).")
+    replay = Attribute("Lines of a room's history a join replays (--history-replay; 0: none, the end marker still).")
     account_store = Attribute("Where accounts are kept (L{chat.core.accountbook.IAccountStore}): beside the "
                               "history, or in memory without one; it may change when the ledger starts.")
 

@@ -77,6 +77,15 @@ class ChatService(service.MultiService):
         if isinstance(ledger, service.Service):
             ledger.setServiceParent(self)
 
+    @property
+    def replay(self) -> int:
+        """Lines of a room's history a join replays (--history-replay), carried out by the ledger."""
+        return self.ledger.replay
+
+    @replay.setter
+    def replay(self, lines: int) -> None:
+        self.ledger.replay = lines
+
     def _now_ms(self) -> int:
         return int(self.clock.seconds() * 1000)
 
