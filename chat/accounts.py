@@ -25,7 +25,7 @@ from chat.core.accountbook import Account, IAccountStore, name_keys
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
 from chat.names import ChatError, check_nick, fold
-from chat.passwords import COST, hash_password, verify_password, weakness
+from chat.passwords import COST, MIN_LENGTH, hash_password, verify_password, weakness
 
 _T = TypeVar("_T")
 
@@ -122,7 +122,7 @@ class Accounts:
                  store: Callable[[], IAccountStore | None] = lambda: None, registration: bool = True,
                  in_thread: Callable[..., defer.Deferred[Any]] = _in_reactor_threads,
                  cost: tuple[int, int, int] = COST, registrations_per_hour: int = REGISTRATIONS_PER_HOUR,
-                 opers: Iterable[str] = ()) -> None:
+                 opers: Iterable[str] = (), min_password: int = MIN_LENGTH) -> None:
         self.checkers = list(checkers)
         self.clock = clock
         self.required = required
@@ -131,6 +131,8 @@ class Accounts:
         self.registration = registration
         self.in_thread = in_thread
         self.cost = cost
+        #: The shortest password an account may get (--min-password-length).
+        self.min_password = min_password
         #: The accounts with the server operator's rights (--oper), folded.
         self.opers = frozenset(fold(name) for name in opers)
         # Per account, and per address: password attempts, as token buckets.
@@ -272,7 +274,7 @@ class Accounts:
         if not self.registration:
             raise ChatError("registration-closed", "registration is closed on this server; ask its operator")
         nick = check_nick(nick)
-        why = weakness(password)
+        why = weakness(password, self.min_password)
         if why is not None:
             raise ChatError("weak-password", why)
         if self.file_name(nick) is not None or await self._stored(nick) is not None:
@@ -302,7 +304,7 @@ class Accounts:
         return store, account
 
     async def change_password(self, account_name: str, current: str, new: str, address: str = "") -> None:
-        why = weakness(new)
+        why = weakness(new, self.min_password)
         if why is not None:
             raise ChatError("weak-password", why)
         store, account = await self._own(account_name, current, address)

@@ -39,6 +39,7 @@ class Options(usage.Options):
     optParameters = [
         ["data-dir", "d", "chat-data", "the server's data directory (a one-process server)"],
         ["redis", None, None, "the cluster's Redis, e.g. redis://127.0.0.1:6379/0 (a cluster)"],
+        ["min-password-length", None, 8, "the shortest password an account may get (as the server's option)", int],
     ]
 
     def parseArgs(self, command: str, argument: str) -> None:  # type: ignore[override]  # usage.Options passes the words
@@ -101,7 +102,7 @@ async def run(reactor: Any, options: Options) -> int:
     else:
         store, pools = _sqlite_store(Path(options["data-dir"]))
         closing = [pool.close for pool in pools]
-    accounts = Accounts([], reactor, store=lambda: store, delay=0)
+    accounts = Accounts([], reactor, store=lambda: store, delay=0, min_password=options["min-password-length"])
     failed = 0
     try:
         command, argument = options["command"], options["argument"]

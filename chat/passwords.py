@@ -21,10 +21,10 @@ MIN_LENGTH = 8
 MAX_LENGTH = 300
 
 
-def weakness(password: str) -> str | None:
+def weakness(password: str, min_length: int = MIN_LENGTH) -> str | None:
     """Why C{password} may not be chosen, or None."""
-    if len(password) < MIN_LENGTH:
-        return f"a password needs at least {MIN_LENGTH} characters"
+    if not password or len(password) < min_length:
+        return f"a password needs at least {max(1, min_length)} characters"
     if len(password) > MAX_LENGTH:
         return f"a password has at most {MAX_LENGTH} characters"
     if password.strip() != password or any(c in password for c in "\r\n\0"):

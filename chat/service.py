@@ -83,6 +83,8 @@ class Presence:
 
     nick: str
     away: str | None = None
+    #: The account it is logged in to, where the backend knows it (the one-process ledger does).
+    account: str | None = None
 
 
 @attrs.frozen
@@ -103,10 +105,14 @@ class IChatService(Interface):
     def when_ready() -> Deferred[None]:
         """Fires once the chat can serve (a cluster node once it joined the cluster)."""
 
-    def logon(nick: str, client: IClient, password: str | None = None) -> Deferred[IUser]:
+    def logon(nick: str, client: IClient, password: str | None = None,
+              account: str | None = None) -> Deferred[IUser]:
         """
         Take C{nick} for C{client} (unique case-insensitively, chat-wide); a
         registered nickname only with its C{password}, from every front end.
+        C{account}: one the front end proved for this connection (IRC's
+        SASL), which the user is logged in to unless it takes another
+        account's nickname.
         """
 
     def rename(user: IUser, nick: str, password: str | None = None) -> Deferred[None]:

@@ -98,6 +98,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
         ["redis", None, None, "join a cluster of nodes sharing the chat through this Redis, e.g. redis://127.0.0.1:6379/0"],
         ["advertise", None, None, "address:port other nodes and operators see for this node (default: its first listening address)"],
         ["cluster-ttl", None, 10.0, "seconds without a heartbeat before the cluster takes a node for dead", float],
+        ["min-password-length", None, 8, "the shortest password an account may get", int],
         ["registration", None, "open", "open: people register their nicknames themselves (kept with the history, "
          "or in Redis); closed: only the operator's accounts (--auth)"],
         ["flood-kick", None, _limits.flood_kick, "a client slowed down in more than this many consecutive seconds is dropped", int],
@@ -108,7 +109,7 @@ class Options(usage.Options, strcred.AuthOptionMixin):
     ]
     supportedInterfaces = [credentials.IUsernamePassword]
     _non_negative = ("history-replay", "history-keep", "history-days", "private-days", "max-queued", "max-clients", "max-new-rooms", "room-days", "max-per-address", "logon-timeout", "idle-timeout", "flood-rate")
-    _positive = ("cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
+    _positive = ("min-password-length", "cluster-ttl", "max-rooms", "max-outgoing", "ping-timeout", "flood-burst", "flood-kick")
 
     def __init__(self) -> None:
         super().__init__()
@@ -376,7 +377,7 @@ def makeService(options: Options, reactor: IReactorCore | None = None) -> servic
     ledger = ledger_from(options, reactor, lambda: native[0].address() if native else "")
     accounts = Accounts(options.get("credCheckers", []), reactor, required=options["require-accounts"],  # type: ignore[arg-type]
                         store=lambda: ledger.account_store, registration=options["registration"] == "open",
-                        opers=options["oper"])
+                        opers=options["oper"], min_password=options["min-password-length"])
     if options["redis"] is None and options["no-history"] and options["registration"] == "open":
         log.warn("accounts people register last until the server stops (--no-history keeps nothing on disk)")
     chat = ChatService(ledger, reactor, accounts, max_rooms_per_user=options["max-rooms"],  # type: ignore[arg-type]

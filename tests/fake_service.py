@@ -42,7 +42,8 @@ class FakeService:
             d.callback(result)
         return name, args
 
-    def logon(self, nick: str, client: IClient, password: str | None = None) -> defer.Deferred[Any]:
+    def logon(self, nick: str, client: IClient, password: str | None = None,
+              account: str | None = None) -> defer.Deferred[Any]:
         return self._call("logon", nick, client)
 
     def rename(self, user: Any, nick: str, password: str | None = None) -> defer.Deferred[None]:

@@ -114,17 +114,19 @@ class IRCAccountTests(SynchronousTestCase):
         self.assertEqual(c.received(), [":NickServ!NickServ@irc.test NOTICE alice :Password changed"])
         c.send("NICK alice_")
         self.assertEqual(c.received(), [":alice!alice@chat NICK :alice_"])
-        c.send("NICKSERV IDENTIFY alice wonderland")
+        other = self.registered("guest")
+        other.received()
+        other.send("NICKSERV IDENTIFY alice wonderland")
         self.clock.advance(WRONG_PASSWORD_DELAY)
-        self.assertEqual(c.received(), [":NickServ!NickServ@irc.test NOTICE alice_ :wrong password for alice"])
-        c.send("PRIVMSG nickserv :identify alice looking-glass")
-        self.assertEqual(c.received(), [
-            ":alice_!alice_@chat NICK :alice",
+        self.assertEqual(other.received(), [":NickServ!NickServ@irc.test NOTICE guest :wrong password for alice"])
+        other.send("PRIVMSG nickserv :identify alice looking-glass")
+        self.assertEqual(other.received(), [
+            ":guest!guest@chat NICK :alice",
             ":irc.test 900 alice alice!alice@chat alice :You are now logged in as alice",
             ":NickServ!NickServ@irc.test NOTICE alice :You are now logged in as alice"])
         c.send("NS DROP looking-glass")
         self.assertEqual(c.received(), [
-            ":NickServ!NickServ@irc.test NOTICE alice :Account dropped; your nickname is anyone's again"])
+            ":NickServ!NickServ@irc.test NOTICE alice_ :Account dropped; its nickname is anyone's again"])
         c.send("NS HELP")
         self.assertEqual(len(c.received()), 6)
 
@@ -195,15 +197,9 @@ class IRCAccountTests(SynchronousTestCase):
             "@account=alice :alice!alice@chat PRIVMSG #lobby :after"])
         self.assertEqual(plain_client.received(), [":alice!alice@chat PRIVMSG #lobby :before",
                                                    ":alice!alice@chat PRIVMSG #lobby :after"])
-        alice.send("NICK alice_away", "NICK ALICE")
+        alice.send("NICK alice_away", "NICK ALICE")  # an account stays with its user; its own nickname needs no password
         self.assertEqual(watcher.received(), [":alice!alice@chat NICK :alice_away",
-                                              ":alice_away!alice_away@chat ACCOUNT *"],
-                         "ALICE is registered: refused without its password, so nothing more")
-        self.assertEqual(alice.received()[-1], ":irc.test 433 alice_away ALICE :the nickname ALICE is registered: "
-                                               "send its password")
-        alice.send("NICKSERV IDENTIFY ALICE wonderland")
-        self.assertEqual(watcher.received(), [":alice_away!alice_away@chat NICK :ALICE",
-                                              ":ALICE!ALICE@chat ACCOUNT alice"])
+                                              ":alice_away!alice_away@chat NICK :ALICE"])
         alice.send("NS DROP wonderland")
         self.assertEqual(watcher.received(), [":ALICE!ALICE@chat ACCOUNT *"])
         self.assertEqual(plain_client.received()[-1], ":alice_away!alice_away@chat NICK :ALICE")

@@ -66,7 +66,13 @@ async def test_renaming_into_a_registered_nickname_needs_its_password_but_not_fo
     await chat.call(chat.service.rename(alice, "ALICE"))  # its owner: no password asked again
     assert (alice.nick, alice.account) == ("ALICE", "alice")
     await chat.call(chat.service.rename(alice, "alice_away"))
-    assert alice.account is None, "the account is the nickname's: an unregistered one has none"
+    assert alice.account == "alice", "an account stays with its user under a nickname nobody registered"
+    carol = await logged_on(chat, "carol")
+    await chat.call(chat.service.register(carol, "carol-pass"))  # type: ignore[attr-defined]
+    await chat.call(chat.service.quit(carol, "bye"))
+    assert await refused(chat.service.rename(alice, "carol")) == "password-required", "another account's nickname"
+    await chat.call(chat.service.rename(alice, "carol", "carol-pass"))
+    assert (alice.nick, alice.account) == ("carol", "carol"), "taking it logs in to that account"
 
 
 @on_both_backends
@@ -181,7 +187,7 @@ async def test_rooms_are_told_of_account_changes_and_lines_carry_the_account(cha
             else (type(w).__name__, w.nick, w.account)
             for w in seen if isinstance(w, (Said, Renamed, AccountChanged))]
     assert told == [("Said", "before", None), ("AccountChanged", "alice", "alice"), ("Said", "after", "alice"),
-                    ("Renamed", "alice_away", None, "alice"), ("Renamed", "Alice", "alice", None),
+                    ("Renamed", "alice_away", "alice", "alice"), ("Renamed", "Alice", "alice", "alice"),
                     ("AccountChanged", "Alice", None)]
     native = [m for m in client.all() if m["code"] == 15]
     assert native == [{"code": 15, "room": "lobby", "nick": "alice", "text": "alice"},

@@ -114,7 +114,9 @@ class ChatService(service.MultiService):
         """
         A registered nickname (however cased or disguised) only with its
         password, unless it is the account the user has C{proved} already;
-        with accounts required, only those.  The account proved, or None.
+        with accounts required, only those.  The account the user is logged
+        in to with C{nick}: the one it proves, or C{proved} kept with a
+        nickname nobody registered.
         """
         accounts = self.accounts
         if accounts is None or not accounts.active:
@@ -122,13 +124,16 @@ class ChatService(service.MultiService):
         host = getattr(client, "host", "")
         if proved is not None:
             owner = await self._accounts_do(accounts.registered(nick), f"finding {nick}")
+            if owner is None and not accounts.required:
+                return proved
             if owner is not None and fold(owner) == fold(proved):
                 return proved
         return await self._accounts_do(accounts.check(nick, password, host), f"checking the password of {nick}")
 
     @answered
-    async def logon(self, nick: str, client: IClient, password: str | None = None) -> IUser:
-        account = await self._check_account(nick, password, client)
+    async def logon(self, nick: str, client: IClient, password: str | None = None,
+                    account: str | None = None) -> IUser:
+        account = await self._check_account(nick, password, client, account)
         return await self.ledger.logon(nick, client, account)
 
     @answered

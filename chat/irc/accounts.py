@@ -107,7 +107,7 @@ class Accounts(IRCConnection):
             self._nickserv_answer(service.change_password(self.me, args[0], args[-1]), "Password changed")
         elif command in ("DROP", "UNREGISTER") and args:
             self._nickserv_answer(service.drop_account(self.me, args[-1]), "Account dropped; "
-                                  "your nickname is anyone's again")
+                                  "its nickname is anyone's again")
         else:
             for line in NICKSERV_HELP:
                 self._from_nickserv(line)

@@ -71,7 +71,10 @@ class Queries(IRCConnection):
             if accounts is None or not accounts.active:
                 self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
                 return None
-            # Nobody holds a registered nickname without its password: its account is the user's.
+            if found[0].account is not None:
+                logged_in(found[0].account, shown)
+                return None
+            # Where the backend does not say: nobody holds a registered nickname without its password.
             return defer.Deferred.fromCoroutine(accounts.registered(found[0].nick)).addCallback(logged_in, shown)
 
         def logged_in(account: str | None, shown: str) -> None:

@@ -185,7 +185,7 @@ class Registration(IRCConnection):
 
     async def _logon(self, nick: str) -> None:
         # The password of PASS, or of SASL: the service checks it as it does every logon's.
-        user = await self.factory.service.logon(nick, cast(IClient, self), self.password)
+        user = await self.factory.service.logon(nick, cast(IClient, self), self.password, self.sasl_account)
         if self.closing:
             self.quit(user)
             return
