@@ -203,3 +203,15 @@ class IRCAccountTests(SynchronousTestCase):
         alice.send("NS DROP wonderland")
         self.assertEqual(watcher.received(), [":ALICE!ALICE@chat ACCOUNT *"])
         self.assertEqual(plain_client.received()[-1], ":alice_away!alice_away@chat NICK :ALICE")
+
+    def test_a_sasl_piece_too_long_is_905_and_too_many_pieces_904(self) -> None:
+        """IRCv3 sasl-3.1, as irctest checks it."""
+        c = self.connect()
+        c.send("CAP LS 302", "CAP REQ :sasl", "AUTHENTICATE PLAIN")
+        c.received()
+        c.send("AUTHENTICATE " + "A" * 401)
+        self.assertEqual(c.received(), [":irc.test 905 * :SASL message too long"])
+        c.send("AUTHENTICATE PLAIN")
+        c.received()
+        c.send(*["AUTHENTICATE " + "A" * 400] * 5)
+        self.assertEqual(c.received()[-1], ":irc.test 904 * :SASL authentication failed")

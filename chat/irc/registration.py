@@ -96,10 +96,14 @@ class Registration(IRCConnection):
             return
         # The answer comes in pieces of 400 bytes; a shorter piece (or "+") ends it.
         piece = "" if params[0] == "+" else params[0]
-        self._sasl_data += piece
-        if len(self._sasl_data) > 4 * SASL_CHUNK:
+        if len(piece) > SASL_CHUNK:  # one piece too long: 905 (IRCv3 sasl-3.1)
             self._sasl_mechanism, self._sasl_data = None, ""
             self.reply(ERR_SASLTOOLONG, "SASL message too long")
+            return
+        self._sasl_data += piece
+        if len(self._sasl_data) > 4 * SASL_CHUNK:  # too many pieces: the attempt fails (904)
+            self._sasl_mechanism, self._sasl_data = None, ""
+            self.reply(ERR_SASLFAIL, "SASL authentication failed")
             return
         if len(piece) == SASL_CHUNK:
             return
