@@ -292,7 +292,7 @@ class LocalLedger(service.Service):
     @answered
     def online(self, nicks: Sequence[str]) -> tuple[Presence, ...]:
         found = (self.state.find_user(nick) for nick in nicks)
-        return tuple(Presence(user.nick, user.away, user.account) for user in found if user is not None)
+        return tuple(Presence(user.nick, user.away, user.account, user.realname) for user in found if user is not None)
 
     @answered
     def page(self, room: Room, before: int | None, after: int | None,

@@ -83,8 +83,9 @@ class Presence:
 
     nick: str
     away: str | None = None
-    #: The account it is logged in to, where the backend knows it (the one-process ledger does).
+    #: The account it is logged in to, and its client's real name, where the backend knows them (one process).
     account: str | None = None
+    realname: str = ""
 
 
 @attrs.frozen

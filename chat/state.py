@@ -34,13 +34,15 @@ MAX_CREATORS = 10_000
 class User:
     """A logged-on user and the connection it is reached through."""
 
-    __slots__ = ("account", "away", "client", "key", "look", "nick", "rooms")
+    __slots__ = ("account", "away", "client", "key", "look", "nick", "realname", "rooms")
 
     def __init__(self, nick: str, client: IClient) -> None:
         self.nick = nick
         self.away: str | None = None
-        #: The account the user proved (its password) for the nickname it has now; None: none.
+        #: The account the user is logged in to; None: none.
         self.account: str | None = None
+        #: The real name its client gave (IRC's USER), or "".
+        self.realname: str = getattr(client, "realname", "")
         self.key = fold(nick)
         self.look = look_keys(nick)
         self.client = client
@@ -236,7 +238,7 @@ class ChatState:
         room.members[user.key] = user
         user.rooms[key] = room
         deliveries: list[Delivery] = [
-            (tuple(room.members.values()), Joined(room.name, user.nick, user.account)),
+            (tuple(room.members.values()), Joined(room.name, user.nick, user.account, user.realname)),
             ((user,), MemberList(room.name, room.names())),
         ]
         topic = self.topics.get(key)

@@ -176,8 +176,8 @@ class IRCAccountTests(SynchronousTestCase):
         alice.send("JOIN #lobby")
         joins = [line.split(" ", 1)[1] if line.startswith("@") else line
                  for line in watcher.received() if " JOIN " in line]
-        self.assertEqual(joins, [":alice!alice@chat JOIN #lobby alice :alice", ":guest!guest@chat JOIN #lobby * :guest",
-                                 ":alice!alice@chat JOIN #lobby alice :alice"])
+        self.assertEqual(joins, [":alice!alice@chat JOIN #lobby alice :x", ":guest!guest@chat JOIN #lobby * :x",
+                                 ":alice!alice@chat JOIN #lobby alice :x"], "the account, and USER's real name")
         self.assertIn(":alice!alice@chat JOIN #lobby", guest.received(), "a client without the capability: plain JOIN")
 
     def test_account_notify_and_account_tag(self) -> None:

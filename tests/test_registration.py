@@ -151,14 +151,16 @@ async def test_a_join_carries_the_joiners_account(chat: Harness) -> None:
     client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
     watcher = await chat.call(chat.service.logon("watcher", client))
     await chat.call(chat.service.join(watcher, "lobby"))
-    alice = await logged_on(chat, "alice")
+    alice_client = chat.client()
+    alice_client.realname = "Alice Liddell"  # type: ignore[attr-defined]  # as IRC's USER gives it
+    alice = await chat.call(chat.service.logon("alice", alice_client))
     await chat.call(chat.service.register(alice, "wonderland"))  # type: ignore[attr-defined]
     await chat.call(chat.service.join(alice, "lobby"))
     guest = await logged_on(chat, "guest")
     await chat.call(chat.service.join(guest, "lobby"))
     await chat.settle()
-    joins = [(w.nick, w.account) for w in seen if isinstance(w, Joined) and w.nick != "watcher"]
-    assert joins == [("alice", "alice"), ("guest", None)]
+    joins = [(w.nick, w.account, w.realname) for w in seen if isinstance(w, Joined) and w.nick != "watcher"]
+    assert joins == [("alice", "alice", "Alice Liddell"), ("guest", None, "")]
 
 
 @on_both_backends

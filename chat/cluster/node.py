@@ -276,7 +276,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
     def join(self, user: User, name: str, may_create: bool) -> defer.Deferred[bool]:
         key = fold(name)
         d = self._run(scripts.JOIN, self.node_id, user.key, user.nick, key, name, self.replay, int(may_create),
-                      user.account or "")
+                      user.account or "", user.realname)
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name)

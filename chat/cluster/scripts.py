@@ -303,6 +303,7 @@ redis.call('HSET', P .. 'members:' .. room, fold, nick)
 redis.call('SADD', P .. 'userrooms:' .. fold, room)
 local joined = {nick = nick, room = name}
 if ARGV[9] ~= '' then joined.account = ARGV[9] end
+if ARGV[10] ~= '' then joined.realname = ARGV[10] end
 local id = event(room, record('joined', joined), 'j', node .. '\t' .. fold)
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)

@@ -32,12 +32,13 @@ def _strings(names: Iterable[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class Joined:
-    """C{nick} joined C{room}; C{account}: the account it is logged in to (its nickname's), if any."""
+    """C{nick} joined C{room}; C{account}: the account it is logged in to, if any; C{realname}: its client's."""
 
     kind: ClassVar[str] = "joined"
     room: str
     nick: str
     account: str | None = None
+    realname: str = ""
 
     def native(self) -> CMsg:
         return CMsg(Code.JOINING_CHAT, text=f"{self.nick} has joined {self.room}", nick=self.nick, room=self.room)

@@ -38,6 +38,8 @@ class IRCConnection(Connection, LineReceiver):
     factory: IRCFactory
     nick: str | None = None
     username: str | None = None
+    #: The real name USER gave (IRC clients show it: extended-join, WHOIS); the chat keeps it with the user.
+    realname: str = ""
     password: str | None = None
     negotiating = False
     registering = False
@@ -110,7 +112,7 @@ class IRCConnection(Connection, LineReceiver):
 
         def render_extended(what: What) -> list[str]:
             assert isinstance(what, Joined)
-            line = f":{mask(what.nick)} JOIN {channel(what.room)} {what.account or '*'} :{what.nick}"
+            line = f":{mask(what.nick)} JOIN {channel(what.room)} {what.account or '*'} :{what.realname or what.nick}"
             return tagged(what, [line], server_time, msgid) if server_time or msgid else [line]
 
         return event.rendered(f"irc-xj/{server_time:d}{msgid:d}", render_extended)

@@ -63,7 +63,7 @@ class Queries(IRCConnection):
                 self.reply(RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
                 return None
             shown = irc_nick(found[0].nick)
-            self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", found[0].nick)
+            self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", found[0].realname or found[0].nick)
             self.reply(RPL_WHOISSERVER, shown, server, "chat")
             if found[0].away is not None:
                 self.reply(RPL_AWAY, shown, found[0].away)

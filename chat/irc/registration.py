@@ -18,9 +18,14 @@ from chat.irc.numerics import (ERR_ALREADYREGISTERED, ERR_ERRONEUSNICKNAME, ERR_
                                ERR_NONICKNAMEGIVEN, ERR_SASLABORTED, ERR_SASLALREADY, ERR_SASLFAIL, ERR_SASLTOOLONG,
                                NICK_ERRORS, RENAME_ERRORS, RPL_CREATED, RPL_ISUPPORT, RPL_LOGGEDIN, RPL_MYINFO,
                                RPL_SASLMECHS, RPL_SASLSUCCESS, RPL_WELCOME, RPL_YOUREOPER, RPL_YOURHOST)
+from chat.ircformat import strip_formatting
 from chat.irc.render import chat_nick, irc_nick, mask
 from chat.names import MAX_NICK, MAX_ROOM
 from chat.service import MAX_PAGE, IClient
+
+
+#: Characters of a real name kept (USER's last parameter).
+MAX_REALNAME = 100
 
 
 class Registration(IRCConnection):
@@ -143,6 +148,7 @@ class Registration(IRCConnection):
             self.reply(ERR_ALREADYREGISTERED, "You may not reregister")
         elif self._need(params, 4, "USER"):
             self.username = params[0]
+            self.realname = strip_formatting(params[3])[:MAX_REALNAME]
             self._register()
 
     def irc_NICK(self, params: list[str]) -> None:
