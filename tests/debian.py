@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 
 def debian_program(program: str, package: str | None = None) -> str:
@@ -21,6 +22,10 @@ def debian_program(program: str, package: str | None = None) -> str:
     package = package or program
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         raise RuntimeError(f"these tests need {program}: apt-get install {package}")
+    # Said before it is done, past pytest's capture: a person running the tests sees what is installed.
+    sys.__stderr__.write(f"\ntests: installing {package} from Debian's packages (apt-get install {package}), "
+                         f"which these tests need\n")
+    sys.__stderr__.flush()
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
