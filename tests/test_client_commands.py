@@ -192,3 +192,10 @@ def test_account_commands_parse_and_keep_passwords_out_of_reprs() -> None:
     assert holds_secret("/register s3cret-pw") and holds_secret("/identify bob builder")
     assert holds_secret("/password a b")
     assert not holds_secret("/register") and not holds_secret("/identify bob") and not holds_secret("hello")
+
+
+def test_tab_on_an_empty_line_does_nothing() -> None:
+    """Issue 28: it completed the first of every nickname in the room (or listed them all)."""
+    assert c.complete("", 0, ["bob", "carol"], ["lobby"]) == ("", 0, [])
+    assert c.complete("   ", 2, ["bob"], []) == ("   ", 2, [])
+    assert c.complete("b", 1, ["bob"], []) == ("bob: ", 5, [])

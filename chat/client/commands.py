@@ -291,6 +291,8 @@ def complete(line: str, cursor: int, nicks: Sequence[str], rooms: Sequence[str])
     line, the new cursor and, when several fit, all of them (the line then
     has their common beginning).
     """
+    if not line.strip():
+        return line, cursor, []  # TAB on an empty line: nothing (not every nickname of the room)
     start = cursor
     while start and not line[start - 1].isspace():
         start -= 1
