@@ -31,6 +31,17 @@ def with_accounts(chat: Harness, **options: Any) -> Accounts:
     return accounts
 
 
+async def watching(chat: Harness, room: str) -> tuple[Any, list[object]]:
+    """A user in C{room} whose client keeps what it is told as the typed events, and those events."""
+    seen: list[object] = []
+    client = chat.client()
+    deliver = client.deliver
+    client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
+    watcher = await chat.call(chat.service.logon("watcher", client))
+    await chat.call(chat.service.join(watcher, room))
+    return client, seen
+
+
 async def logged_on(chat: Harness, nick: str, password: str | None = None) -> IUser:
     return await chat.call(chat.service.logon(nick, chat.client(), password))  # type: ignore[no-any-return]
 
@@ -145,12 +156,7 @@ async def test_a_join_carries_the_joiners_account(chat: Harness) -> None:
     from chat.core.events import Joined
 
     with_accounts(chat)
-    seen: list[object] = []
-    client = chat.client()
-    deliver = client.deliver
-    client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
-    watcher = await chat.call(chat.service.logon("watcher", client))
-    await chat.call(chat.service.join(watcher, "lobby"))
+    client, seen = await watching(chat, "lobby")
     alice_client = chat.client()
     alice_client.realname = "Alice Liddell"  # type: ignore[attr-defined]  # as IRC's USER gives it
     alice = await chat.call(chat.service.logon("alice", alice_client))
@@ -169,12 +175,7 @@ async def test_rooms_are_told_of_account_changes_and_lines_carry_the_account(cha
     from chat.core.events import AccountChanged, Renamed, Said
 
     with_accounts(chat)
-    seen: list[object] = []
-    client = chat.client()
-    deliver = client.deliver
-    client.deliver = lambda event: (seen.append(event.what), deliver(event))[1]  # type: ignore[method-assign]
-    watcher = await chat.call(chat.service.logon("watcher", client))
-    await chat.call(chat.service.join(watcher, "lobby"))
+    client, seen = await watching(chat, "lobby")
     alice = await logged_on(chat, "alice")
     await chat.call(chat.service.join(alice, "lobby"))
     await chat.call(chat.service.say(alice, "lobby", "before", None, False))
