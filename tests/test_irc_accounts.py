@@ -129,6 +129,9 @@ class IRCAccountTests(SynchronousTestCase):
             ":NickServ!NickServ@irc.test NOTICE alice_ :Account dropped; its nickname is anyone's again"])
         c.send("NS HELP")
         self.assertEqual(len(c.received()), 6)
+        c.send("NS IDENTIFY not-a-password")  # alice_ is nobody's account: nothing is said to have worked
+        self.assertEqual(c.received(), [":NickServ!NickServ@irc.test NOTICE alice_ :alice_ has no account: "
+                                        "REGISTER it, or IDENTIFY <account> <password>"])
 
     def test_nobody_may_take_the_nickname_nickserv(self) -> None:
         c = self.registered("NickServ")

@@ -28,6 +28,15 @@ NICKSERV_HELP = (
 )
 
 
+def _refusal_text(failure: Failure, log: Any) -> str:
+    """What NickServ says of a refused request (and the log, of a failure that is not a refusal)."""
+    error = refusal(failure)
+    if error is None:
+        log.failure("a NickServ request failed", failure)
+        return SERVER_ERROR
+    return error.text
+
+
 class Accounts(IRCConnection):
     """REGISTER and NickServ."""
 
@@ -78,13 +87,8 @@ class Accounts(IRCConnection):
         self.line(f":NickServ!NickServ@{self.factory.server_name} NOTICE {self.target} :{text}")
 
     def _nickserv_answer(self, d: Any, done: str) -> None:
-        def refused(failure: Failure) -> None:
-            error = refusal(failure)
-            if error is None:
-                self.log.failure("a NickServ request failed", failure)
-            self._from_nickserv(SERVER_ERROR if error is None else error.text)
-
-        self.waiting_for(d.addCallback(lambda _: self._from_nickserv(done)), refused)
+        self.waiting_for(d.addCallback(lambda _: self._from_nickserv(done)),
+                         lambda f: self._from_nickserv(_refusal_text(f, self.log)))
 
     def nickserv(self, text: str) -> None:
         """A line to NickServ (C{PRIVMSG NickServ}, C{NICKSERV}, C{NS}): its command, then its words."""
@@ -92,8 +96,8 @@ class Accounts(IRCConnection):
         command, args = (words[0].upper(), words[1:]) if words else ("HELP", [])
         service = self.factory.service
         if command == "REGISTER" and args:
-            self._nickserv_answer(service.register(self.me, args[0]).addCallback(self._logged_in), f"Account {self.me.nick} registered; "
-                                  "you are logged in to it")
+            self._nickserv_answer(service.register(self.me, args[0]).addCallback(self._logged_in),
+                                  f"Account {self.me.nick} registered; you are logged in to it")
         elif command == "IDENTIFY" and args:
             nick, password = (args[0], args[1]) if len(args) > 1 else (self.me.nick, args[0])
             if fold(chat_nick(nick)) == fold(self.me.nick) and self.me.account is not None:
@@ -101,8 +105,8 @@ class Accounts(IRCConnection):
                 return
             # Logging in is taking the nickname with its password, as a rename does.
             d = service.rename(self.me, chat_nick(nick), password)
-            self._nickserv_answer(d.addCallback(lambda _: self._renamed_by_nickserv()),
-                                  f"You are now logged in as {chat_nick(nick)}")
+            self.waiting_for(d.addCallback(lambda _: self._renamed_by_nickserv()),
+                             lambda f: self._from_nickserv(_refusal_text(f, self.log)))
         elif command in ("PASSWD", "PASSWORD") and len(args) >= 2:
             self._nickserv_answer(service.change_password(self.me, args[0], args[-1]), "Password changed")
         elif command in ("DROP", "UNREGISTER") and args:
@@ -113,7 +117,7 @@ class Accounts(IRCConnection):
                 self._from_nickserv(line)
 
     def _renamed_by_nickserv(self) -> None:
-        """IDENTIFY to another nickname renamed the user: tell the client its new nickname."""
+        """IDENTIFY took the nickname: tell the client its new nickname, and whether it is logged in now."""
         assert self.user is not None
         old = self.nick or "*"
         new = irc_nick(self.user.nick)
@@ -121,7 +125,11 @@ class Accounts(IRCConnection):
             self.nick = new
             if not self.channels:  # in a channel, its rooms tell the rename
                 self.line(f":{mask(old)} NICK :{new}")
-        self._logged_in(self.user.account or self.user.nick)
+        if self.user.account is None:  # a nickname nobody registered: nothing to log in to
+            self._from_nickserv(f"{self.user.nick} has no account: REGISTER it, or IDENTIFY <account> <password>")
+            return
+        self._logged_in(self.user.account)
+        self._from_nickserv(f"You are now logged in as {self.user.account}")
 
     def irc_NICKSERV(self, params: list[str]) -> None:
         self.nickserv(" ".join(params))
