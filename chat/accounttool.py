@@ -34,7 +34,7 @@ from chat.names import ChatError
 
 
 class Options(usage.Options):
-    synopsis = "[--data-dir DIR | --redis URL] add NAME | drop NAME | import FILE"
+    synopsis = "Usage: chat-accounts [--data-dir DIR | --redis URL] add NAME | drop NAME | import FILE"
     longdesc = "Add, drop or import accounts kept by the chat server (docs/operations.md, Accounts)."
     optParameters = [
         ["data-dir", "d", "chat-data", "the server's data directory (a one-process server)"],

@@ -83,7 +83,7 @@ class Presence:
 
     nick: str
     away: str | None = None
-    #: The account it is logged in to, and its client's real name, where the backend knows them (one process).
+    #: The account it is logged in to, and its client's real name (IRC's USER) or "".
     account: str | None = None
     realname: str = ""
 

@@ -143,6 +143,18 @@ async def test_an_account_registered_on_one_node_logs_on_at_another(tmp_path: Pa
         await a.call(a.service.quit(alice, "bye"))
         assert await refused(b.service.logon("alice", b.client())) == "password-required"
         assert (await logged_on(b, "alice", "wonderland")).account == "alice"
+        # Another node sees whom it is logged in as, and its real name (IRC's WHOIS 330 and 311).
+        client = a.client()
+        client.realname = "Bob the Builder"  # type: ignore[attr-defined]
+        bob = await a.call(a.service.logon("bob", client))
+        await a.call(a.service.register(bob, "builder-pw"))  # type: ignore[attr-defined]
+        seen = await b.call(b.service.online(["alice", "BOB"]))
+        assert [(p.nick, p.account, p.realname) for p in seen] == [("alice", "alice", ""),
+                                                                  ("bob", "bob", "Bob the Builder")]
+        await a.call(a.service.rename(bob, "bobby"))
+        await a.call(a.service.drop_account(bob, "builder-pw"))  # type: ignore[attr-defined]
+        seen = await b.call(b.service.online(["bobby"]))
+        assert [(p.nick, p.account, p.realname) for p in seen] == [("bobby", None, "Bob the Builder")]
         stored = await b.node.commands.hgetall(f"{prefix}accounts")
         assert "wonderland" not in repr(stored) and "scrypt$" in repr(stored)
     finally:

@@ -225,7 +225,8 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
 
     async def _logon(self, nick: str, client: IClient, account: str | None) -> User:
         nick, key = check_logon(self.users, nick)
-        taken = await self._run(scripts.LOGON, self.node_id, key, nick, "\t".join(sorted(look_keys(nick))))
+        taken = await self._run(scripts.LOGON, self.node_id, key, nick, "\t".join(sorted(look_keys(nick))),
+                                account or "", getattr(client, "realname", ""))
         if taken == -1:
             raise ClusterUnavailable()
         if taken == -2:
@@ -418,8 +419,12 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         found = [(key, h.partition("\t")[2]) for key, h in zip(keys, holders or ()) if h]
         if not found:
             return ()
-        away = await self.commands.execute_command("HMGET", f"{self.prefix}away", *(key for key, _ in found))
-        return tuple(Presence(nick, text or None) for (_, nick), text in zip(found, away or ()))
+        known = [key for key, _ in found]
+        away = await self.commands.execute_command("HMGET", f"{self.prefix}away", *known)
+        accounts = await self.commands.execute_command("HMGET", f"{self.prefix}accountof", *known)
+        realnames = await self.commands.execute_command("HMGET", f"{self.prefix}realnameof", *known)
+        return tuple(Presence(nick, text or None, account or None, realname or "")
+                     for (_, nick), text, account, realname in zip(found, away or (), accounts or (), realnames or ()))
 
     def page(self, room: Room, before: int | None, after: int | None,
              limit: int) -> defer.Deferred[tuple[Sequence[What], bool]]:

@@ -20,6 +20,8 @@ disagree.  Keys (all under a prefix, by default C{chat:}):
   history:ROOM          stream of the room's messages only, entry id "ID-0"
   topics                hash: folded room name -> the topic as a joiner gets it (a record)
   away                  hash: folded nickname -> away message (users who are away)
+  accountof             hash: folded nickname -> the account its user is logged in to (users logged in)
+  realnameof            hash: folded nickname -> its client's real name (IRC's USER), where it gave one
   looks                 hash: what a nickname looks like (chat.lookalike.look_keys, each) -> folded nickname
   lookof                hash: folded nickname -> its look keys, tab-separated
   inbox:NODE            stream of private messages (and wake-ups) for a node
@@ -139,6 +141,15 @@ local function rooms_of(fold)
 end
 
 -- Remove a user from the whole cluster (quit, lost connection, dead node); why: what its rooms are told.
+-- A user's field in a hash of them: set, or forgotten when it is empty.
+local function set_or_forget(hash, fold, value)
+    if value and value ~= '' then
+        redis.call('HSET', P .. hash, fold, value)
+    else
+        redis.call('HDEL', P .. hash, fold)
+    end
+end
+
 local function remove_user(node, fold, nick, why)
     local rooms, names = rooms_of(fold)
     for _, room in ipairs(rooms) do
@@ -149,6 +160,8 @@ local function remove_user(node, fold, nick, why)
     if holder and string.sub(holder, 1, #node + 1) == node .. '\t' then
         redis.call('HDEL', P .. 'nicks', fold)
         redis.call('HDEL', P .. 'away', fold)
+        redis.call('HDEL', P .. 'accountof', fold)
+        redis.call('HDEL', P .. 'realnameof', fold)
         forget_look(fold)
     end
     redis.call('SREM', P .. 'nodeusers:' .. node, fold)
@@ -228,6 +241,8 @@ if redis.call('HSETNX', P .. 'nicks', fold, node .. '\t' .. nick) == 0 then
 end
 take_look(fold, look)
 redis.call('HDEL', P .. 'away', fold)
+set_or_forget('accountof', fold, ARGV[6])
+set_or_forget('realnameof', fold, ARGV[7])
 redis.call('SADD', P .. 'nodeusers:' .. node, fold)
 return 1
 """
@@ -249,16 +264,20 @@ if oldfold ~= newfold then
     if redis.call('EXISTS', P .. 'userrooms:' .. oldfold) == 1 then
         redis.call('RENAME', P .. 'userrooms:' .. oldfold, P .. 'userrooms:' .. newfold)
     end
-    local away = redis.call('HGET', P .. 'away', oldfold)
-    if away then
-        redis.call('HSET', P .. 'away', newfold, away)
-        redis.call('HDEL', P .. 'away', oldfold)
+    for _, hash in ipairs({'away', 'realnameof'}) do
+        local value = redis.call('HGET', P .. hash, oldfold)
+        if value then
+            redis.call('HSET', P .. hash, newfold, value)
+            redis.call('HDEL', P .. hash, oldfold)
+        end
     end
+    redis.call('HDEL', P .. 'accountof', oldfold)
 else
     redis.call('HSET', P .. 'nicks', newfold, node .. '\t' .. newnick)
 end
 forget_look(oldfold)
 take_look(newfold, newlook)
+set_or_forget('accountof', newfold, ARGV[8])
 local rooms, names = rooms_of(newfold)
 for i, room in ipairs(rooms) do
     redis.call('HDEL', P .. 'members:' .. room, oldfold)
@@ -272,6 +291,7 @@ return 1
 """
 ACCOUNT = _COMMON + r"""
 local fold, nick, account = ARGV[2], ARGV[3], ARGV[4]
+set_or_forget('accountof', fold, account)
 local rooms, names = rooms_of(fold)
 for i, room in ipairs(rooms) do
     local changed = {room = names[i], nick = nick, rooms = names}

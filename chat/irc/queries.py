@@ -6,8 +6,6 @@ keeping the connection (PING, PONG, QUIT).
 from __future__ import annotations
 
 
-from twisted.internet import defer
-
 from chat.irc.base import IRCConnection
 from chat.irc.numerics import (ERR_NEEDMOREPARAMS, ERR_NOMOTD, ERR_NONICKNAMEGIVEN, ERR_NOSUCHNICK, RPL_AWAY, RPL_WHOISACCOUNT, RPL_WHOISOPERATOR,
                                RPL_ENDOFWHOIS, RPL_ISON, RPL_LUSERCLIENT, RPL_LUSERME, RPL_NOWAWAY, RPL_UNAWAY,
@@ -57,31 +55,22 @@ class Queries(IRCConnection):
         nick = params[-1]
         server = self.factory.server_name
 
-        def whois(found: tuple[Presence, ...]) -> defer.Deferred[None] | None:
+        def whois(found: tuple[Presence, ...]) -> None:
             if not found:
                 self.reply(ERR_NOSUCHNICK, nick, "No such nick")
                 self.reply(RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
-                return None
-            shown = irc_nick(found[0].nick)
-            self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", found[0].realname or found[0].nick)
+                return
+            who = found[0]
+            shown = irc_nick(who.nick)
+            self.reply(RPL_WHOISUSER, shown, shown, "chat", "*", who.realname or who.nick)
             self.reply(RPL_WHOISSERVER, shown, server, "chat")
-            if found[0].away is not None:
-                self.reply(RPL_AWAY, shown, found[0].away)
-            accounts = self.factory.accounts
-            if accounts is None or not accounts.active:
-                self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
-                return None
-            if found[0].account is not None:
-                logged_in(found[0].account, shown)
-                return None
-            # Where the backend does not say: nobody holds a registered nickname without its password.
-            return defer.Deferred.fromCoroutine(accounts.registered(found[0].nick)).addCallback(logged_in, shown)
-
-        def logged_in(account: str | None, shown: str) -> None:
-            if account is not None:
-                if self.factory.accounts is not None and self.factory.accounts.is_oper(account):
+            if who.away is not None:
+                self.reply(RPL_AWAY, shown, who.away)
+            if who.account is not None:
+                accounts = self.factory.accounts
+                if accounts is not None and accounts.is_oper(who.account):
                     self.reply(RPL_WHOISOPERATOR, shown, "is a server operator")
-                self.reply(RPL_WHOISACCOUNT, shown, account, "is logged in as")
+                self.reply(RPL_WHOISACCOUNT, shown, who.account, "is logged in as")
             self.reply(RPL_ENDOFWHOIS, shown, "End of /WHOIS list")
 
         self._online([nick], whois)
