@@ -197,3 +197,39 @@ def test_the_operator_adds_an_account_to_a_cluster(tmp_path: Path) -> None:
         assert client.recv() == {"code": 4, "text": "erin", "nick": "erin"}
     finally:
         redis.kill()
+
+
+def test_irssi_registers_then_logs_in_with_sasl(tmp_path: Path) -> None:
+    """Debian's irssi, typed at as a person would: REGISTER, then a new connection with SASL PLAIN."""
+    from tests.debian import debian_program
+    from tests.tmux import TmuxProgram
+
+    irssi = debian_program("irssi")
+    server = irc_server(tmp_path)
+    host, port = irc_address(server)
+    home = tmp_path / "irssi"
+    home.mkdir()
+    first = TmuxProgram([irssi, "--home", str(home), "-n", "frank", "-c", host, "-p", str(port)], cols=120, rows=30)
+    try:
+        first.wait_for("Welcome to the chat chat, frank")
+        first.type(f"/quote REGISTER * * {PASSWORD}\r")
+        first.wait_for("Account frank registered")
+        first.type("/quit\r")
+        assert first.wait_exit() == 0
+    finally:
+        first.close()
+    again = TmuxProgram([irssi, "--home", str(home), "-n", "frank_"], cols=120, rows=30)
+    try:
+        again.wait_for("Irssi")
+        again.type(f"/network add -sasl_mechanism plain -sasl_username frank -sasl_password {PASSWORD} chattest\r")
+        again.type(f"/server add -network chattest {host} {port}\r")
+        again.type("/connect chattest\r")
+        again.wait_for("You are now logged in as frank")
+        again.wait_for("SASL authentication succeeded")  # irssi's words for 903
+        again.type("/nick frank\r")  # its own account's nickname: no password asked again
+        again.wait_for("You're now known as frank")
+        again.type("/quit\r")
+        assert again.wait_exit() == 0
+    finally:
+        again.close()
+        server.stop()
