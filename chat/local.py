@@ -268,7 +268,7 @@ class LocalLedger(service.Service):
 
     @answered
     def set_away(self, user: User, text: str) -> None:
-        user.away = text or None
+        self._announce(self.state.away_changed(user, text))
 
     @answered
     def members(self, room: str) -> Members:

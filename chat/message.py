@@ -54,6 +54,7 @@ class Code(IntEnum):
     REGISTER = 15
     SET_PASSWORD = 16
     DROP_ACCOUNT = 17
+    MEMBER_AWAY = 18
 
 
 #: Colours a sender may attach to its text; clients map them to the terminal.
@@ -118,6 +119,7 @@ class CMsg:
     before: int | None = None
     after: int | None = None
     limit: int | None = None
+    away: tuple[str, ...] | None = None  # on code 3: those of the names who are away
 
     @property
     def target_room(self) -> str:
@@ -250,11 +252,12 @@ def _message(obj: Any, quick: bool) -> CMsg:
             if type(obj[key]) is not bool:
                 raise ProtocolError("bad-type", f"'{key}' must be true or false")
             kwargs[key] = obj[key]
-    if "names" in obj:
-        names = obj["names"]
-        if type(names) is not list:
-            raise ProtocolError("bad-type", "'names' must be a list of strings")
-        kwargs["names"] = tuple(_check_str("names", n, quick) for n in names)
+    for key in ("names", "away"):
+        if key in obj:
+            names = obj[key]
+            if type(names) is not list:
+                raise ProtocolError("bad-type", f"'{key}' must be a list of strings")
+            kwargs[key] = tuple(_check_str(key, n, quick) for n in names)
     return CMsg(**kwargs)
 
 
@@ -280,6 +283,8 @@ def to_dict(msg: CMsg) -> dict[str, Any]:
             d[key] = value
     if msg.names is not None:
         d["names"] = list(msg.names)
+    if msg.away is not None:
+        d["away"] = list(msg.away)
     return d
 
 
@@ -316,17 +321,25 @@ def _split_list(msg: CMsg) -> bytes:
     like the pages of a HISTORY reply.
     """
     assert msg.names is not None
-    overhead = len(encode(replace(msg, names=(), more=True)))
+    away = frozenset(msg.away or ())
+    overhead = len(encode(replace(msg, names=(), away=() if away else None, more=True)))
     frames: list[bytes] = []
     chunk: list[str] = []
     size = overhead
+
+    def part(more: bool) -> bytes:
+        # Each frame names, in 'away', those of its own names who are away.
+        marked = tuple(n for n in chunk if n in away) if away else None
+        return framed(encode(replace(msg, names=tuple(chunk), away=marked, more=more)))
+
     for name in msg.names:
         cost = len(_encoder.encode(name).encode("utf-8")) + 1  # the name and a comma
+        if name in away:
+            cost *= 2  # in 'away' too
         if chunk and size + cost > MAX_FRAME:
-            body = encode(replace(msg, names=tuple(chunk), more=True))
-            frames.append(framed(body))
+            frames.append(part(True))
             chunk, size = [], overhead
         chunk.append(name)
         size += cost
-    frames.append(framed(encode(replace(msg, names=tuple(chunk), more=False))))
+    frames.append(part(False))
     return b"".join(frames)

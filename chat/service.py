@@ -75,6 +75,8 @@ class Members:
 
     room: str
     names: tuple[str, ...]
+    #: Those of them who are away.
+    away: tuple[str, ...] = ()
 
 
 @attrs.frozen

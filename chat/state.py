@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from zope.interface import implementer
 
-from chat.core.events import AccountChanged, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs, TopicSet, What
+from chat.core.events import AccountChanged, AwayChanged, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs, TopicSet, What
 from chat.message import PALETTE
 from chat.limits import BucketTable
 from chat.lookalike import look_keys
@@ -116,6 +116,10 @@ class Room:
         members = self.members
         return tuple(members[key].nick for key in sorted(members))
 
+    def away(self) -> tuple[str, ...]:
+        """The nicknames of the members who are away."""
+        return tuple(user.nick for user in self.members.values() if user.away is not None)
+
 
 Delivery = tuple[Iterable[User], What]
 
@@ -200,6 +204,14 @@ class ChatState:
             deliveries.append((tuple(room.members.values()), Renamed(room.name, old, new, rooms, account, was)))
         return deliveries
 
+    def away_changed(self, user: User, text: str) -> list[Delivery]:
+        """C{user} is away with C{text}, or back (""): each of its rooms is told."""
+        user.away = text or None
+        rooms = tuple(room.name for room in user.rooms.values())
+        # The others are told; the user has its own answer (code 13).
+        return [(tuple(u for u in room.members.values() if u is not user),
+                 AwayChanged(room.name, user.nick, user.away, rooms)) for room in user.rooms.values()]
+
     def account_changed(self, user: User, account: str | None) -> list[Delivery]:
         """C{user} logged in to C{account} or out of its account: each of its rooms is told."""
         user.account = account
@@ -239,7 +251,7 @@ class ChatState:
         user.rooms[key] = room
         deliveries: list[Delivery] = [
             (tuple(room.members.values()), Joined(room.name, user.nick, user.account, user.realname)),
-            ((user,), MemberList(room.name, room.names())),
+            ((user,), MemberList(room.name, room.names(), room.away())),
         ]
         topic = self.topics.get(key)
         if topic is not None:
@@ -325,7 +337,7 @@ class ChatState:
         room = self.find_room(check_room(name))
         if room is None:
             raise ChatError("no-such-room", f"there is no room {name}")
-        return Members(room.name, room.names())
+        return Members(room.name, room.names(), room.away())
 
     def room_list(self) -> tuple[str, ...]:
         """Every room with members, case-insensitively sorted: made again only after a change."""

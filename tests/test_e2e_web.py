@@ -365,3 +365,25 @@ def test_a_hidden_tab_notifies_of_a_private_message_and_a_mention(
     assert page.run("return window.shown") == ["bob in lobby: alice, are you there?", "bob (private): psst"]
     assert page.run("return document.title").startswith("(3) ")
     server.stop()
+
+
+def test_the_member_list_marks_who_is_away(tmp_path: Path, people: list[Browser | PtyProgram]) -> None:
+    """Issue 28: no away mark in the member list; now marked as it changes, and for whoever joins later."""
+    server, url = web_server(tmp_path)
+    bob = WireClient(server.host, server.port).logon("bob")
+    bob.send(code=13, text="at lunch")
+    bob.recv_until(lambda m: m["code"] == 13)
+    alice = browser(people, url, "alice")
+
+    def marks() -> list[tuple[str, str]]:
+        return alice.run("return [...document.querySelectorAll('#member-list .member')]"
+                         ".map(m => [m.textContent, m.className.includes('away') ? m.title : ''])")
+
+    alice.wait(lambda: marks() == [["alice", ""], ["bob", "bob is away"]], "bob marked away on joining")
+    bob.send(code=13)
+    alice.wait(lambda: marks() == [["alice", ""], ["bob", ""]], "bob back")
+    bob.send(code=13, text="in a meeting")
+    alice.wait(lambda: marks() == [["alice", ""], ["bob", "bob is away: in a meeting"]], "bob away again")
+    assert alice.run("return getComputedStyle(document.querySelector('#member-list .member.away'), '::after')"
+                     ".content") == '" (away)"'
+    server.stop()

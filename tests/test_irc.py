@@ -60,7 +60,7 @@ class IRCTests(SynchronousTestCase):
         c = IRCClient(self.irc, self.port)
         c.send("CAP LS 302", f"NICK {nick}", f"USER {nick} 0 * :Real Name", "CAP END")
         got = c.received()
-        self.assertEqual(got[0], ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory")
+        self.assertEqual(got[0], ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory away-notify")
         numerics = [line.split()[1] for line in got[1:]]
         self.assertEqual(numerics[:5], ["001", "002", "003", "004", "005"])
         self.assertIn("422", numerics)
@@ -71,7 +71,7 @@ class IRCTests(SynchronousTestCase):
         self.registered("alice")
         c = IRCClient(self.irc, 1)
         c.send("CAP LS", "NICK ALICE", "USER x 0 * :x")
-        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory"])  # nothing before CAP END
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory away-notify"])  # nothing before CAP END
         c.send("CAP END")
         self.assertEqual(c.received(), [":irc.test 433 * ALICE :the nickname ALICE is in use"])
         c.send("NICK bad!nick")
@@ -229,7 +229,7 @@ class IRCv3Tests(SynchronousTestCase):
         c = IRCClient(self.irc, 1)
         c.send("CAP LS 302")
         offered = c.received()[0]
-        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join account-notify account-tag")
+        self.assertEqual(offered, ":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory away-notify sasl=PLAIN extended-join account-notify account-tag")
         if caps:
             c.send("CAP REQ :" + " ".join(caps))
             self.assertEqual(c.received(), [f":irc.test CAP * ACK :{' '.join(caps)}"])

@@ -15,8 +15,8 @@ from tests.test_irc import IRCClient
 from tests.test_passwords import CHEAP
 from tests.test_registration import in_thread_now
 
-OFFERED = ("server-time message-tags echo-message batch draft/chathistory sasl=PLAIN extended-join account-notify "
-           "account-tag draft/account-registration")
+OFFERED = ("server-time message-tags echo-message batch draft/chathistory away-notify sasl=PLAIN extended-join "
+           "account-notify account-tag draft/account-registration")
 
 
 def plain(account: str, password: str) -> str:
@@ -142,7 +142,8 @@ class IRCAccountTests(SynchronousTestCase):
         c = self.connect()
         c.send("CAP LS 302")
         self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch "
-                                        "draft/chathistory sasl=PLAIN extended-join account-notify account-tag"])
+                                        "draft/chathistory away-notify sasl=PLAIN extended-join account-notify "
+                                        "account-tag"])
         c.send("NICK bob", "USER bob 0 * :x", "CAP END")
         c.received()
         c.send("REGISTER * * good-password")
@@ -218,3 +219,22 @@ class IRCAccountTests(SynchronousTestCase):
         c.received()
         c.send(*["AUTHENTICATE " + "A" * 400] * 5)
         self.assertEqual(c.received()[-1], ":irc.test 904 * :SASL authentication failed")
+
+    def test_away_notify(self) -> None:
+        """IRCv3 away-notify: the others in a shared channel are told, once; the user gets 306/305."""
+        watcher = self.connect()
+        watcher.send("CAP LS 302", "CAP REQ :away-notify", "NICK watcher", "USER w 0 * :x", "CAP END",
+                     "JOIN #lobby,#dev")
+        plain_client = self.registered("plain")
+        plain_client.send("JOIN #lobby")
+        bob = self.registered("bob")
+        bob.send("JOIN #lobby,#dev")
+        watcher.received()
+        plain_client.received()
+        bob.received()
+        bob.send("AWAY :at lunch")
+        self.assertEqual(bob.received(), [":irc.test 306 bob :You have been marked as being away"])
+        self.assertEqual(watcher.received(), [":bob!bob@chat AWAY :at lunch"], "once, though both channels are told")
+        bob.send("AWAY")
+        self.assertEqual(watcher.received(), [":bob!bob@chat AWAY"])
+        self.assertEqual(plain_client.received(), [], "without the capability: nothing")

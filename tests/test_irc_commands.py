@@ -98,7 +98,7 @@ class IRCCommandTests(SynchronousTestCase):
     def test_cap_negotiation_holds_registration_until_end(self) -> None:
         c = self.connect()
         c.send("CAP LS", "NICK alice", "USER alice 0 * :x")
-        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory"])
+        self.assertEqual(c.received(), [":irc.test CAP * LS :server-time message-tags echo-message batch draft/chathistory away-notify"])
         self.assertEqual(self.calls(), [])
         c.send("CAP REQ :server-time echo-message", "CAP REQ :sasl", "CAP LIST", "CAP FROB")
         self.assertEqual(c.received(), [

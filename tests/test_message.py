@@ -193,3 +193,22 @@ class PropertyTests(SynchronousTestCase):
     @given(cmsgs.filter(_no_surrogates))
     def test_round_trip(self, msg: CMsg) -> None:
         self.assertEqual(decode(encode(msg)), msg)
+
+
+def test_a_long_member_list_marks_who_is_away_in_each_of_its_frames() -> None:
+    """Code 3 split over frames: each frame's 'away' names only its own names (issue 28)."""
+    from chat.message import MAX_FRAME, CMsg, Code, frame
+
+    names = tuple(f"member{n:04d}" for n in range(3000))
+    away = tuple(names[::7])
+    data = frame(CMsg(Code.SENDING_CHATTERS_LIST, room="big", names=names, away=away))
+    frames = []
+    while data:
+        n = int.from_bytes(data[:4], "big")
+        assert n <= MAX_FRAME
+        frames.append(decode(data[4:4 + n]))
+        data = data[4 + n:]
+    assert len(frames) > 1 and [f.more for f in frames] == [True] * (len(frames) - 1) + [False]
+    assert tuple(name for f in frames for name in f.names or ()) == names
+    assert tuple(name for f in frames for name in f.away or ()) == away
+    assert all(set(f.away or ()) <= set(f.names or ()) for f in frames)

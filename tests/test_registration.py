@@ -207,3 +207,27 @@ async def test_rooms_are_told_of_account_changes_and_lines_carry_the_account(cha
     native = [m for m in client.all() if m["code"] == 15]
     assert native == [{"code": 15, "room": "lobby", "nick": "alice", "text": "alice"},
                       {"code": 15, "room": "lobby", "nick": "Alice"}]
+
+
+@on_both_backends
+async def test_the_others_in_a_room_are_told_who_is_away_and_member_lists_say_it(chat: Harness) -> None:
+    """Issue 28: away marks in the member list (native code 3's 'away', code 18; IRCv3 away-notify)."""
+    from chat.core.events import AwayChanged
+
+    client, seen = await watching(chat, "lobby")
+    bob = await logged_on(chat, "bob")
+    await chat.call(chat.service.join(bob, "lobby"))
+    await chat.call(chat.service.set_away(bob, "at lunch"))
+    carol_client = chat.client()
+    carol = await chat.call(chat.service.logon("carol", carol_client))
+    await chat.call(chat.service.join(carol, "lobby"))
+    members = await chat.call(chat.service.members("lobby"))
+    assert (members.names, members.away) == (("bob", "carol", "watcher"), ("bob",))
+    await chat.call(chat.service.set_away(bob, ""))
+    await chat.settle()
+    told = [(w.nick, w.away) for w in seen if isinstance(w, AwayChanged)]
+    assert told == [("bob", "at lunch"), ("bob", None)]
+    welcome = [m for m in carol_client.all() if m["code"] == 3]
+    assert welcome == [{"code": 3, "room": "lobby", "names": ["bob", "carol", "watcher"], "away": ["bob"]}]
+    bob_client = next(c for c in chat.clients if c is not client and c is not carol_client)
+    assert [m for m in bob_client.all() if m["code"] == 18] == [], "the user has its own answer, code 13"

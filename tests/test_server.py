@@ -263,6 +263,8 @@ class RoomTests(ServerTestCase):
         bob.received()
         bob.send(code=13, text=" at lunch ")
         self.assertEqual(bob.received(), [{"code": 13, "nick": "bob", "text": "at lunch"}])
+        # Alice shares lobby with bob: she is told (code 18, added 2026-12-08; older clients ignore it).
+        self.assertEqual(alice.received(), [{"code": 18, "room": "lobby", "nick": "bob", "text": "at lunch"}])
         alice.send(code=6, to="BOB", text="psst")
         got = alice.received()
         self.assertEqual([m["code"] for m in got], [6, 13])
@@ -272,6 +274,7 @@ class RoomTests(ServerTestCase):
         self.assertEqual(bob.received()[0]["error"], "bad-away")
         bob.send(code=13)
         self.assertEqual(bob.received(), [{"code": 13, "nick": "bob"}])
+        self.assertEqual(alice.received(), [{"code": 18, "room": "lobby", "nick": "bob"}])
         alice.send(code=6, to="bob", text="back?")
         self.assertEqual([m["code"] for m in alice.received()], [6])
 

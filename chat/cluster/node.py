@@ -289,7 +289,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
             if not isinstance(reply, list):  # -3: a new room, and this user may not create one now
                 undo()
                 raise RoomCreationRefused(name)
-            entry_id, room.name, pending.names, pending.history, pending.topic, created = reply
+            entry_id, room.name, pending.names, pending.history, pending.topic, created, pending.away = reply
             pending.ready.callback(None)
             if user.rooms.get(key) is room:
                 self._read_room(key, entry_id)
@@ -365,10 +365,13 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
         if not self.connected:
             raise ClusterUnavailable()
         room_name = await self.commands.hget(f"{self.prefix}rooms", key)
-        names = await self.commands.hvals(f"{self.prefix}members:{key}")
-        if not room_name or not names:
+        members = await self.commands.hgetall(f"{self.prefix}members:{key}")
+        if not room_name or not members:
             raise ChatError("no-such-room", f"there is no room {name}")
-        return Members(room_name, tuple(sorted(names, key=fold)))
+        folds = list(members)
+        away = await self.commands.execute_command("HMGET", f"{self.prefix}away", *folds)
+        return Members(room_name, tuple(sorted(members.values(), key=fold)),
+                       tuple(members[f] for f, text in zip(folds, away or ()) if text))
 
     def room_list(self) -> defer.Deferred[tuple[str, ...]]:
         return self._answer(self._room_list())

@@ -14,7 +14,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from chat.cluster.base import NodeBase
-from chat.core.events import Event, MemberList, ReplayEnd, RoomNotice, What, from_record
+from chat.core.events import AwayChanged, Event, MemberList, ReplayEnd, RoomNotice, What, from_record
 from chat.message import ProtocolError
 from chat.names import fold
 from chat.state import Room, User
@@ -77,6 +77,7 @@ class _PendingJoin:
     user: User
     ready: defer.Deferred[None]
     names: list[str] | None = None
+    away: list[str] | None = None
     history: list[Any] | None = None
     topic: str = ""
 
@@ -84,6 +85,8 @@ class _PendingJoin:
 def _deliver(recipients: Any, event: Event | None) -> None:
     if event is None:
         return  # an entry this node could not read (logged)
+    if type(event.what) is AwayChanged:  # the others are told; the user has its own answer (code 13)
+        recipients = [user for user in recipients if user.nick != event.what.nick]
     for user in recipients:
         user.client.deliver(event)
 
@@ -216,7 +219,7 @@ class RoomReader(NodeBase):
         assert joined.names is not None and joined.history is not None
         client = joined.user.client
         names = tuple(sorted(joined.names, key=fold))
-        client.deliver(Event(MemberList(room.name, names)))
+        client.deliver(Event(MemberList(room.name, names, tuple(joined.away or ()))))
         events = [_event_of(joined.topic)] if joined.topic else []
         newest = joined.history[:self.replay]  # the script read one more: are there more?
         events += [_event_of(_fields(flat)["m"], history=True) for _, flat in reversed(newest)]

@@ -327,8 +327,13 @@ if ARGV[10] ~= '' then joined.realname = ARGV[10] end
 local id = event(room, record('joined', joined), 'j', node .. '\t' .. fold)
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
-return {id, name, redis.call('HVALS', P .. 'members:' .. room), history, redis.call('HGET', P .. 'topics', room) or '',
-        created}
+local members = redis.call('HGETALL', P .. 'members:' .. room)
+local nicks, away = {}, {}
+for i = 1, #members, 2 do
+    nicks[#nicks + 1] = members[i + 1]
+    if redis.call('HEXISTS', P .. 'away', members[i]) == 1 then away[#away + 1] = members[i + 1] end
+end
+return {id, name, nicks, history, redis.call('HGET', P .. 'topics', room) or '', created, away}
 """
 
 #: ARGV: prefix, fold, room fold, the change (a record), the topic a joiner gets
@@ -401,10 +406,13 @@ local holder = redis.call('HGET', P .. 'nicks', fold)
 if not holder or string.sub(holder, 1, #node + 1) ~= node .. '\t' then
     return 0
 end
-if text == '' then
-    redis.call('HDEL', P .. 'away', fold)
-else
-    redis.call('HSET', P .. 'away', fold, text)
+set_or_forget('away', fold, text)
+local nick = string.sub(holder, #node + 2)
+local rooms, names = rooms_of(fold)
+for i, room in ipairs(rooms) do
+    local changed = {room = names[i], nick = nick, rooms = names}
+    if text ~= '' then changed.away = text end
+    event(room, record('away', changed))
 end
 return 1
 """

@@ -151,6 +151,20 @@ class AccountChanged:
 
 
 @attrs.frozen
+class AwayChanged:
+    """C{nick} is away (C{away}: its message) or back (None); told to each of its rooms, as L{Quit}."""
+
+    kind: ClassVar[str] = "away"
+    room: str
+    nick: str
+    away: str | None = None
+    rooms: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def native(self) -> CMsg:
+        return CMsg(Code.MEMBER_AWAY, text=self.away or "", nick=self.nick, room=self.room)
+
+
+@attrs.frozen
 class TopicSet:
     """C{nick} set C{room}'s topic to C{text} ("" cleared it)."""
 
@@ -189,9 +203,11 @@ class MemberList:
     kind: ClassVar[str] = "members"
     room: str
     names: tuple[str, ...] = attrs.field(converter=_strings)
+    #: Those of them who are away.
+    away: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     def native(self) -> CMsg:
-        return CMsg(Code.SENDING_CHATTERS_LIST, room=self.room, names=self.names)
+        return CMsg(Code.SENDING_CHATTERS_LIST, room=self.room, names=self.names, away=self.away or None)
 
 
 @attrs.frozen
@@ -232,12 +248,12 @@ class Problem:
 
 
 What = Union[Joined, Left, Quit, Renamed, Said, Private, TopicSet, TopicIs, MemberList, ReplayEnd, RoomNotice,
-             Problem, AccountChanged]
+             Problem, AccountChanged, AwayChanged]
 
 #: Every kind of event, by its record name.
 KINDS: dict[str, type[Any]] = {cls.kind: cls for cls in
                                (Joined, Left, Quit, Renamed, Said, Private, TopicSet, TopicIs, MemberList, ReplayEnd,
-                                RoomNotice, Problem, AccountChanged)}
+                                RoomNotice, Problem, AccountChanged, AwayChanged)}
 
 
 class Event:

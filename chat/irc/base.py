@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from chat.core.events import AccountChanged, Event, Joined, Private, Renamed, ReplayEnd, Said, What
+from chat.core.events import AccountChanged, AwayChanged, Event, Joined, Private, Renamed, ReplayEnd, Said, What
 from chat.frontend import SHUTDOWN_TEXT, Connection
 from chat.irc.commands import TARGMAX
 from chat.irc.numerics import ERR_NEEDMOREPARAMS, ERR_PASSWDMISMATCH, ERR_TOOMANYTARGETS
@@ -69,7 +69,7 @@ class IRCConnection(Connection, LineReceiver):
     def _lines(self, event: Event) -> list[str]:
         """The event as this client negotiated to see it (rendered once per kind of client)."""
         caps = self.caps
-        if "extended-join" in caps or "account-notify" in caps or "account-tag" in caps:
+        if "extended-join" in caps or "account-notify" in caps or "account-tag" in caps or "away-notify" in caps:
             lines = self._account_lines(event)
             if lines is not None:
                 return lines
@@ -85,9 +85,9 @@ class IRCConnection(Connection, LineReceiver):
 
     def _account_lines(self, event: Event) -> list[str] | None:
         """
-        The event as a client that asked to see accounts sees it (IRCv3
-        extended-join, account-notify, account-tag), or None if those make
-        no difference to it.
+        The event as a client that asked to see accounts and away marks sees
+        it (IRCv3 extended-join, account-notify, account-tag, away-notify),
+        or None if those make no difference to it.
         """
         caps, what = self.caps, event.what
         if type(what) is Joined:
@@ -98,6 +98,10 @@ class IRCConnection(Connection, LineReceiver):
             tag = f"account={what.account}"
             return event.rendered(f"irc-at/{'server-time' in caps:d}{'message-tags' in caps:d}",
                                   lambda _: [with_tag(line, tag) for line in self._plain_lines(event)])
+        if isinstance(what, AwayChanged):
+            if "away-notify" not in caps:
+                return None
+            return [f":{mask(what.nick)} AWAY :{what.away}" if what.away else f":{mask(what.nick)} AWAY"]
         if "account-notify" not in caps:
             return None
         if isinstance(what, AccountChanged):

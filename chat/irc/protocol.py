@@ -14,7 +14,7 @@ from typing import Any
 from twisted.internet import interfaces
 from zope.interface import implementer
 
-from chat.core.events import AccountChanged, Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
+from chat.core.events import AccountChanged, AwayChanged, Event, Joined, Left, MemberList, Private, Quit, Renamed, Said, TopicIs
 from chat.frontend import FrontEndFactory
 from chat.irc.accounts import Accounts
 from chat.irc.channels import Channels
@@ -45,7 +45,7 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
         else:
             self.channels.discard(fold(what.room))
 
-    def _told_once(self, what: Quit | Renamed | AccountChanged) -> bool:
+    def _told_once(self, what: Quit | Renamed | AccountChanged | AwayChanged) -> bool:
         """
         Whether this room's copy of a quit or a rename is the one to show:
         each room it was in is told, and IRC shows it once, in the first of
@@ -82,6 +82,9 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
         elif isinstance(what, TopicIs):
             self._topic_is(what)  # the topic as it stands, on joining
             return
+        elif isinstance(what, AwayChanged) and (self.user is None or what.nick == self.user.nick
+                                                 or not self._told_once(what)):
+            return  # one's own is answered by 305/306; others' once, in the first shared channel
         elif isinstance(what, (Quit, Renamed, AccountChanged)) and not self._told_once(what):
             return
         for text in self._lines(event):

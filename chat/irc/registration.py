@@ -33,7 +33,8 @@ class Registration(IRCConnection):
 
     def _offered(self, version_302: bool) -> dict[str, str]:
         """The capabilities this server offers, with their values (sasl only where accounts are on)."""
-        offered = {"server-time": "", "message-tags": "", "echo-message": "", "batch": "", "draft/chathistory": ""}
+        offered = {"server-time": "", "message-tags": "", "echo-message": "", "batch": "", "draft/chathistory": "",
+                   "away-notify": ""}
         accounts = self.factory.accounts
         if accounts is not None and accounts.active:
             offered["sasl"] = "PLAIN" if version_302 else ""

@@ -43,7 +43,9 @@ class Window {
     this.pane.hidden = true;
     this.ids = new Set();       // message ids shown (a reconnection's pages overlap)
     this.members = [];
+    this.away = new Map();      // folded nick -> away message, of the members who are away
     this.listing = null;        // a member list arriving in several frames
+    this.awayListing = null;
     this.topic = "";
     this.unread = 0;
     this.mentioned = false;
@@ -136,9 +138,10 @@ function drawMembers() {
   if (!win || win.kind !== "room") return;
   for (const nick of win.members) {
     const item = el("li");
-    const button = el("button", `member ${nickClass(nick)}`, nick);
+    const away = win.away.get(fold(nick));
+    const button = el("button", `member ${nickClass(nick)}${away !== undefined ? " away" : ""}`, nick);
     button.type = "button";
-    button.title = `Talk privately with ${nick}`;
+    button.title = away !== undefined ? `${nick} is away${away ? `: ${away}` : ""}` : `Talk privately with ${nick}`;
     button.addEventListener("click", () => show(windowFor("private", nick)));
     item.append(button);
     list.append(item);
@@ -321,6 +324,7 @@ function received(msg) {
       }
       const win = windowFor("room", msg.room);
       win.members = win.members.filter((n) => fold(n) !== fold(msg.nick));
+      win.away.delete(fold(msg.nick));
       addLine(win, noticeLine(msg.text || `${msg.nick} has left`, "event"));
       if (msg.nick === chat.nick) {
         win.joined = false;
@@ -331,16 +335,31 @@ function received(msg) {
     case Code.NAMES: {
       const win = windowFor("room", msg.room);
       win.listing = [...(win.listing || []), ...(msg.names || [])];
+      win.awayListing = [...(win.awayListing || []), ...(msg.away || [])];
       if (!msg.more) {
         win.members = sorted(win.listing);
-        win.listing = null;
+        // Who is away: their messages come with code 18 (a list says only who).
+        win.away = new Map(win.awayListing.map((n) => [fold(n), win.away.get(fold(n)) || ""]));
+        win.listing = win.awayListing = null;
         if (win === current) drawMembers();
       }
+      return;
+    }
+    case Code.MEMBER_AWAY: {   // a member of a room went away (text) or came back
+      const win = windows.get("#" + fold(msg.room));
+      if (!win) return;
+      if (msg.text) win.away.set(fold(msg.nick), msg.text);
+      else win.away.delete(fold(msg.nick));
+      if (win === current) drawMembers();
       return;
     }
     case Code.NICK: {   // an announcement in a room: someone renamed
       const win = windowFor("room", msg.room);
       win.members = sorted(win.members.map((n) => (fold(n) === fold(msg.nick) ? msg.text : n)));
+      if (win.away.has(fold(msg.nick))) {
+        win.away.set(fold(msg.text), win.away.get(fold(msg.nick)));
+        win.away.delete(fold(msg.nick));
+      }
       addLine(win, noticeLine(`${msg.nick} is now known as ${msg.text}`, "event"));
       if (win === current) drawMembers();
       return;

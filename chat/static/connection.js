@@ -6,6 +6,7 @@
 export const Code = Object.freeze({
   JOIN: 1, LEAVE: 2, NAMES: 3, NICK: 4, MESSAGE: 5, PRIVATE: 6, ROOMS: 7, ERROR: 8,
   PING: 9, PONG: 10, HISTORY: 11, TOPIC: 12, AWAY: 13, INFO: 14, REGISTER: 15, SET_PASSWORD: 16,
+  MEMBER_AWAY: 18,
 });
 
 // Seconds between reconnection attempts (then the last, again and again), and jitter.
