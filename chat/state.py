@@ -253,6 +253,9 @@ class ChatState:
             (tuple(room.members.values()), Joined(room.name, user.nick, user.account, user.realname)),
             ((user,), MemberList(room.name, room.names(), room.away())),
         ]
+        if user.away is not None:  # the others learn at once that the one joining is away
+            deliveries.insert(1, (tuple(u for u in room.members.values() if u is not user),
+                                  AwayChanged(room.name, user.nick, user.away, (room.name,))))
         topic = self.topics.get(key)
         if topic is not None:
             deliveries.append(((user,), topic))

@@ -238,3 +238,7 @@ class IRCAccountTests(SynchronousTestCase):
         bob.send("AWAY")
         self.assertEqual(watcher.received(), [":bob!bob@chat AWAY"])
         self.assertEqual(plain_client.received(), [], "without the capability: nothing")
+        carol = self.registered("carol")
+        carol.send("AWAY :on holiday", "JOIN #dev")
+        self.assertEqual(watcher.received(), [":carol!carol@chat JOIN #dev", ":carol!carol@chat AWAY :on holiday"])
+        self.assertFalse(any(" AWAY " in line for line in carol.received()), "not its own")

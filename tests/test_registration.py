@@ -225,9 +225,13 @@ async def test_the_others_in_a_room_are_told_who_is_away_and_member_lists_say_it
     assert (members.names, members.away) == (("bob", "carol", "watcher"), ("bob",))
     await chat.call(chat.service.set_away(bob, ""))
     await chat.settle()
+    dave = await logged_on(chat, "dave")
+    await chat.call(chat.service.set_away(dave, "on holiday"))
+    await chat.call(chat.service.join(dave, "lobby"))  # away already: the room learns it with the join
+    await chat.settle()
     told = [(w.nick, w.away) for w in seen if isinstance(w, AwayChanged)]
-    assert told == [("bob", "at lunch"), ("bob", None)]
+    assert told == [("bob", "at lunch"), ("bob", None), ("dave", "on holiday")]
     welcome = [m for m in carol_client.all() if m["code"] == 3]
     assert welcome == [{"code": 3, "room": "lobby", "names": ["bob", "carol", "watcher"], "away": ["bob"]}]
     bob_client = next(c for c in chat.clients if c is not client and c is not carol_client)
-    assert [m for m in bob_client.all() if m["code"] == 18] == [], "the user has its own answer, code 13"
+    assert [m["nick"] for m in bob_client.all() if m["code"] == 18] == ["dave"], "not its own: it has code 13"

@@ -325,6 +325,10 @@ local joined = {nick = nick, room = name}
 if ARGV[9] ~= '' then joined.account = ARGV[9] end
 if ARGV[10] ~= '' then joined.realname = ARGV[10] end
 local id = event(room, record('joined', joined), 'j', node .. '\t' .. fold)
+local away = redis.call('HGET', P .. 'away', fold)
+if away then  -- the others learn at once that the one joining is away
+    event(room, record('away', {room = name, nick = nick, away = away, rooms = {name}}))
+end
 -- One more than the replay: whether there are more (with no replay, whether there are any).
 local history = redis.call('XREVRANGE', P .. 'history:' .. room, '+', '-', 'COUNT', replay + 1)
 local members = redis.call('HGETALL', P .. 'members:' .. room)
