@@ -78,6 +78,8 @@ class Connection:
     ping_sent: float | None = None
     logon_started = 0.0
     host = ""
+    #: The real name the client gave (IRC's USER; the native protocol has none).
+    realname = ""
 
     # -- what a front end provides -------------------------------------------
 

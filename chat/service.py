@@ -60,6 +60,7 @@ class IClient(Interface):
 
     host = Attribute("The address the client connects from ('' if it has none, as a UNIX socket's): "
                      "password attempts and registrations are limited per address.")
+    realname = Attribute("The real name the client gave (IRC's USER), or ''.")
 
 
 class IUser(Interface):

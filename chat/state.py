@@ -42,7 +42,7 @@ class User:
         #: The account the user is logged in to; None: none.
         self.account: str | None = None
         #: The real name its client gave (IRC's USER), or "".
-        self.realname: str = getattr(client, "realname", "")
+        self.realname: str = client.realname
         self.key = fold(nick)
         self.look = look_keys(nick)
         self.client = client

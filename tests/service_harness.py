@@ -30,6 +30,7 @@ class Recorder:
     """A client that keeps every frame it is sent, through the real L{Outbox}."""
 
     host = "127.0.0.1"
+    realname = ""
 
     def __init__(self, flusher: TurnFlusher) -> None:
         self.data = b""

@@ -24,6 +24,8 @@ from chat.tap import Options
 
 
 class Recorder:
+    host = realname = ""
+
     def __init__(self) -> None:
         self.frames: list[dict[str, object]] = []
 

@@ -8,7 +8,9 @@ from chat.state import ChatState, Delivery, RoomCreationRefused, User, member_ro
 
 
 class FakeSession:
-    """The state never talks to a connection: it only returns deliveries."""
+    """The state never talks to a connection: it only returns deliveries (and keeps what it says of itself)."""
+
+    host = realname = ""
 
 
 def nicks(users: object) -> list[str]:

@@ -226,7 +226,7 @@ class ClusterNode(RoomReader, Heartbeat, service.Service):
     async def _logon(self, nick: str, client: IClient, account: str | None) -> User:
         nick, key = check_logon(self.users, nick)
         taken = await self._run(scripts.LOGON, self.node_id, key, nick, "\t".join(sorted(look_keys(nick))),
-                                account or "", getattr(client, "realname", ""))
+                                account or "", client.realname)
         if taken == -1:
             raise ClusterUnavailable()
         if taken == -2:

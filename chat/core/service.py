@@ -121,7 +121,7 @@ class ChatService(service.MultiService):
         accounts = self.accounts
         if accounts is None or not accounts.active:
             return None
-        host = getattr(client, "host", "")
+        host = client.host
         if proved is not None:
             owner = await self._accounts_do(accounts.registered(nick), f"finding {nick}")
             if owner is None and not accounts.required:
@@ -151,7 +151,7 @@ class ChatService(service.MultiService):
         accounts = self._own_accounts()
         if user.account is not None:
             raise ChatError("already-registered", f"you are logged in to the account {user.account} already")
-        name = await self._accounts_do(accounts.register(user.nick, password, getattr(user.client, "host", "")),
+        name = await self._accounts_do(accounts.register(user.nick, password, user.client.host),
                                        f"registering {user.nick}")
         await self.ledger.announce_account(user, name)
         return name
@@ -164,13 +164,13 @@ class ChatService(service.MultiService):
     @answered
     async def change_password(self, user: User, current: str, new: str) -> None:
         accounts, name = self._own_accounts(), self._account_of(user)
-        await self._accounts_do(accounts.change_password(name, current, new, getattr(user.client, "host", "")),
+        await self._accounts_do(accounts.change_password(name, current, new, user.client.host),
                                 f"changing the password of {name}")
 
     @answered
     async def drop_account(self, user: User, password: str) -> None:
         accounts, name = self._own_accounts(), self._account_of(user)
-        await self._accounts_do(accounts.drop(name, password, getattr(user.client, "host", "")), f"dropping {name}")
+        await self._accounts_do(accounts.drop(name, password, user.client.host), f"dropping {name}")
         await self.ledger.announce_account(user, None)
 
     @answered

@@ -38,12 +38,12 @@ class IRCConnection(Connection, LineReceiver):
     factory: IRCFactory
     nick: str | None = None
     username: str | None = None
-    #: The real name USER gave (IRC clients show it: extended-join, WHOIS); the chat keeps it with the user.
-    realname: str = ""
     password: str | None = None
     negotiating = False
     registering = False
-    caps: frozenset[str] = frozenset()
+    _caps: frozenset[str] = frozenset()
+    #: The form this client's lines take (L{chat.irc.protocol}'s C{_wire}), set with its capabilities.
+    wire_form = "irc-wire/000"
     sasl_account: str | None = None
     _sasl_mechanism: str | None = None
     _sasl_data = ""
@@ -53,6 +53,18 @@ class IRCConnection(Connection, LineReceiver):
 
     #: Parts of the protocol one part asks of another.
     irc_LUSERS: Callable[[list[str]], None]
+
+    @property
+    def caps(self) -> frozenset[str]:
+        """The IRCv3 capabilities this client asked for."""
+        return self._caps
+
+    @caps.setter
+    def caps(self, caps: frozenset[str]) -> None:
+        # Worked out once here, not for every line delivered.
+        self._caps = caps
+        self.wire_form = (f"irc-wire/{'server-time' in caps:d}{'message-tags' in caps:d}"
+                          f"{'account-tag' in caps:d}")
 
     def refuse(self, slug: str, text: str) -> None:
         self.close_with(f"ERROR :{text} ({slug})")
@@ -70,7 +82,7 @@ class IRCConnection(Connection, LineReceiver):
         """The event as this client negotiated to see it (rendered once per kind of client)."""
         caps = self.caps
         if "extended-join" in caps or "account-notify" in caps or "account-tag" in caps or "away-notify" in caps:
-            lines = self._account_lines(event)
+            lines = self._ircv3_lines(event)
             if lines is not None:
                 return lines
         return self._plain_lines(event)
@@ -83,7 +95,7 @@ class IRCConnection(Connection, LineReceiver):
         return event.rendered(f"irc/{server_time:d}{msgid:d}",
                               lambda m: tagged(m, render(m, not server_time), server_time, msgid))
 
-    def _account_lines(self, event: Event) -> list[str] | None:
+    def _ircv3_lines(self, event: Event) -> list[str] | None:
         """
         The event as a client that asked to see accounts and away marks sees
         it (IRCv3 extended-join, account-notify, account-tag, away-notify),

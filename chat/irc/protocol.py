@@ -63,9 +63,8 @@ class IRCServerProtocol(Registration, Accounts, Channels, Messages, Queries):
 
     def _wire(self, event: Event) -> bytes:
         """The event's lines as bytes, CR-LF included: encoded once for every client like this one."""
-        caps = self.caps
-        kind = f"irc-wire/{'server-time' in caps:d}{'message-tags' in caps:d}{'account-tag' in caps:d}"
-        return event.rendered(kind, lambda _: "".join(line + "\r\n" for line in self._lines(event)).encode("utf-8"))
+        return event.rendered(self.wire_form,
+                              lambda _: "".join(line + "\r\n" for line in self._lines(event)).encode("utf-8"))
 
     def deliver(self, event: Event) -> None:
         what = event.what
